@@ -1,0 +1,1 @@
+"""GridPulse dashboard: Streamlit screens over the layers and geo packages."""

@@ -1,0 +1,1 @@
+"""GridPulse data: the synthetic demo district generator and the small files it needs."""

@@ -1,0 +1,1 @@
+"""GridPulse geo: pure algorithms on arrays and GeoDataFrames (no I/O, no UI)."""

@@ -1,0 +1,5 @@
+import sys
+
+from gridpulse.cli import main
+
+sys.exit(main())

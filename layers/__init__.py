@@ -1,0 +1,1 @@
+"""GridPulse layers: schemas, readers and writers, validation, and the store."""

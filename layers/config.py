@@ -1,0 +1,119 @@
+"""One typed, validated configuration object, read from ``GRIDPULSE_*`` environment variables.
+
+Pages and commands read :func:`settings`; algorithms take explicit arguments.
+Unknown ``GRIDPULSE_*`` variables raise, so a typo does not silently do nothing.
+
+Examples
+--------
+>>> s = Settings.from_env({"GRIDPULSE_BASEMAP": "none", "GRIDPULSE_OFFLINE": "1"})
+>>> s.basemap, s.offline
+('none', True)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from layers.errors import ConfigError
+
+BASEMAPS: tuple[str, ...] = ("osm", "tianditu", "amap", "xyz", "none")
+
+
+def default_store() -> str:
+    """Default store: ``gridpulse.gpkg`` under the user's data directory."""
+    return str(Path(user_data_dir("gridpulse", appauthor=False)) / "gridpulse.gpkg")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """GridPulse settings.
+
+    Parameters
+    ----------
+    store
+        ``GRIDPULSE_STORE``: a GeoPackage path or a ``postgresql://`` URL.
+    lang
+        ``GRIDPULSE_LANG``: ``zh`` or ``en`` (empty: from the locale, zh when unset).
+    basemap
+        ``GRIDPULSE_BASEMAP``: ``osm``, ``tianditu``, ``amap``, ``xyz`` or ``none``.
+    tianditu_key
+        ``GRIDPULSE_TIANDITU_KEY``: the Tianditu (天地图) token, needed for that basemap.
+    tiles_url
+        ``GRIDPULSE_TILES_URL``: a self-hosted XYZ URL template (``.../{z}/{x}/{y}.png``).
+    offline
+        ``GRIDPULSE_OFFLINE``: serve Leaflet assets locally and request nothing beyond
+        the GridPulse server (intranet / 政务外网 mode).
+    demo_preset
+        ``GRIDPULSE_DEMO_PRESET``: demo district preset loaded into an empty store.
+    wall_refresh_s
+        ``GRIDPULSE_WALL_REFRESH_S``: wall-display refresh interval in seconds.
+    """
+
+    store: str = ""
+    lang: str = ""
+    basemap: str = "osm"
+    tianditu_key: str = ""
+    tiles_url: str = ""
+    offline: bool = False
+    demo_preset: str = "full"
+    wall_refresh_s: int = 30
+
+    def __post_init__(self) -> None:
+        if self.basemap not in BASEMAPS:
+            raise ConfigError(
+                f"GRIDPULSE_BASEMAP={self.basemap!r} is not one of {', '.join(BASEMAPS)}"
+            )
+        if self.basemap == "xyz" and not self.tiles_url:
+            raise ConfigError("GRIDPULSE_BASEMAP=xyz needs GRIDPULSE_TILES_URL (.../{z}/{x}/{y}.png)")
+        if self.basemap == "tianditu" and not self.tianditu_key:
+            raise ConfigError("GRIDPULSE_BASEMAP=tianditu needs GRIDPULSE_TIANDITU_KEY")
+        if self.lang not in ("", "zh", "en"):
+            raise ConfigError(f"GRIDPULSE_LANG={self.lang!r} must be zh or en")
+        if self.demo_preset not in ("small", "medium", "full"):
+            raise ConfigError(f"GRIDPULSE_DEMO_PRESET={self.demo_preset!r} must be small, medium or full")
+        if self.wall_refresh_s < 5:
+            raise ConfigError("GRIDPULSE_WALL_REFRESH_S must be at least 5 seconds")
+
+    @property
+    def store_url(self) -> str:
+        """The store location, with the default filled in."""
+        return self.store or default_store()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``GRIDPULSE_*`` variables; unknown ones raise :class:`ConfigError`."""
+        env = os.environ if env is None else env
+        known = {f.name: f for f in fields(cls)}
+        # Variables GridPulse reads elsewhere (tests, CI), not settings of the app.
+        ignored = {"GRIDPULSE_TEST_PG"}
+        kwargs: dict[str, object] = {}
+        for var, raw in env.items():
+            if not var.startswith("GRIDPULSE_") or var in ignored:
+                continue
+            name = var.removeprefix("GRIDPULSE_").lower()
+            if name not in known:
+                raise ConfigError(
+                    f"unknown setting {var}; known: "
+                    + ", ".join("GRIDPULSE_" + k.upper() for k in known)
+                )
+            ftype = known[name].type
+            if ftype in (bool, "bool"):
+                kwargs[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif ftype in (int, "int"):
+                try:
+                    kwargs[name] = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{var}={raw!r} must be a whole number") from exc
+            else:
+                kwargs[name] = raw.strip()
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def settings() -> Settings:
+    """The settings in force (read from the environment each call; cheap)."""
+    return Settings.from_env()

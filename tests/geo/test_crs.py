@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geo.crs import (
+    ProjectionRequiredError,
+    convert_gdf,
+    convert_lonlat,
+    local_metric_crs,
+    require_projected,
+    to_metric,
+)
+
+# Reference pair published with the widely used GCJ-02 formula (Tiananmen area, WGS-84 -> GCJ-02).
+WGS = (116.391349, 39.907375)
+
+
+def test_gcj_offset_in_beijing_is_hundreds_of_metres_and_known() -> None:
+    lon, lat = convert_lonlat([WGS[0]], [WGS[1]], src="wgs84", dst="gcj02")
+    # the well-known offset near Tiananmen: about +0.00624 deg lon, +0.00140 deg lat
+    assert lon[0] - WGS[0] == pytest.approx(0.006243, abs=2e-5)
+    assert lat[0] - WGS[1] == pytest.approx(0.001400, abs=2e-5)
+
+
+def test_outside_china_gcj_is_wgs() -> None:
+    lon, lat = convert_lonlat([2.35], [48.85], src="wgs84", dst="gcj02")
+    assert (lon[0], lat[0]) == (2.35, 48.85)
+
+
+@given(
+    st.floats(min_value=100, max_value=125), st.floats(min_value=20, max_value=45),
+    st.sampled_from(["gcj02", "bd09"]),
+)
+def test_round_trip_is_centimetre_exact(lon: float, lat: float, datum: str) -> None:
+    x, y = convert_lonlat([lon], [lat], src="wgs84", dst=datum)
+    bx, by = convert_lonlat(x, y, src=datum, dst="wgs84")
+    assert abs(bx[0] - lon) < 2e-7 and abs(by[0] - lat) < 2e-7
+
+
+def test_convert_gdf_moves_every_vertex() -> None:
+    poly = shapely.box(118.77, 32.05, 118.78, 32.06)
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[poly], crs=4326)
+    out = convert_gdf(gdf, src="gcj02", dst="wgs84")
+    moved = shapely.get_coordinates(out.geometry) - shapely.get_coordinates(gdf.geometry)
+    assert np.all(np.abs(moved) > 1e-4)
+    assert gdf.geometry.iloc[0].equals(poly), "input must not be modified"
+
+
+def test_metric_crs_is_the_local_utm_zone_and_distance_on_degrees_is_refused() -> None:
+    gdf = gpd.GeoDataFrame(geometry=[shapely.Point(118.78, 32.06)], crs=4326)
+    assert local_metric_crs(gdf).to_epsg() == 32650
+    with pytest.raises(ProjectionRequiredError, match="project it first"):
+        require_projected(gdf)
+    require_projected(to_metric(gdf))
