@@ -11,12 +11,17 @@ Contract every engine keeps
   the store is exactly as it was before the call.
 * Every write appends a row to the ``audit_log`` table (who, when, what, why).
 * ``incident_events`` is append-only.
+* :meth:`Store.apply` updates rows and appends events in ONE transaction (workflow transitions).
+* Versioned layers (the planner's grid drafts): :meth:`Store.save_version` stores a snapshot
+  and makes it the live layer in one transaction; :meth:`Store.rollback` makes an old snapshot
+  live again by saving it as a new version (history is never rewritten).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
@@ -26,6 +31,31 @@ WriteMode = Literal["replace", "append"]
 Where = Mapping[str, Any]
 #: Half-open time ranges: ``{"requested_datetime": (start, end)}`` (either end may be ``None``).
 Between = Mapping[str, tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class RowUpdate:
+    """Set ``changes`` on the rows of ``layer`` whose key is in ``keys``.
+
+    Parameters
+    ----------
+    layer
+        A canonical layer name (not an append-only one).
+    keys
+        Values of the layer's key column (``SCHEMAS[layer].key``); every one must exist,
+        otherwise the whole :meth:`Store.apply` fails and nothing changes.
+    changes
+        ``{column: new value}``; schema columns only, never the key, geometry or ``h3_*``.
+
+    Examples
+    --------
+    >>> RowUpdate("incidents", ["SR1"], {"stage": "dispatched"}).layer
+    'incidents'
+    """
+
+    layer: str
+    keys: Sequence[Any]
+    changes: Mapping[str, Any]
 
 
 class Store(ABC):
@@ -89,6 +119,81 @@ class Store(ABC):
     @abstractmethod
     def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:
         """The audit trail, newest first: ``time, actor, action, layer, rows, note``."""
+
+    # -- row updates and the event log (workflow transitions) ------------------------------
+
+    def apply(
+        self,
+        updates: Sequence[RowUpdate] = (),
+        *,
+        events: pd.DataFrame | None = None,
+        actor: str = "system",
+        note: str = "",
+    ) -> int:
+        """Apply row updates and append ``incident_events`` rows in ONE transaction.
+
+        A workflow transition is ``apply([RowUpdate("incidents", [id], {"stage": "dispatched",
+        "updated_datetime": now})], events=<one event row>)``: the stage changes and its event is
+        logged together, or neither happens. Every key must exist, every event id must be new and
+        every event's ``service_request_id`` must exist in ``incidents``; otherwise
+        :class:`~layers.errors.StoreError` is raised and nothing changes. One ``audit_log`` row is
+        appended per updated layer and one for the events. Returns the number of rows updated.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support apply")
+
+    def update_rows(
+        self,
+        layer: str,
+        key_values: Sequence[Any],
+        changes: Mapping[str, Any],
+        *,
+        events: pd.DataFrame | None = None,
+        actor: str = "system",
+        note: str = "",
+    ) -> int:
+        """Set ``changes`` on the rows whose key is in ``key_values`` (see :meth:`apply`)."""
+        return self.apply([RowUpdate(layer, list(key_values), dict(changes))],
+                          events=events, actor=actor, note=note)
+
+    def append_events(self, events: pd.DataFrame, *, actor: str = "system", note: str = "") -> int:
+        """Append rows to the append-only ``incident_events`` log; returns the number appended."""
+        self.apply((), events=events, actor=actor, note=note)
+        return len(events)
+
+    def record(self, action: str, layer: str, *, rows: int = 0, actor: str = "system",
+               note: str = "") -> None:
+        """Append an ``audit_log`` row for an action outside the store's own writes.
+
+        For example an export of unmasked personal data (``action="export_unmasked"``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support record")
+
+    # -- versions of a layer (the re-partition planner) --------------------------------------
+
+    def save_version(self, layer: str, data: pd.DataFrame, *, actor: str = "system",
+                     note: str = "") -> int:
+        """Store ``data`` as a new version of ``layer`` AND make it the live layer (atomically).
+
+        Returns the new version number (1, 2, ...).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support versions")
+
+    def versions(self, layer: str) -> pd.DataFrame:
+        """Saved versions, oldest first: ``version, time, actor, note, rows, current, source_version``.
+
+        ``current`` is True for the version that is live (False for all once a plain
+        :meth:`write` replaced the layer); ``source_version`` is set on versions made by
+        :meth:`rollback`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support versions")
+
+    def read_version(self, layer: str, version: int) -> pd.DataFrame:
+        """The snapshot stored as ``version`` of ``layer`` (same dtypes as :meth:`read`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support versions")
+
+    def rollback(self, layer: str, version: int, *, actor: str = "system", note: str = "") -> int:
+        """Make ``version`` live again by saving a copy of it as a new version; returns that number."""
+        raise NotImplementedError(f"{type(self).__name__} does not support versions")
 
     def close(self) -> None:  # noqa: B027 - optional for engines
         """Release connections."""

@@ -1,0 +1,204 @@
+"""Data commands: ``validate``, ``import``, ``export`` and ``info``.
+
+* ``gridpulse validate LAYER FILE [--datum D]``: exit 0 when the file has no error, 1 with the
+  report (in ``--lang``) when it has.
+* ``gridpulse import LAYER FILE [--datum D] [--append] [--store URL]``: validate against the
+  store and write only when clean; a failed import leaves the store unchanged (exit 1).
+* ``gridpulse export LAYER FILE [--unmask]``: personal fields masked unless ``--unmask``
+  (which is recorded in the audit log); the format comes from the suffix.
+* ``gridpulse info``: the store, its layers with row counts, and the latest audit entries.
+
+The store is ``--store`` or ``GRIDPULSE_STORE`` (:func:`layers.config.settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from layers.config import settings
+from layers.errors import GridPulseError, StoreError
+from layers.i18n import default_lang, t
+from layers.schema import SCHEMAS
+from layers.store import Store, open_store
+
+DATUMS = ("wgs84", "gcj02", "bd09")
+#: Issues shown before the report is cut (the rest is counted).
+REPORT_LIMIT = 200
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``validate``, ``import``, ``export`` and ``info``."""
+    lang = default_lang()
+
+    def h(key: str) -> str:
+        return t(f"cli.{key}", lang)
+
+    def common(p: argparse.ArgumentParser, *, file: bool = True) -> None:
+        p.add_argument("layer", metavar="LAYER", help=h("help_layer"))
+        if file:
+            p.add_argument("file", metavar="FILE", type=Path, help=h("help_file"))
+        p.add_argument("--store", default=None, help=h("help_store"))
+
+    p = subparsers.add_parser("validate", help=h("help_validate"), description=h("help_validate"))
+    common(p)
+    p.add_argument("--datum", choices=DATUMS, default="wgs84", help=h("help_datum"))
+    p.add_argument("--encoding", default=None, help=h("help_encoding"))
+    p.add_argument("--sheet", default=None, help=h("help_sheet"))
+    p.set_defaults(func=cmd_validate)
+
+    p = subparsers.add_parser("import", help=h("help_import"), description=h("help_import"))
+    common(p)
+    p.add_argument("--datum", choices=DATUMS, default="wgs84", help=h("help_datum"))
+    p.add_argument("--append", action="store_true", help=h("help_append"))
+    p.add_argument("--encoding", default=None, help=h("help_encoding"))
+    p.add_argument("--sheet", default=None, help=h("help_sheet"))
+    p.add_argument("--actor", default="cli", help=h("help_actor"))
+    p.set_defaults(func=cmd_import)
+
+    p = subparsers.add_parser("export", help=h("help_export"), description=h("help_export"))
+    common(p)
+    p.add_argument("--unmask", action="store_true", help=h("help_unmask"))
+    p.add_argument("--encoding", default="utf-8", help=h("help_encoding"))
+    p.add_argument("--actor", default="cli", help=h("help_actor"))
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("info", help=h("help_info"), description=h("help_info"))
+    p.add_argument("--store", default=None, help=h("help_store"))
+    p.set_defaults(func=cmd_info)
+
+
+def _store_url(args: argparse.Namespace) -> str:
+    return args.store or settings().store_url
+
+
+def _existing_store(args: argparse.Namespace) -> Store | None:
+    """The store when it exists (``validate`` must not create an empty GeoPackage)."""
+    url = _store_url(args)
+    if not url.startswith(("postgresql://", "postgres://")) and not Path(url).expanduser().exists():
+        return None
+    return open_store(url)
+
+
+def _known_layer(args: argparse.Namespace) -> bool:
+    if args.layer in SCHEMAS:
+        return True
+    print(t("cli.unknown_layer", args.lang, layer=args.layer, known=", ".join(SCHEMAS)),
+          file=sys.stderr)
+    return False
+
+
+def _fail(err: BaseException, lang: str | None) -> int:
+    from layers._store_common import error_text
+
+    print(t("cli.failed", lang, error=error_text(err, lang)), file=sys.stderr)
+    return 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``gridpulse validate``: 0 when clean, 1 with the report otherwise."""
+    from layers.ingest import check_file
+
+    lang = args.lang
+    if not _known_layer(args):
+        return 2
+    try:
+        store = _existing_store(args)
+        try:
+            res = check_file(args.file, args.layer, datum=args.datum, store=store, lang=lang,
+                             encoding=args.encoding, sheet=args.sheet)
+        finally:
+            if store is not None:
+                store.close()
+    except GridPulseError as exc:
+        return _fail(exc, lang)
+    if len(res.report):
+        print(res.report.render(lang, limit=REPORT_LIMIT))
+    if res.ok:
+        rows = len(res.data) if res.data is not None else 0
+        print(t("cli.valid", lang, file=res.source, layer=args.layer, rows=rows))
+        return 0
+    c = res.report.counts()
+    print(t("cli.invalid", lang, file=res.source, errors=c["error"], warnings=c["warning"]))
+    return 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``gridpulse import``: 0 when written, 1 (store unchanged) otherwise."""
+    from layers.ingest import import_file
+
+    lang = args.lang
+    if not _known_layer(args):
+        return 2
+    try:
+        with open_store(_store_url(args)) as store:
+            report = import_file(store, args.layer, args.file, datum=args.datum, actor=args.actor,
+                                 lang=lang, mode="append" if args.append else None,
+                                 encoding=args.encoding, sheet=args.sheet)
+    except GridPulseError as exc:
+        return _fail(exc, lang)
+    print(report.render(lang, limit=REPORT_LIMIT))
+    if report.ok:
+        return 0
+    c = report.counts()
+    print(t("cli.invalid", lang, file=args.file.name, errors=c["error"], warnings=c["warning"]))
+    print(t("cli.import_failed", lang))
+    return 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``gridpulse export``: masked personal fields unless ``--unmask``."""
+    from layers.io import write_file
+    from layers.privacy import mask_personal, personal_columns
+
+    lang = args.lang
+    if not _known_layer(args):
+        return 2
+    try:
+        with open_store(_store_url(args)) as store:
+            if not store.has_layer(args.layer):
+                print(t("cli.no_layer", lang, layer=args.layer), file=sys.stderr)
+                print(f"    {t('common.fix', lang)}: {t('cli.no_layer.fix', lang, layer=args.layer)}",
+                      file=sys.stderr)
+                return 1
+            df = store.read(args.layer)
+            personal = [c for c in personal_columns(args.layer) if c in df.columns]
+            if not args.unmask:
+                df = mask_personal(df, args.layer)
+            path = write_file(df, args.file, layer=args.layer, encoding=args.encoding)
+            if args.unmask and personal:
+                store.record("export_unmasked", args.layer, rows=len(df), actor=args.actor,
+                             note=str(path))
+    except (GridPulseError, ValueError) as exc:
+        return _fail(exc, lang)
+    print(t("cli.exported", lang, layer=args.layer, rows=len(df), file=path))
+    if personal:
+        print(t("cli.unmasked_note" if args.unmask else "cli.masked_note", lang))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``gridpulse info``: store URL, layers with row counts, latest audit entries."""
+    lang = args.lang
+    try:
+        with open_store(_store_url(args)) as store:
+            print(f"{t('cli.store', lang)}: {store.url}")
+            names = store.layer_names()
+            print(f"{t('cli.layers', lang)}:")
+            if not names:
+                print(f"  {t('cli.no_layers', lang)}")
+            for name in names:
+                s = SCHEMAS[name]
+                title = s.title_zh if (lang or default_lang()) == "zh" else s.title_en
+                print(f"  {name:<16} {title:<12} {store.count(name):>10,} {t('cli.rows', lang)}")
+            log = store.audit_log(limit=10)
+    except StoreError as exc:
+        return _fail(exc, lang)
+    if len(log):
+        print(f"{t('cli.recent', lang)}:")
+        for r in log.itertuples(index=False):
+            note = f"  {r.note}" if r.note else ""
+            print(f"  {r.time:%Y-%m-%d %H:%M:%S}  {r.actor:<10} {r.action:<14} {r.layer:<16} "
+                  f"{r.rows:>8}{note}")
+    return 0

@@ -1,0 +1,317 @@
+"""``gridpulse hotspots`` and ``gridpulse kpis``: incident analysis from the store.
+
+    gridpulse hotspots [--from DATE] [--to DATE] [--category CODE] [--res N] [--k K]
+                       [--step-days D] [--no-fdr] [--store URL] --out FILE.gpkg|FILE.geojson
+    gridpulse kpis [--by subdistrict|community|grid|department] [--from DATE] [--to DATE]
+                   [--now TIME] [--store URL] --out FILE.csv
+
+``hotspots`` counts incidents per H3 cell with the engine (``Store.h3_counts`` on the ``h3_<res>``
+ids stored at ingest), runs Gi* with the FDR correction on the study area (every cell with an
+incident of any category in the period, so empty cells count as zeros), and emerging hot spots
+over weekly steps ending at ``--to`` (skipped with a warning below 10 steps, as ArcGIS does).
+It writes one polygon per cell: ``h3``, ``count``, ``z``, ``p``, ``gi_bin`` (-3..3), ``ehsa``
+(pattern), ``ehsa_category`` (ArcGIS code), ``ehsa_label``, ``trend_z``, ``trend_p`` (and the
+int64 ``cell`` in a GeoPackage; GeoJSON keeps only the ``h3`` string, as JSON numbers cannot hold
+64-bit ids).
+
+``kpis`` writes the KPI table (:mod:`geo.kpis`) per sub-district, community, grid or department
+as a UTF-8 CSV with a byte-order mark (Excel opens it with Chinese intact). Sub-districts and
+communities come from the ``grids``/``communities`` layers when present, else from the grid
+code's prefix (DB11/T 2157: 9 and 12 digits).
+
+``--to DATE`` is inclusive (the whole day); a full time (``2025-03-31 12:00``) is exclusive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from layers.i18n import t
+
+_MSG = "incidents.cli."
+GEO_SUFFIXES: dict[str, str] = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+BY_CHOICES: tuple[str, ...] = ("subdistrict", "community", "grid", "department")
+MIN_EHSA_STEPS = 10
+T = TypeVar("T")
+
+
+class CommandError(ValueError):
+    """A bad option or an empty selection; ``key``/``params`` say which (catalogue ``incidents.cli.*``)."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(key)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``hotspots`` and ``kpis`` to the CLI."""
+    store_help = "GeoPackage path or postgresql:// URL (default: GRIDPULSE_STORE)"
+    h = sub.add_parser("hotspots", help="Gi* hot/cold spots (FDR) and emerging hot spots on H3 cells")
+    h.add_argument("--from", dest="date_from", default=None, help="first day (YYYY-MM-DD)")
+    h.add_argument("--to", dest="date_to", default=None, help="last day, inclusive (YYYY-MM-DD)")
+    h.add_argument("--category", default=None, help="whistle-list category (01..14) or item code (0101..)")
+    h.add_argument("--res", type=int, default=9, help="H3 resolution stored at ingest: 7, 8, 9 or 10 (default 9)")
+    h.add_argument("--k", type=int, default=1, help="neighbourhood radius in grid steps (default 1)")
+    h.add_argument("--step-days", type=int, default=7, help="emerging hot spots: days per time step (default 7)")
+    h.add_argument("--no-fdr", action="store_true", help="classes without the false-discovery-rate correction")
+    h.add_argument("--store", default=None, help=store_help)
+    h.add_argument("--out", required=True, help="output .gpkg or .geojson")
+    h.set_defaults(func=run_hotspots)
+
+    k = sub.add_parser("kpis", help="closure, on-time, rework and extension rates and handling times")
+    k.add_argument("--by", choices=BY_CHOICES, default="grid", help="grouping (default grid)")
+    k.add_argument("--from", dest="date_from", default=None, help="first day of receipt (YYYY-MM-DD)")
+    k.add_argument("--to", dest="date_to", default=None, help="last day of receipt, inclusive")
+    k.add_argument("--now", default=None, help="judge overdue cases at this time (default: latest in the data)")
+    k.add_argument("--store", default=None, help=store_help)
+    k.add_argument("--out", required=True, help="output .csv")
+    k.set_defaults(func=run_kpis)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _period(date_from: str | None, date_to: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    def parse(v: str) -> pd.Timestamp:
+        try:
+            ts = pd.Timestamp(v)
+        except (TypeError, ValueError):
+            raise CommandError(_MSG + "bad_date", value=v) from None
+        if pd.isna(ts):
+            raise CommandError(_MSG + "bad_date", value=v)
+        return ts
+
+    lo = parse(date_from) if date_from else None
+    hi = None
+    if date_to:
+        hi = parse(date_to)
+        if len(date_to.strip()) <= 10:  # a date: include the whole day
+            hi = hi.normalize() + pd.Timedelta(days=1)
+    if lo is not None and hi is not None and hi <= lo:
+        raise CommandError(_MSG + "empty_period", start=str(lo), end=str(hi))
+    return lo, hi
+
+
+def _with_store(url: str | None, fn: Callable[[Any], T]) -> T:
+    """Open the store at ``url`` (default: the setting), run ``fn(store)``, close it."""
+    from layers.config import settings
+    from layers.store import open_store
+
+    store = open_store(url or settings().store_url)
+    try:
+        return fn(store)
+    finally:
+        store.close()
+
+
+def _fail(e: Exception, lang: str | None) -> int:
+    if isinstance(e, CommandError):
+        print(t(e.key, lang, **e.params), file=sys.stderr)
+        fix = f"{e.key}.fix"
+        from layers.i18n import catalogue
+
+        if fix in catalogue():
+            print("  " + t(fix, lang, **e.params), file=sys.stderr)
+        return 2
+    print(t(_MSG + "store_failed", lang, error=str(e)), file=sys.stderr)
+    return 1
+
+
+def hotspot_cells(
+    store: Any,
+    *,
+    res: int,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    category: str | None = None,
+    k: int = 1,
+    fdr: bool = True,
+    step_days: int = 7,
+    lang: str | None = None,
+) -> tuple[Any, int]:
+    """The hotspot table (GeoDataFrame, EPSG:4326) for one filter, and the number of EHSA steps."""
+    from geo.emerging import emerging_hotspots, space_time_cube
+    from geo.hexes import cells_gdf, cells_to_str
+    from geo.hotspots import hex_weights, hotspots
+    from layers import taxonomy
+    from layers.schema import H3_RESOLUTIONS
+    from layers.workflow import label
+
+    if res not in H3_RESOLUTIONS:
+        raise CommandError(_MSG + "bad_res", res=res, allowed=", ".join(map(str, H3_RESOLUTIONS)))
+    where: dict[str, Any] = {}
+    if category:
+        if category in taxonomy.CATEGORIES:
+            where["category_code"] = category
+        elif category in taxonomy.ITEMS:
+            where["item_code"] = category
+        else:
+            raise CommandError(_MSG + "bad_category", code=category)
+    if k < 1 or step_days < 1:
+        raise CommandError(_MSG + "bad_number")
+    between = {"requested_datetime": (start, end)} if (start is not None or end is not None) else None
+    every = store.h3_counts("incidents", res=res, between=between)
+    domain = np.unique(every["cell"].to_numpy(dtype=np.int64))
+    if domain.size == 0:
+        raise CommandError(_MSG + "no_incidents")
+    sel = store.h3_counts("incidents", res=res, where=where or None, between=between)
+    counts = sel.groupby("cell")["count"].sum().reindex(domain, fill_value=0)
+    counts.index = pd.Index(domain, name="cell")
+    w = hex_weights(domain, k=k)
+    gi = hotspots(counts, weights=w, fdr=fdr)
+
+    col = f"h3_{res}"
+    pts = store.read("incidents", columns=[col, "requested_datetime"], where=where or None, between=between)
+    step = pd.Timedelta(days=step_days)
+    times = pd.to_datetime(pts["requested_datetime"])
+    t_end = end if end is not None else (times.max() + pd.Timedelta(1, "ns")).ceil("D") if len(pts) else None
+    t_start = start if start is not None else (times.min() if len(pts) else None)
+    n_steps = int((t_end - t_start) // step) if t_end is not None and t_start is not None else 0
+    ehsa = None
+    if n_steps >= MIN_EHSA_STEPS:
+        cube = space_time_cube(pts[col].to_numpy(dtype=np.int64), times.to_numpy(), step=step, end=t_end,
+                               n_steps=n_steps, domain=domain)
+        ehsa = emerging_hotspots(cube, k=k, fdr=fdr, weights=w)
+    cols: dict[str, Any] = {
+        "h3": cells_to_str(domain),
+        "count": gi["count"].to_numpy(np.int64),
+        "z": gi["z"].to_numpy(),
+        "p": gi["p"].to_numpy(),
+        "gi_bin": gi["gi_bin"].to_numpy(np.int64),
+    }
+    if ehsa is not None:
+        cols.update({
+            "ehsa": ehsa["pattern"].to_numpy(),
+            "ehsa_category": ehsa["category"].to_numpy(np.int64),
+            "ehsa_label": [label("ehsa", p, lang) for p in ehsa["pattern"]],
+            "trend_z": ehsa["trend_z"].to_numpy(),
+            "trend_p": ehsa["trend_p"].to_numpy(),
+        })
+    else:
+        cols.update({"ehsa": [None] * domain.size, "ehsa_category": np.zeros(domain.size, np.int64),
+                     "ehsa_label": [None] * domain.size, "trend_z": np.full(domain.size, np.nan),
+                     "trend_p": np.full(domain.size, np.nan)})
+    return cells_gdf(domain, **cols), n_steps
+
+
+def run_hotspots(args: argparse.Namespace) -> int:
+    """Handler of ``gridpulse hotspots``."""
+    lang = args.lang
+    out = Path(args.out)
+    try:
+        driver = GEO_SUFFIXES.get(out.suffix.lower())
+        if driver is None:
+            raise CommandError(_MSG + "bad_suffix", suffix=out.suffix or out.name,
+                               allowed=", ".join(GEO_SUFFIXES))
+        start, end = _period(args.date_from, args.date_to)
+        gdf, n_steps = _with_store(args.store, lambda store: hotspot_cells(
+            store, res=args.res, start=start, end=end, category=args.category, k=args.k,
+            fdr=not args.no_fdr, step_days=args.step_days, lang=lang))
+    except (OSError, RuntimeError, ValueError) as e:  # CommandError is a ValueError
+        return _fail(e, lang)
+    if n_steps < MIN_EHSA_STEPS:
+        print(t(_MSG + "ehsa_skipped", lang, steps=n_steps, minimum=MIN_EHSA_STEPS), file=sys.stderr)
+    if driver == "GeoJSON":
+        gdf = gdf.drop(columns="cell")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    gdf.to_file(out, driver=driver, **({"layer": "hotspots"} if driver == "GPKG" else {}))
+    print(t(_MSG + "hotspots_done", lang, file=str(out), cells=len(gdf), hot=int((gdf["gi_bin"] > 0).sum()),
+            cold=int((gdf["gi_bin"] < 0).sum())), file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+KPI_READ_COLUMNS: tuple[str, ...] = (
+    "stage", "requested_datetime", "updated_datetime", "expected_datetime", "closed_datetime",
+    "reworks", "extensions", "grid_code", "department",
+)
+
+
+def kpi_table(
+    store: Any,
+    *,
+    by: str = "grid",
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    now: Any = None,
+    lang: str | None = None,
+) -> pd.DataFrame:
+    """The KPI table from the store, one row per ``by`` group, with ``code`` and ``name`` first."""
+    from geo.kpis import code_prefix, kpis
+    from layers.workflow import label
+
+    if by not in BY_CHOICES:
+        raise CommandError(_MSG + "bad_by", by=by, allowed=", ".join(BY_CHOICES))
+    between = {"requested_datetime": (start, end)} if (start is not None or end is not None) else None
+    df = pd.DataFrame(store.read("incidents", columns=list(KPI_READ_COLUMNS), between=between))
+    if "geometry" in df:
+        df = df.drop(columns="geometry")
+    if df.empty:
+        raise CommandError(_MSG + "no_incidents")
+    names: dict[str, str] = {}
+    if by == "department":
+        df["code"] = df["department"]
+        names = {d: label("department", d, lang) for d in df["code"].dropna().unique()}
+    else:
+        grids = _table(store, "grids", ["code", "name", "community_code"])
+        comms = _table(store, "communities", ["code", "name", "subdistrict_code"])
+        subs = _table(store, "subdistricts", ["code", "name"])
+        grid = df["grid_code"].astype("string")
+        if by == "grid":
+            df["code"] = grid
+            names = dict(zip(grids["code"], grids["name"], strict=False))
+        else:
+            g2c = dict(zip(grids["code"], grids["community_code"], strict=False))
+            comm = grid.map(g2c).astype("string").fillna(code_prefix(grid, 12)) if g2c else code_prefix(grid, 12)
+            if by == "community":
+                df["code"] = comm
+                names = dict(zip(comms["code"], comms["name"], strict=False))
+            else:
+                c2s = dict(zip(comms["code"], comms["subdistrict_code"], strict=False))
+                sub = comm.map(c2s).astype("string").fillna(code_prefix(grid, 9)) if c2s else code_prefix(grid, 9)
+                df["code"] = sub
+                names = dict(zip(subs["code"], subs["name"], strict=False))
+    table = kpis(df, by="code", now=now)
+    table.insert(0, "name", [names.get(c) if isinstance(c, str) else None for c in table.index])
+    return table.reset_index()
+
+
+def _table(store: Any, layer: str, columns: list[str]) -> pd.DataFrame:
+    try:
+        if not store.has_layer(layer):
+            return pd.DataFrame(columns=columns)
+        df = store.read(layer, columns=columns)
+    except (RuntimeError, ValueError, KeyError):
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(df[columns])
+
+
+def run_kpis(args: argparse.Namespace) -> int:
+    """Handler of ``gridpulse kpis``."""
+    lang = args.lang
+    out = Path(args.out)
+    try:
+        if out.suffix.lower() != ".csv":
+            raise CommandError(_MSG + "bad_suffix", suffix=out.suffix or out.name, allowed=".csv")
+        start, end = _period(args.date_from, args.date_to)
+        now = _period(args.now, None)[0] if args.now else None
+        table = _with_store(args.store, lambda store: kpi_table(
+            store, by=args.by, start=start, end=end, now=now, lang=lang))
+    except (OSError, RuntimeError, ValueError) as e:  # CommandError is a ValueError
+        return _fail(e, lang)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, encoding="utf-8-sig", float_format="%.6g")
+    print(t(_MSG + "kpis_done", lang, file=str(out), rows=len(table)), file=sys.stderr)
+    return 0

@@ -1,0 +1,670 @@
+"""The GeoPackage engine: one file, opened by QGIS, written all-or-nothing.
+
+How a write stays atomic
+------------------------
+GDAL (through pyogrio) writes one layer per call on its own connection, so it cannot
+write several layers in one transaction. Every write therefore goes in two steps:
+
+1. **Stage.** Each new layer is written by pyogrio (Arrow path) into a *staging*
+   GeoPackage beside the store (``.<store>.staging-<uuid>.gpkg``). GDAL builds the
+   table, the ``gpkg_contents`` / ``gpkg_geometry_columns`` / ``gpkg_extensions`` /
+   ``gpkg_ogr_contents`` rows and the R*Tree spatial index (bulk-loaded) there.
+   The store itself is not touched; a failure here leaves it as it was.
+2. **Swap.** One ``sqlite3`` connection ATTACHes the staging file and, inside ONE
+   ``BEGIN IMMEDIATE`` transaction on the store, drops the old tables (and their
+   R*Tree and triggers), recreates them from the staging DDL, copies the rows, copies
+   the R*Tree's shadow tables (``rtree_<t>_geom_node/_rowid/_parent``, so the index is
+   not rebuilt row by row), recreates GDAL's triggers, copies the metadata rows, builds
+   the attribute indexes (:func:`layers._store_common.index_plan`) and appends the
+   ``audit_log`` rows. Any error rolls the whole transaction back: the file is
+   byte-for-byte what it was.
+
+Appends copy the new rows (fids shifted past the existing ones) and insert their R*Tree
+entries; GDAL's triggers are dropped and recreated around the copy inside the same
+transaction. Row updates (:meth:`GeoPackageStore.apply`) run plain SQL in one
+transaction; the GeoPackage R*Tree triggers call ``ST_IsEmpty``/``ST_MinX``... which
+this module registers on its own connections.
+
+Reads go through pyogrio with ``use_arrow=True``; filters, bbox (through the R*Tree),
+column lists, order and limit are pushed down as SQLite SQL. Counts, ``h3_counts``,
+the audit log and versions are plain SQL on ``sqlite3``.
+
+Internal tables: ``audit_log`` (an attributes table, visible in QGIS) and
+``layer_versions`` (snapshots as GeoParquet blobs, also registered as attributes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import struct
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyogrio
+import shapely
+
+from layers import _store_common as sc
+from layers.schema import SCHEMAS
+from layers.store import Between, RowUpdate, Store, Where, WriteMode
+
+_STG = "stg"
+_META_TABLES: tuple[str, ...] = (
+    "gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents",
+    "gpkg_data_columns",
+)
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_GEOMETRY_TYPES = {"Point": "Point", "Polygon": "Polygon", "LineString": "LineString",
+                   "Point|Polygon": "Unknown"}
+
+_VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS "{sc.VERSIONS_TABLE}" (
+  "fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "layer" TEXT NOT NULL,
+  "version" INTEGER NOT NULL, "time" DATETIME NOT NULL, "actor" TEXT, "note" TEXT,
+  "rows" INTEGER, "current" BOOLEAN, "source_version" INTEGER, "data" BLOB,
+  CONSTRAINT "{sc.VERSIONS_TABLE}_uq" UNIQUE ("layer", "version"))"""
+
+#: GDAL settings for the throw-away staging file only.
+_FAST_SQLITE = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF"}
+_STAGING_LOCK = threading.Lock()
+
+q = sc.quote_ident
+
+
+# -- SQL functions GeoPackage triggers need ----------------------------------------------------
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """``(minx, maxx, miny, maxy)`` of a GeoPackage geometry blob (``None`` if empty)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0x10:
+        return None
+    env = (flags >> 1) & 0x07
+    if env:
+        order = "<" if flags & 1 else ">"
+        return struct.unpack_from(order + "dddd", blob, 8)
+    geom = shapely.from_wkb(bytes(blob[8 + _ENVELOPE_BYTES.get(env, 0):]))
+    if geom is None or geom.is_empty:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return minx, maxx, miny, maxy
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    def is_empty(b: bytes | None) -> int | None:
+        return None if b is None else int(_envelope(b) is None)
+
+    def part(i: int):
+        def f(b: bytes | None) -> float | None:
+            e = _envelope(b)
+            return None if e is None else e[i]
+        return f
+
+    conn.create_function("ST_IsEmpty", 1, is_empty, deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        conn.create_function(name, 1, part(i), deterministic=True)
+
+
+def _dt_text(ts: pd.Timestamp) -> str:
+    """A naive timestamp as GDAL writes GeoPackage DATETIME (milliseconds only when not 0)."""
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    ms = ts.microsecond // 1000
+    return f"{text}.{ms:03d}" if ms else text
+
+
+def _sql_value(v: Any) -> Any:
+    if isinstance(v, pd.Timestamp):
+        return _dt_text(v)
+    if hasattr(v, "isoformat") and hasattr(v, "hour"):
+        return _dt_text(pd.Timestamp(v))
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def _literal(v: Any) -> str:
+    """A SQLite literal (for SQL handed to GDAL, which takes no parameters)."""
+    v = _sql_value(v)
+    if v is None:
+        return "NULL"
+    if isinstance(v, int | float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise sc.store_error("bad_filter_value", value=v)
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _inline(sql: str, params: Sequence[Any]) -> str:
+    parts = sql.split("?")
+    if len(parts) != len(params) + 1:  # pragma: no cover - guarded by compile_filters
+        raise ValueError("placeholder count mismatch")
+    out = [parts[0]]
+    for p, rest in zip(params, parts[1:], strict=True):
+        out += [_literal(p), rest]
+    return "".join(out)
+
+
+class GeoPackageStore(sc.SharedVersions, Store):
+    """A GeoPackage file as the store (see the module docstring for the write protocol).
+
+    Parameters
+    ----------
+    url
+        Path of the ``.gpkg`` file (created, with its directory, when missing).
+    timeout_s
+        How long to wait for another writer's lock before failing.
+    """
+
+    def __init__(self, url: str | os.PathLike[str], *, timeout_s: float = 60.0) -> None:
+        text = str(url)
+        for prefix in ("gpkg://", "file://"):
+            text = text.removeprefix(prefix)
+        self.path = Path(text).expanduser().resolve()
+        self.url = str(self.path)
+        self.timeout_s = timeout_s
+        if not self.path.exists():
+            self._create()
+        self._ensure_internal()
+
+    # -- connection plumbing -------------------------------------------------------------------
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.new-{uuid.uuid4().hex}.gpkg")
+        audit = pd.DataFrame({
+            "time": pd.Series([], dtype="datetime64[ms]"), "actor": pd.Series([], dtype="str"),
+            "action": pd.Series([], dtype="str"), "layer": pd.Series([], dtype="str"),
+            "rows": pd.Series([], dtype="int64"), "note": pd.Series([], dtype="str"),
+        })
+        try:
+            pyogrio.write_dataframe(audit, tmp, layer=sc.AUDIT_TABLE, driver="GPKG")
+            try:
+                os.link(tmp, self.path)  # fails if another process created it meanwhile
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        _register_functions(conn)
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA cache_size = -131072")  # 128 MiB: index builds sort in memory
+        return conn
+
+    def _ensure_internal(self) -> None:
+        conn = None
+        try:
+            conn = self._connect()
+            if not self._exists(conn, sc.VERSIONS_TABLE):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(_VERSIONS_DDL)
+                conn.execute(
+                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                    "description, last_change) VALUES (?, 'attributes', ?, ?, "
+                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                    (sc.VERSIONS_TABLE, sc.VERSIONS_TABLE, "GridPulse layer versions"))
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise sc.store_error("not_a_geopackage", path=self.url, error=str(exc)) from exc
+        finally:
+            if conn is not None:
+                conn.close()
+
+    @staticmethod
+    def _exists(conn: sqlite3.Connection, table: str, db: str = "main") -> bool:
+        row = conn.execute(
+            f"SELECT 1 FROM {db}.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        return row is not None
+
+    @staticmethod
+    def _geom_col(conn: sqlite3.Connection, table: str, db: str = "main") -> str | None:
+        if not GeoPackageStore._exists(conn, "gpkg_geometry_columns", db):
+            return None
+        row = conn.execute(
+            f"SELECT column_name FROM {db}.gpkg_geometry_columns "
+            "WHERE lower(table_name) = lower(?)", (table,)).fetchone()
+        return row[0] if row else None
+
+    @contextlib.contextmanager
+    def _transaction(self, staged: Mapping[str, pd.DataFrame] | None = None
+                     ) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the store, with the staged layers ATTACHed as ``stg``."""
+        staging: Path | None = None
+        conn = self._connect()
+        try:
+            if staged:
+                staging = self.path.with_name(f".{self.path.name}.staging-{uuid.uuid4().hex}.gpkg")
+                for name, df in staged.items():
+                    self._stage(df, staging, name)
+                conn.execute(f"ATTACH DATABASE ? AS {_STG}", (str(staging),))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as exc:
+            raise sc.store_error("constraint", error=str(exc)) from exc
+        except sqlite3.OperationalError as exc:
+            raise sc.store_error("write_failed", error=str(exc)) from exc
+        finally:
+            conn.close()
+            if staging is not None:
+                for suffix in ("", "-journal", "-wal", "-shm"):
+                    Path(f"{staging}{suffix}").unlink(missing_ok=True)
+
+    @staticmethod
+    def _stage(df: pd.DataFrame, staging: Path, name: str) -> None:
+        """Write one prepared layer into the staging GeoPackage with pyogrio.
+
+        The staging file is thrown away on any failure, so SQLite's journal and fsyncs are
+        switched off while GDAL writes it (about 40% faster on a million points).
+        """
+        kw: dict[str, Any] = {"layer": name, "driver": "GPKG", "use_arrow": True}
+        geom = SCHEMAS[name].geometry
+        if geom is not None and len(df) == 0:
+            kw["geometry_type"] = _GEOMETRY_TYPES[geom]
+        with _STAGING_LOCK:
+            before = {k: pyogrio.get_gdal_config_option(k) for k in _FAST_SQLITE}
+            pyogrio.set_gdal_config_options(_FAST_SQLITE)
+            try:
+                pyogrio.write_dataframe(df, staging, **kw)
+            finally:
+                pyogrio.set_gdal_config_options(before)
+
+    # -- the swap ------------------------------------------------------------------------------
+
+    def _drop(self, conn: sqlite3.Connection, name: str) -> None:
+        geom = self._geom_col(conn, name)
+        for (trig,) in conn.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (name,)
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER main.{q(trig)}")
+        if geom:
+            conn.execute(f"DROP TABLE IF EXISTS main.{q(f'rtree_{name}_{geom}')}")
+        conn.execute(f"DROP TABLE IF EXISTS main.{q(name)}")
+        for meta in reversed(_META_TABLES):
+            if self._exists(conn, meta):
+                conn.execute(f"DELETE FROM main.{meta} WHERE lower(table_name) = lower(?)", (name,))
+
+    def _copy_meta(self, conn: sqlite3.Connection, name: str) -> None:
+        conn.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys "
+                     f"SELECT * FROM {_STG}.gpkg_spatial_ref_sys")
+        for meta in _META_TABLES:
+            if not self._exists(conn, meta, _STG):
+                continue
+            if not self._exists(conn, meta):
+                (ddl,) = conn.execute(f"SELECT sql FROM {_STG}.sqlite_master WHERE name = ?",
+                                      (meta,)).fetchone()
+                conn.execute(ddl)
+            conn.execute(f"INSERT INTO main.{meta} SELECT * FROM {_STG}.{meta} "
+                         "WHERE lower(table_name) = lower(?)", (name,))
+
+    def _stg_objects(self, conn: sqlite3.Connection, name: str) -> tuple[str, list[str]]:
+        rows = conn.execute(
+            f"SELECT type, sql FROM {_STG}.sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
+            (name,)).fetchall()
+        table = next(sql for typ, sql in rows if typ == "table")
+        triggers = [sql for typ, sql in rows if typ == "trigger"]
+        return table, triggers
+
+    def _copy_rtree(self, conn: sqlite3.Connection, name: str, *, create: bool) -> None:
+        geom = self._geom_col(conn, name, _STG)
+        if not geom:
+            return
+        rtree = f"rtree_{name}_{geom}"
+        if not self._exists(conn, rtree, _STG):
+            return
+        if create:
+            (ddl,) = conn.execute(f"SELECT sql FROM {_STG}.sqlite_master WHERE name = ?",
+                                  (rtree,)).fetchone()
+            conn.execute(ddl)
+            # Copy the bulk-loaded R*Tree as it is (its shadow tables): re-inserting a million
+            # entries one by one would take ~20 s.
+            for shadow in ("node", "rowid", "parent"):
+                t = q(f"{rtree}_{shadow}")
+                conn.execute(f"DELETE FROM main.{t}")
+                conn.execute(f"INSERT INTO main.{t} SELECT * FROM {_STG}.{t}")
+
+    def _replace_from_staging(self, conn: sqlite3.Connection, name: str) -> None:
+        table_sql, trigger_sqls = self._stg_objects(conn, name)
+        self._drop(conn, name)
+        conn.execute(table_sql)
+        conn.execute(f"INSERT INTO main.{q(name)} SELECT * FROM {_STG}.{q(name)}")
+        self._copy_rtree(conn, name, create=True)
+        for sql in trigger_sqls:
+            conn.execute(sql)
+        self._copy_meta(conn, name)
+        self._ensure_indexes(conn, name)
+
+    def _append_from_staging(self, conn: sqlite3.Connection, name: str) -> None:
+        main_cols = [r[1] for r in conn.execute(f"PRAGMA main.table_info({q(name)})")]
+        stg_cols = [r[1] for r in conn.execute(f"PRAGMA {_STG}.table_info({q(name)})")]
+        missing = [c for c in stg_cols if c not in main_cols]
+        if missing:
+            raise sc.store_error("schema_changed", layer=name, columns=", ".join(missing))
+        (offset,) = conn.execute(f"SELECT coalesce(max(fid), 0) FROM main.{q(name)}").fetchone()
+        (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM main.sqlite_sequence "
+                              "WHERE name = ?", (name,)).fetchone()
+        offset = max(offset, seq)
+        triggers = conn.execute(
+            "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+            (name,)).fetchall()
+        for trig, _ in triggers:
+            conn.execute(f"DROP TRIGGER main.{q(trig)}")
+        cols = [c for c in stg_cols if c != "fid"]
+        collist = ", ".join(q(c) for c in cols)
+        cur = conn.execute(
+            f"INSERT INTO main.{q(name)} (fid, {collist}) "
+            f"SELECT fid + {int(offset)}, {collist} FROM {_STG}.{q(name)} ORDER BY fid")
+        added = cur.rowcount
+        geom = self._geom_col(conn, name)
+        if geom and self._exists(conn, f"rtree_{name}_{geom}") and self._exists(
+                conn, f"rtree_{name}_{geom}", _STG):
+            rt = q(f"rtree_{name}_{geom}")
+            conn.execute(f"INSERT INTO main.{rt} SELECT id + {int(offset)}, minx, maxx, miny, maxy "
+                         f"FROM {_STG}.{rt}")
+            conn.execute(
+                "UPDATE main.gpkg_contents SET "
+                "min_x = min(coalesce(min_x, s.a), s.a), min_y = min(coalesce(min_y, s.b), s.b), "
+                "max_x = max(coalesce(max_x, s.c), s.c), max_y = max(coalesce(max_y, s.d), s.d) "
+                f"FROM (SELECT min_x AS a, min_y AS b, max_x AS c, max_y AS d "
+                f"FROM {_STG}.gpkg_contents WHERE lower(table_name) = lower(?)) AS s "
+                "WHERE lower(gpkg_contents.table_name) = lower(?) AND s.a IS NOT NULL",
+                (name, name))
+        if self._exists(conn, "gpkg_ogr_contents"):
+            conn.execute("UPDATE main.gpkg_ogr_contents SET feature_count = feature_count + ? "
+                         "WHERE lower(table_name) = lower(?) AND feature_count IS NOT NULL",
+                         (added, name))
+        for _, sql in triggers:
+            conn.execute(sql)
+        self._touch(conn, name)
+
+    @staticmethod
+    def _touch(conn: sqlite3.Connection, name: str) -> None:
+        conn.execute("UPDATE main.gpkg_contents SET last_change = "
+                     "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE lower(table_name) = lower(?)",
+                     (name,))
+
+    @staticmethod
+    def _ensure_indexes(conn: sqlite3.Connection, name: str) -> None:
+        for idx, cols, unique in sc.index_plan(name):
+            conn.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS "
+                         f"main.{q(idx)} ON {q(name)} ({', '.join(q(c) for c in cols)})")
+
+    @staticmethod
+    def _audit(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+        conn.execute(
+            f"INSERT INTO main.{sc.AUDIT_TABLE} (time, actor, action, layer, rows, note) "
+            "VALUES (?, ?, ?, ?, ?, ?)", [_sql_value(row[c]) for c in sc.AUDIT_COLUMNS])
+
+    def _rows(self, conn: sqlite3.Connection, name: str) -> int:
+        if not self._exists(conn, name):
+            return 0
+        return conn.execute(f"SELECT count(*) FROM main.{q(name)}").fetchone()[0]
+
+    @staticmethod
+    def _mark_stale(conn: sqlite3.Connection, name: str) -> None:
+        conn.execute(f"UPDATE main.{sc.VERSIONS_TABLE} SET current = 0 WHERE layer = ?", (name,))
+
+    # -- the Store interface ---------------------------------------------------------------------
+
+    def layer_names(self) -> list[str]:
+        conn = self._connect()
+        try:
+            names = {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")}
+        finally:
+            conn.close()
+        return [n for n in SCHEMAS if n in names]
+
+    def count(self, name: str, *, where: Where | None = None, between: Between | None = None) -> int:
+        cond, params = sc.compile_filters(name, where=where, between=between, placeholder="?",
+                                          datetime_param=_dt_text)
+        conn = self._connect()
+        try:
+            if not self._exists(conn, name):
+                return 0
+            sql = f"SELECT count(*) FROM main.{q(name)}" + (f" WHERE {cond}" if cond else "")
+            return int(conn.execute(sql, params).fetchone()[0])
+        finally:
+            conn.close()
+
+    def read(
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Where | None = None,
+        between: Between | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+    ) -> pd.DataFrame:
+        s = sc.schema_of(name)
+        cols = sc.check_columns(name, columns)
+        sc.check_order(name, order_by)
+        cond, params = sc.compile_filters(name, where=where, between=between, placeholder="?",
+                                          datetime_param=_dt_text)
+        conn = self._connect()
+        try:
+            if not self._exists(conn, name):
+                return sc.empty_frame(name, cols)
+            geom = self._geom_col(conn, name)
+            has_rtree = bool(geom) and self._exists(conn, f"rtree_{name}_{geom}")
+        finally:
+            conn.close()
+        if not (cond or bbox or limit is not None or order_by):
+            df = pyogrio.read_dataframe(self.path, layer=name, columns=cols, use_arrow=True)
+        else:
+            clauses = [cond] if cond else []
+            if bbox is not None:
+                if geom is None:
+                    raise sc.store_error("no_geometry", layer=name)
+                minx, miny, maxx, maxy = (float(v) for v in bbox)
+                if has_rtree:
+                    clauses.append(f"fid IN (SELECT id FROM {q(f'rtree_{name}_{geom}')} "
+                                   "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
+                else:  # pragma: no cover - GDAL always builds the index
+                    clauses.append(f"ST_MaxX({q(geom)}) >= ? AND ST_MinX({q(geom)}) <= ? "
+                                   f"AND ST_MaxY({q(geom)}) >= ? AND ST_MinY({q(geom)}) <= ?")
+                params = [*params, minx, maxx, miny, maxy]
+            select = ", ".join(([q(geom)] if geom else []) + [q(c) for c in cols]) or "fid"
+            sql = f"SELECT {select} FROM {q(name)}"
+            if clauses:
+                sql += " WHERE " + " AND ".join(clauses)
+            order = [f"{q(order_by)} {'DESC' if descending else 'ASC'}"] if order_by else []
+            sql += " ORDER BY " + ", ".join([*order, "fid"])
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
+            df = pyogrio.read_dataframe(self.path, sql=_inline(sql, params), use_arrow=True)
+        df = df[[*cols, "geometry"]] if s.geometry is not None else df[cols]
+        if s.geometry is not None and df.crs is None:
+            df = df.set_crs(4326)
+        return sc.conform(df, name)
+
+    def write(
+        self,
+        layers: Mapping[str, pd.DataFrame],
+        *,
+        mode: WriteMode = "replace",
+        actor: str = "system",
+        note: str = "",
+    ) -> None:
+        prepared = sc.check_write(layers, mode)
+        sc.check_no_duplicates(prepared)
+        with self._transaction(prepared) as conn:
+            for name, df in prepared.items():
+                exists = self._exists(conn, name)
+                sc.check_append_only(name, mode, self._rows(conn, name))
+                if mode == "replace" or not exists:
+                    self._replace_from_staging(conn, name)
+                else:
+                    self._append_from_staging(conn, name)
+                self._mark_stale(conn, name)
+                self._audit(conn, sc.audit_row(mode, name, len(df), actor=actor, note=note))
+
+    def h3_counts(
+        self,
+        name: str,
+        *,
+        res: int,
+        where: Where | None = None,
+        between: Between | None = None,
+        by: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        col = sc.check_h3_res(name, res)
+        sc.check_columns(name, by)
+        cond, params = sc.compile_filters(name, where=where, between=between, placeholder="?",
+                                          datetime_param=_dt_text)
+        conn = self._connect()
+        try:
+            if not self._exists(conn, name):
+                return sc.h3_frame([], name, by)
+            keys = ", ".join([q(col), *(q(b) for b in by)])
+            sql = (f"SELECT {keys}, count(*) FROM main.{q(name)} WHERE {q(col)} != 0"
+                   + (f" AND {cond}" if cond else "")
+                   + f" GROUP BY {keys} ORDER BY {keys}")
+            rows = conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+        return sc.h3_frame(rows, name, by)
+
+    def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:
+        conn = self._connect()
+        try:
+            sql = (f"SELECT {', '.join(q(c) for c in sc.AUDIT_COLUMNS)} FROM {sc.AUDIT_TABLE} "
+                   "ORDER BY fid DESC" + (f" LIMIT {int(limit)}" if limit is not None else ""))
+            rows = conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+        return sc.audit_frame(rows)
+
+    def record(self, action: str, layer: str, *, rows: int = 0, actor: str = "system",
+               note: str = "") -> None:
+        with self._transaction() as conn:
+            self._audit(conn, sc.audit_row(action, layer, rows, actor=actor, note=note))
+
+    # -- updates and events ------------------------------------------------------------------------
+
+    def apply(
+        self,
+        updates: Sequence[RowUpdate] = (),
+        *,
+        events: pd.DataFrame | None = None,
+        actor: str = "system",
+        note: str = "",
+    ) -> int:
+        plan = sc.prepare_updates(updates)
+        ev = sc.prepare_events(events)
+        if not plan and ev is None:
+            return 0
+        total = 0
+        with self._transaction({sc.EVENTS: ev} if ev is not None else None) as conn:
+            for layer, keys, changes in plan:
+                total += self._update(conn, layer, keys, changes)
+                self._audit(conn, sc.audit_row("update", layer, len(keys), actor=actor, note=note))
+            if ev is not None:
+                missing = self._missing_refs(conn)
+                if missing:
+                    raise sc.store_error("unknown_ref", layer=sc.EVENTS,
+                                         column="service_request_id", values=", ".join(missing))
+                if self._exists(conn, sc.EVENTS):
+                    self._append_from_staging(conn, sc.EVENTS)
+                else:
+                    self._replace_from_staging(conn, sc.EVENTS)
+                self._audit(conn, sc.audit_row("append", sc.EVENTS, len(ev), actor=actor,
+                                               note=note))
+        return total
+
+    def _update(self, conn: sqlite3.Connection, layer: str, keys: list[Any],
+                changes: Mapping[str, Any]) -> int:
+        key = SCHEMAS[layer].key
+        found: set[Any] = set()
+        if self._exists(conn, layer):
+            for i in range(0, len(keys), 900):
+                chunk = keys[i:i + 900]
+                found.update(r[0] for r in conn.execute(
+                    f"SELECT {q(key)} FROM main.{q(layer)} WHERE {q(key)} IN "
+                    f"({', '.join('?' * len(chunk))})", chunk))
+        missing = [str(k) for k in keys if k not in found]
+        if missing:
+            raise sc.store_error("missing_keys", layer=layer, column=key,
+                                 values=", ".join(missing[:10]))
+        sets = ", ".join(f"{q(c)} = ?" for c in changes)
+        values = [_sql_value(v) for v in changes.values()]
+        n = 0
+        for i in range(0, len(keys), 900):
+            chunk = keys[i:i + 900]
+            n += conn.execute(
+                f"UPDATE main.{q(layer)} SET {sets} WHERE {q(key)} IN "
+                f"({', '.join('?' * len(chunk))})", [*values, *chunk]).rowcount
+        self._touch(conn, layer)
+        self._mark_stale(conn, layer)
+        return n
+
+    def _missing_refs(self, conn: sqlite3.Connection) -> list[str]:
+        ev, inc = q(sc.EVENTS), q(sc.INCIDENTS)
+        if not self._exists(conn, sc.INCIDENTS):
+            rows = conn.execute(f"SELECT DISTINCT service_request_id FROM {_STG}.{ev} LIMIT 10")
+        else:
+            rows = conn.execute(
+                f"SELECT DISTINCT s.service_request_id FROM {_STG}.{ev} AS s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM main.{inc} AS i "
+                "WHERE i.service_request_id = s.service_request_id) LIMIT 10")
+        return [str(r[0]) for r in rows]
+
+    # -- versions ---------------------------------------------------------------------------------
+
+
+    def _save(self, layer: str, df: pd.DataFrame, *, actor: str, note: str, action: str,
+              source: int | None) -> int:
+        blob = sc.snapshot_bytes(df)
+        when = sc.now_local()
+        with self._transaction({layer: df}) as conn:
+            self._replace_from_staging(conn, layer)
+            vt = sc.VERSIONS_TABLE
+            (version,) = conn.execute(f"SELECT coalesce(max(version), 0) + 1 FROM main.{vt} "
+                                      "WHERE layer = ?", (layer,)).fetchone()
+            self._mark_stale(conn, layer)
+            conn.execute(
+                f"INSERT INTO main.{vt} (layer, version, time, actor, note, rows, current, "
+                "source_version, data) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (layer, version, _dt_text(when), actor, note, len(df), source, blob))
+            self._audit(conn, sc.audit_row(action, layer, len(df), actor=actor,
+                                           note=sc.version_note(version, note),
+                                           time=when))
+        return int(version)
+
+    def versions(self, layer: str) -> pd.DataFrame:
+        sc.schema_of(layer)
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT version, time, actor, note, rows, current, source_version "
+                f"FROM {sc.VERSIONS_TABLE} WHERE layer = ? ORDER BY version", (layer,)).fetchall()
+        finally:
+            conn.close()
+        return sc.versions_frame(rows)
+
+    def read_version(self, layer: str, version: int) -> pd.DataFrame:
+        sc.schema_of(layer)
+        conn = self._connect()
+        try:
+            row = conn.execute(f"SELECT data FROM {sc.VERSIONS_TABLE} WHERE layer = ? "
+                               "AND version = ?", (layer, int(version))).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise sc.store_error("unknown_version", layer=layer, version=version)
+        return sc.snapshot_frame(row[0], layer)

@@ -1,0 +1,458 @@
+"""The PostGIS engine (psycopg 3): shared, multi-user, city scale.
+
+* URL: ``postgresql://user@host:port/db`` with an optional GridPulse-only
+  ``?schema=NAME`` (default ``public``; created when missing) so several stores can share
+  one database.
+* Tables: schema columns typed from :mod:`layers.schema` (``text``, ``bigint``, ``double
+  precision``, ``boolean``, ``timestamp`` without time zone = local time), ``geom``
+  as ``geometry(Point, 4326)`` for point layers and ``geometry(Geometry, 4326)`` otherwise
+  (Polygon and MultiPolygon in one column) with a GiST index, ``h3_<res>`` ``bigint`` columns
+  with btree indexes, a unique index on the key, and a ``fid`` identity that fixes row order.
+* Every write is ONE transaction. ``replace`` loads a fresh ``<t>__new`` table with COPY,
+  indexes it, then drops the old table and renames the new one, so readers are blocked
+  only for the final swap; ``append`` COPYs into the existing table.
+* Reads stream ``COPY (SELECT ...) TO STDOUT`` as CSV into pandas; geometry travels as
+  hex WKB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+from psycopg import sql
+
+from layers import _store_common as sc
+from layers.schema import SCHEMAS
+from layers.store import Between, RowUpdate, Store, Where, WriteMode
+
+_PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double precision",
+             "bool": "boolean", "datetime": "timestamp"}
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(libpq conninfo URL, schema)``: the ``schema`` query parameter is GridPulse's own.
+
+    Examples
+    --------
+    >>> split_url("postgresql://u@h:5/db?schema=gp1&sslmode=disable")
+    ('postgresql://u@h:5/db?sslmode=disable', 'gp1')
+    >>> split_url("postgresql://u@h/db")
+    ('postgresql://u@h/db', 'public')
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), "public") or "public"
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def _dt_param(ts: pd.Timestamp) -> Any:
+    return ts.to_pydatetime()
+
+
+class PostGISStore(sc.SharedVersions, Store):
+    """A PostgreSQL + PostGIS schema as the store.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://...[?schema=NAME]``.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, self.schema = split_url(url)
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection | None = None
+        try:
+            with self._transaction() as cur:
+                cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(self.schema)))
+                cur.execute(sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (fid bigint GENERATED ALWAYS AS IDENTITY "
+                    "PRIMARY KEY, time timestamp NOT NULL, actor text, action text, layer text, "
+                    "rows bigint, note text)").format(self._t(sc.AUDIT_TABLE)))
+                cur.execute(sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (layer text NOT NULL, version integer NOT NULL,"
+                    " time timestamp NOT NULL, actor text, note text, rows bigint, "
+                    "current boolean NOT NULL DEFAULT false, source_version integer, data bytea, "
+                    "PRIMARY KEY (layer, version))").format(self._t(sc.VERSIONS_TABLE)))
+        except psycopg.OperationalError as exc:
+            raise sc.store_error("cannot_connect", url=self._conninfo, error=str(exc)) from exc
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _t(self, name: str) -> sql.Composed:
+        return sql.Identifier(self.schema, name)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+        return self._conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except psycopg.errors.UniqueViolation as exc:
+                raise sc.store_error("constraint", error=str(exc).strip()) from exc
+            except psycopg.errors.DatabaseError as exc:
+                if conn.broken:
+                    self._conn = None
+                raise sc.store_error("write_failed", error=str(exc).strip()) from exc
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor]:
+        with self._lock:
+            conn = self._connection()
+            with conn.cursor() as cur:
+                yield cur
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _exists(self, cur: psycopg.Cursor, name: str) -> bool:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL",
+                    (sql.Identifier(self.schema, name).as_string(cur),))
+        return bool(cur.fetchone()[0])
+
+    def _rows(self, cur: psycopg.Cursor, name: str) -> int:
+        if not self._exists(cur, name):
+            return 0
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(self._t(name)))
+        return int(cur.fetchone()[0])
+
+    # -- DDL and loading ---------------------------------------------------------------------------
+
+    def _create_table(self, cur: psycopg.Cursor, table: str, layer: str) -> None:
+        s = SCHEMAS[layer]
+        cols = [sql.SQL("fid bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")]
+        cols += [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.dtype]))
+                 for f in s.fields]
+        cols += [sql.SQL("{} bigint").format(sql.Identifier(c)) for c in s.h3_columns]
+        if s.geometry is not None:
+            gtype = "Point" if s.geometry == "Point" else "Geometry"
+            cols.append(sql.SQL(f"{sc.GEOM_COL} geometry({gtype}, 4326)"))
+        cur.execute(sql.SQL("CREATE TABLE {} ({})").format(self._t(table), sql.SQL(", ").join(cols)))
+
+    def _index_names(self, layer: str) -> list[str]:
+        names = [idx for idx, _, _ in sc.index_plan(layer)]
+        if SCHEMAS[layer].geometry is not None:
+            names.append(f"{layer}_geom_gist")
+        return names
+
+    def _create_indexes(self, cur: psycopg.Cursor, table: str, layer: str, suffix: str) -> None:
+        """Indexes of ``layer`` built on ``table``, named ``<index><suffix>``."""
+        for idx, cols, unique in sc.index_plan(layer):
+            cur.execute(sql.SQL("CREATE {}INDEX {} ON {} ({})").format(
+                sql.SQL("UNIQUE " if unique else ""), sql.Identifier(idx + suffix),
+                self._t(table), sql.SQL(", ").join(map(sql.Identifier, cols))))
+        if SCHEMAS[layer].geometry is not None:
+            cur.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
+                sql.Identifier(f"{layer}_geom_gist{suffix}"), self._t(table),
+                sql.Identifier(sc.GEOM_COL)))
+
+    def _copy(self, cur: psycopg.Cursor, table: str, layer: str, df: pd.DataFrame) -> None:
+        s = SCHEMAS[layer]
+        names = sc.stored_columns(s)
+        data: dict[str, Any] = {c: df[c] for c in names}
+        if s.geometry is not None:
+            geoms = np.asarray(df.geometry.values, dtype=object)
+            wkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+            data[sc.GEOM_COL] = wkb
+            names = [*names, sc.GEOM_COL]
+        cols = sql.SQL(", ").join(map(sql.Identifier, names))
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(self._t(table), cols)) as copy:
+            for row in zip(*sc.column_lists(data), strict=True):
+                copy.write_row(row)
+
+    def _replace(self, cur: psycopg.Cursor, layer: str, df: pd.DataFrame) -> None:
+        suffix = f"__new_{uuid.uuid4().hex[:8]}"
+        tmp = layer + suffix
+        self._create_table(cur, tmp, layer)
+        self._copy(cur, tmp, layer, df)
+        self._create_indexes(cur, tmp, layer, suffix)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t(layer)))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._t(tmp),
+                                                                 sql.Identifier(layer)))
+        for idx in self._index_names(layer):
+            cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(self.schema, idx + suffix), sql.Identifier(idx)))
+        cur.execute(sql.SQL("ANALYZE {}").format(self._t(layer)))
+
+    def _append(self, cur: psycopg.Cursor, layer: str, df: pd.DataFrame) -> None:
+        if not self._exists(cur, layer):
+            self._replace(cur, layer, df)
+            return
+        self._copy(cur, layer, layer, df)
+
+    def _audit(self, cur: psycopg.Cursor, row: Mapping[str, Any]) -> None:
+        cur.execute(sql.SQL("INSERT INTO {} (time, actor, action, layer, rows, note) "
+                            "VALUES (%s, %s, %s, %s, %s, %s)").format(self._t(sc.AUDIT_TABLE)),
+                    [row["time"].to_pydatetime(), *(row[c] for c in sc.AUDIT_COLUMNS[1:])])
+
+    def _mark_stale(self, cur: psycopg.Cursor, layer: str) -> None:
+        cur.execute(sql.SQL("UPDATE {} SET current = false WHERE layer = %s").format(
+            self._t(sc.VERSIONS_TABLE)), (layer,))
+
+    # -- the Store interface ------------------------------------------------------------------------
+
+    def layer_names(self) -> list[str]:
+        with self._cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                        (self.schema,))
+            present = {r[0] for r in cur.fetchall()}
+        return [n for n in SCHEMAS if n in present]
+
+    def _where(self, layer: str, where: Where | None, between: Between | None,
+               bbox: tuple[float, float, float, float] | None = None) -> tuple[str, list[Any]]:
+        cond, params = sc.compile_filters(layer, where=where, between=between, placeholder="%s",
+                                          datetime_param=_dt_param)
+        if bbox is not None:
+            if SCHEMAS[layer].geometry is None:
+                raise sc.store_error("no_geometry", layer=layer)
+            box = f"{sc.GEOM_COL} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+            cond = f"{cond} AND {box}" if cond else box
+            params = [*params, *(float(v) for v in bbox)]
+        return cond, params
+
+    def count(self, name: str, *, where: Where | None = None, between: Between | None = None) -> int:
+        cond, params = self._where(name, where, between)
+        with self._cursor() as cur:
+            if not self._exists(cur, name):
+                return 0
+            q = sql.SQL("SELECT count(*) FROM {}").format(self._t(name))
+            if cond:
+                q = q + sql.SQL(" WHERE " + cond)
+            cur.execute(q, params)
+            return int(cur.fetchone()[0])
+
+    def read(
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        where: Where | None = None,
+        between: Between | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+    ) -> pd.DataFrame:
+        s = sc.schema_of(name)
+        cols = sc.check_columns(name, columns)
+        sc.check_order(name, order_by)
+        cond, params = self._where(name, where, between, bbox)
+        select = [sql.Identifier(c) for c in cols]
+        if s.geometry is not None:
+            select.append(sql.SQL(f"encode(ST_AsBinary({sc.GEOM_COL}), 'hex') AS {sc.GEOM_COL}"))
+        inner = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(select) if select else sql.SQL("fid"), self._t(name))
+        if cond:
+            inner = inner + sql.SQL(" WHERE " + cond)
+        order = [sql.SQL("{} {}").format(sql.Identifier(order_by),
+                                         sql.SQL("DESC" if descending else "ASC"))] if order_by else []
+        inner = inner + sql.SQL(" ORDER BY ") + sql.SQL(", ").join([*order, sql.SQL("fid")])
+        if limit is not None:
+            inner = inner + sql.SQL(f" LIMIT {int(limit)}")
+        buf = io.BytesIO()
+        with self._cursor() as cur:
+            if not self._exists(cur, name):
+                return sc.empty_frame(name, cols)
+            # COPY takes no parameters: bind them client-side into the statement first.
+            stmt = psycopg.ClientCursor(cur.connection).mogrify(inner, params)
+            with cur.copy(f"COPY ({stmt}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')") as cp:
+                for chunk in cp:
+                    buf.write(chunk)
+        buf.seek(0)
+        names = [*cols, *([sc.GEOM_COL] if s.geometry is not None else [])]
+        if not names:
+            names = ["fid"]
+        df = pd.read_csv(buf, dtype=str, keep_default_na=False, na_values=["\\N"],
+                         na_filter=True) if buf.getbuffer().nbytes else pd.DataFrame(columns=names)
+        if len(df.columns) != len(names):  # pragma: no cover - header always written
+            df = pd.DataFrame(columns=names)
+        if s.geometry is not None:
+            hexes = df.pop(sc.GEOM_COL).to_numpy(dtype=object)
+            geoms = shapely.from_wkb(hexes) if len(hexes) else np.array([], dtype=object)
+            df = gpd.GeoDataFrame(df[cols], geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+        else:
+            df = df[cols]
+        return sc.conform(df.reset_index(drop=True), name)
+
+    def write(
+        self,
+        layers: Mapping[str, pd.DataFrame],
+        *,
+        mode: WriteMode = "replace",
+        actor: str = "system",
+        note: str = "",
+    ) -> None:
+        prepared = sc.check_write(layers, mode)
+        sc.check_no_duplicates(prepared)
+        with self._transaction() as cur:
+            for name, df in prepared.items():
+                sc.check_append_only(name, mode, self._rows(cur, name))
+                if mode == "replace":
+                    self._replace(cur, name, df)
+                else:
+                    self._append(cur, name, df)
+                self._mark_stale(cur, name)
+                self._audit(cur, sc.audit_row(mode, name, len(df), actor=actor, note=note))
+
+    def h3_counts(
+        self,
+        name: str,
+        *,
+        res: int,
+        where: Where | None = None,
+        between: Between | None = None,
+        by: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        col = sc.check_h3_res(name, res)
+        sc.check_columns(name, by)
+        cond, params = self._where(name, where, between)
+        keys = sql.SQL(", ").join([sql.Identifier(col), *map(sql.Identifier, by)])
+        with self._cursor() as cur:
+            if not self._exists(cur, name):
+                return sc.h3_frame([], name, by)
+            q = sql.SQL("SELECT {}, count(*) FROM {} WHERE {} <> 0").format(
+                keys, self._t(name), sql.Identifier(col))
+            if cond:
+                q = q + sql.SQL(" AND " + cond)
+            q = q + sql.SQL(" GROUP BY {} ORDER BY {}").format(keys, keys)
+            cur.execute(q, params)
+            rows = cur.fetchall()
+        return sc.h3_frame(rows, name, by)
+
+    def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:
+        with self._cursor() as cur:
+            q = sql.SQL("SELECT time, actor, action, layer, rows, note FROM {} ORDER BY fid DESC"
+                        ).format(self._t(sc.AUDIT_TABLE))
+            if limit is not None:
+                q = q + sql.SQL(f" LIMIT {int(limit)}")
+            cur.execute(q)
+            rows = cur.fetchall()
+        return sc.audit_frame(rows)
+
+    def record(self, action: str, layer: str, *, rows: int = 0, actor: str = "system",
+               note: str = "") -> None:
+        with self._transaction() as cur:
+            self._audit(cur, sc.audit_row(action, layer, rows, actor=actor, note=note))
+
+    # -- updates and events -------------------------------------------------------------------------
+
+    def apply(
+        self,
+        updates: Sequence[RowUpdate] = (),
+        *,
+        events: pd.DataFrame | None = None,
+        actor: str = "system",
+        note: str = "",
+    ) -> int:
+        plan = sc.prepare_updates(updates)
+        ev = sc.prepare_events(events)
+        if not plan and ev is None:
+            return 0
+        total = 0
+        with self._transaction() as cur:
+            for layer, keys, changes in plan:
+                total += self._update(cur, layer, keys, changes)
+                self._audit(cur, sc.audit_row("update", layer, len(keys), actor=actor, note=note))
+            if ev is not None:
+                ids = sorted(set(ev["service_request_id"].dropna().tolist()))
+                found: set[str] = set()
+                if self._exists(cur, sc.INCIDENTS):
+                    cur.execute(sql.SQL("SELECT service_request_id FROM {} WHERE "
+                                        "service_request_id = ANY(%s)").format(
+                                            self._t(sc.INCIDENTS)), (ids,))
+                    found = {r[0] for r in cur.fetchall()}
+                missing = [i for i in ids if i not in found]
+                if missing:
+                    raise sc.store_error("unknown_ref", layer=sc.EVENTS,
+                                         column="service_request_id",
+                                         values=", ".join(missing[:10]))
+                self._append(cur, sc.EVENTS, ev)
+                self._audit(cur, sc.audit_row("append", sc.EVENTS, len(ev), actor=actor, note=note))
+        return total
+
+    def _update(self, cur: psycopg.Cursor, layer: str, keys: list[Any],
+                changes: Mapping[str, Any]) -> int:
+        key = SCHEMAS[layer].key
+        found: set[Any] = set()
+        if self._exists(cur, layer):
+            cur.execute(sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
+                sql.Identifier(key), self._t(layer), sql.Identifier(key)), (keys,))
+            found = {r[0] for r in cur.fetchall()}
+        missing = [str(k) for k in keys if k not in found]
+        if missing:
+            raise sc.store_error("missing_keys", layer=layer, column=key,
+                                 values=", ".join(missing[:10]))
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
+        cur.execute(sql.SQL("UPDATE {} SET {} WHERE {} = ANY(%s)").format(
+            self._t(layer), sets, sql.Identifier(key)), [*changes.values(), keys])
+        n = cur.rowcount
+        self._mark_stale(cur, layer)
+        return n
+
+    # -- versions -------------------------------------------------------------------------------------
+
+
+    def _save(self, layer: str, df: pd.DataFrame, *, actor: str, note: str, action: str,
+              source: int | None) -> int:
+        blob = sc.snapshot_bytes(df)
+        when = sc.now_local()
+        vt = self._t(sc.VERSIONS_TABLE)
+        with self._transaction() as cur:
+            # Serialise version numbering per store.
+            cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(vt))
+            self._replace(cur, layer, df)
+            cur.execute(sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {} WHERE layer = %s"
+                                ).format(vt), (layer,))
+            version = int(cur.fetchone()[0])
+            self._mark_stale(cur, layer)
+            cur.execute(sql.SQL(
+                "INSERT INTO {} (layer, version, time, actor, note, rows, current, "
+                "source_version, data) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s)").format(vt),
+                (layer, version, when.to_pydatetime(), actor, note, len(df), source, blob))
+            self._audit(cur, sc.audit_row(action, layer, len(df), actor=actor,
+                                          note=sc.version_note(version, note),
+                                          time=when))
+        return version
+
+    def versions(self, layer: str) -> pd.DataFrame:
+        sc.schema_of(layer)
+        with self._cursor() as cur:
+            cur.execute(sql.SQL("SELECT version, time, actor, note, rows, current, source_version "
+                                "FROM {} WHERE layer = %s ORDER BY version").format(
+                                    self._t(sc.VERSIONS_TABLE)), (layer,))
+            rows = cur.fetchall()
+        return sc.versions_frame(rows)
+
+    def read_version(self, layer: str, version: int) -> pd.DataFrame:
+        sc.schema_of(layer)
+        with self._cursor() as cur:
+            cur.execute(sql.SQL("SELECT data FROM {} WHERE layer = %s AND version = %s").format(
+                self._t(sc.VERSIONS_TABLE)), (layer, int(version)))
+            row = cur.fetchone()
+        if row is None:
+            raise sc.store_error("unknown_version", layer=layer, version=version)
+        return sc.snapshot_frame(row[0], layer)
