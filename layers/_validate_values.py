@@ -14,7 +14,7 @@ import difflib
 import re
 import unicodedata
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,15 +52,19 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
-def blank_to_na(s: pd.Series) -> pd.Series:
-    """Empty strings and spellings of "nothing" (``nan``, ``NULL``, ``-``...) become missing."""
+def blank_to_na(s: pd.Series, *, keep: Iterable[str] = ()) -> pd.Series:
+    """Empty strings and spellings of "nothing" (``nan``, ``NULL``, ``-``...) become missing.
+
+    Values in ``keep`` (a field's allowed values, e.g. the whistle kind ``"none"``) are never blanked.
+    """
+    blanks = _BLANKS - {k.strip().lower() for k in keep}
     if pd.api.types.is_object_dtype(s):
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        blank_u = np.array([isinstance(u, str) and u.strip().lower() in _BLANKS for u in uniques]
+        blank_u = np.array([isinstance(u, str) and u.strip().lower() in blanks for u in uniques]
                            + [False], dtype=bool)
         blank = blank_u[codes]
     elif pd.api.types.is_string_dtype(s):
-        blank = s.str.strip().str.lower().isin(list(_BLANKS)).to_numpy(dtype=bool, na_value=False)
+        blank = s.str.strip().str.lower().isin(list(blanks)).to_numpy(dtype=bool, na_value=False)
     else:
         return s
     return s.mask(pd.Series(blank, index=s.index)) if blank.any() else s

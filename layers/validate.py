@@ -239,7 +239,7 @@ def _validate_one(data: pd.DataFrame, layer: str, *, file: str | None, row_offse
                         aliases=" / ".join((f.name, *f.aliases)))
             cols[f.name] = _empty(f, data.index)
             continue
-        raw = vv.blank_to_na(data[f.name])
+        raw = vv.blank_to_na(data[f.name], keep=f.allowed or ())
         if isinstance(raw, pd.DataFrame):  # two columns renamed to the same name
             raw = raw.iloc[:, 0]
         cols[f.name] = _coerce(ctx, f, raw)
@@ -371,7 +371,7 @@ def _prepare_reference(name: str, df: pd.DataFrame) -> pd.DataFrame:
     for f in schema.fields:
         if f.name not in df.columns or (f.dtype not in ("code", "str")):
             continue
-        s = vv.blank_to_na(df[f.name])
+        s = vv.blank_to_na(df[f.name], keep=f.allowed or ())
         if f.dtype == "code":
             cols[f.name] = s if _is_clean_code(s, f) else vv.coerce_code(quiet, f, s)
         elif f.name in (schema.key, "kind") or f.ref:

@@ -777,3 +777,13 @@ def test_300k_incidents_and_1000_grids_validate_in_seconds() -> None:
     # ~0.4 s and ~1.5 s on an idle 2-core machine; generous bounds catch a per-row loop
     # (which would take minutes) without failing on a busy CI runner.
     assert t_grids < 10 and t_inc < 30
+
+
+def test_an_allowed_value_that_spells_nothing_is_kept() -> None:
+    """The whistle kind ``none`` is an allowed value, not a blank cell."""
+    from layers import _validate_values as vv
+
+    s = pd.Series(["none", "work", ""])
+    kept = vv.blank_to_na(s, keep=("none", "work", "tough"))
+    assert kept.tolist()[:2] == ["none", "work"] and pd.isna(kept.iloc[2])
+    assert pd.isna(vv.blank_to_na(s).iloc[0]), "without keep, 'none' is a blank spelling"
