@@ -94,7 +94,7 @@ def generate(
     dedicated = wk.grid[w_day] >= world.n_comprehensive
     ft = role == "full_time"
     few = rng.random(nd) < 0.12
-    t_in = np.where(ft, np.clip(rng.normal(4.3, 0.4, nd), 3.4, 5.5), rng.uniform(0.8, 1.8, nd))
+    t_in = np.where(ft, np.clip(rng.normal(4.75, 0.45, nd), 3.5, 6.0), rng.uniform(0.8, 1.8, nd))
     t_in = np.where(ft & few, rng.uniform(0.3, 1.8, nd), t_in)
     t_in = np.where(dedicated, rng.uniform(1.0, 2.0, nd), t_in)
     t_in = np.where(role == "grid_leader", rng.uniform(0.5, 1.5, nd), t_in)
