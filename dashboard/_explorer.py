@@ -1,0 +1,351 @@
+"""The grid explorer's pieces: the per-grid table, the map, drill-down clicks, the grid card.
+
+The page (:mod:`dashboard.pages.explorer`) only wires these together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import streamlit as st
+
+from dashboard import _kpis as kpis
+from dashboard import maps, state
+from dashboard.widgets import fmt_int, tr
+
+#: Map styles per layer.
+SUB_STYLE = {"color": "#1d3557", "weight": 3, "opacity": 0.95, "fill": True, "fillOpacity": 0.0}
+COM_STYLE = {"color": "#457b9d", "weight": 1.8, "opacity": 0.9, "fill": True, "fillOpacity": 0.0,
+             "dashArray": "6 4"}
+COMP_STYLE = {"color": "#3a6ea5", "weight": 1.0, "opacity": 0.85, "fillColor": "#4c78a8",
+              "fillOpacity": 0.10}
+DED_STYLE = {"color": "#7b2cbf", "weight": 1.5, "opacity": 0.95, "fillColor": "#9b59b6",
+             "fillOpacity": 0.28, "dashArray": "3 3"}
+SEL_STYLE = {"color": "#00b4d8", "weight": 4, "opacity": 1.0, "fill": False}
+NODATA = "#c8c8c8"
+#: H3 resolution of the incident hexes (~0.1 km² cells).
+HEX_RES = 9
+
+
+# --------------------------------------------------------------------------- data
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _grid_table(url: str, version: str, now: pd.Timestamp) -> pd.DataFrame:
+    grids = state.layer("grids")
+    incidents = state.layer("incidents", ["service_request_id", "grid_code", "requested_datetime"])
+    return kpis.grid_table(
+        grids, state.layer("communities", ["code", "name", "subdistrict_code"]),
+        state.layer("subdistricts", ["code", "name"]),
+        state.layer("workers", ["id", "grid_code", "post", "role"]),
+        incidents, None, now=now,
+    )
+
+
+def grid_table(*, with_patrol_hours: bool = False) -> pd.DataFrame:
+    """One row per grid with card fields and choropleth metrics (shared, read-only).
+
+    Patrol hours need every GPS fix of the month (millions in a real district), so they are
+    filled only when asked for (the patrol-hours choropleth); the grid card reads its own.
+    """
+    table = _grid_table(state.settings().store_url, state.data_version(), state.now())
+    if not with_patrol_hours:
+        return table
+    hours = _patrol_hours_all(state.settings().store_url, state.data_version(), state.now())
+    return table.assign(patrol_hours=hours.reindex(table.index).round(1).to_numpy())
+
+
+def _month_fixes(now: pd.Timestamp, bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame | None:
+    store = state.get_store()
+    if "patrol_points" not in state.locked(store.layer_names):
+        return None
+    fixes = state.locked(store.read, "patrol_points", columns=["worker_id", "time"], bbox=bbox)
+    t = pd.to_datetime(fixes["time"])
+    return fixes[(t >= kpis.month_start(now)) & (t <= now)]
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _patrol_hours_all(url: str, version: str, now: pd.Timestamp) -> pd.Series:
+    grids = state.layer("grids")
+    comp = grids[grids["kind"] == "comprehensive"]
+    return kpis.patrol_hours_by_grid(_month_fixes(now), comp)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _patrol_hours_one(url: str, version: str, now: pd.Timestamp, code: str) -> float:
+    grids = state.layer("grids")
+    grid = grids[grids["code"] == code]
+    if grid.empty:
+        return float("nan")
+    fixes = _month_fixes(now, tuple(float(v) for v in grid.total_bounds))  # R-tree bbox read
+    return float(kpis.patrol_hours_by_grid(fixes, grid).iloc[0])
+
+
+def patrol_hours(code: str) -> float:
+    """Patrol hours recorded inside one grid this month (read through the store's spatial index)."""
+    return _patrol_hours_one(state.settings().store_url, state.data_version(), state.now(), code)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _hexes(url: str, version: str, now: pd.Timestamp) -> pd.DataFrame:
+    store = state.get_store()
+    if "incidents" not in state.locked(store.layer_names):
+        return pd.DataFrame({"cell": [], "grid_code": [], "count": []})
+    return state.locked(store.h3_counts, "incidents", res=HEX_RES, by=["grid_code"],
+                        between={"requested_datetime": (kpis.month_start(now), now)})
+
+
+def scope_rows(table: pd.DataFrame, v: state.View) -> pd.DataFrame:
+    """Grids inside the view's sub-district / community (all of them at district level)."""
+    if v.com:
+        return table[table["community_code"] == v.com]
+    if v.sub:
+        return table[table["subdistrict_code"] == v.sub]
+    return table
+
+
+def breadcrumb(v: state.View) -> list[str]:
+    """``鼓楼区 › 宁海路街道 › 山西路社区 › 第1网格``."""
+    names = _names()
+    district = state.layer("districts", ["code", "name"])
+    out = [f"**{district['name'].iloc[0]}**" if len(district) else f"**{tr('level.district')}**"]
+    for code in (v.sub, v.com, v.grid):
+        if code:
+            out.append(names.get(code, code))
+    return out
+
+
+def _names() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in ("subdistricts", "communities", "grids"):
+        df = state.layer(name, ["code", "name"])
+        out.update(zip(df["code"], df["name"], strict=False))
+    return out
+
+
+def up_one_level(v: state.View) -> dict[str, str]:
+    """The view one step up the ladder."""
+    if v.grid:
+        return {"grid": ""}
+    if v.com:
+        return {"com": "", "grid": ""}
+    return {"sub": "", "com": "", "grid": ""}
+
+
+def _bounds(v: state.View) -> np.ndarray:
+    for code, name in ((v.grid, "grids"), (v.com, "communities"), (v.sub, "subdistricts")):
+        if code:
+            df = state.layer(name)
+            hit = df[df["code"] == code]
+            if len(hit):
+                b = hit.total_bounds
+                pad = max(b[2] - b[0], b[3] - b[1]) * (0.6 if name == "grids" else 0.05)
+                return np.array([b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad])
+    for name in ("districts", "subdistricts", "grids"):
+        df = state.layer(name)
+        if len(df):
+            return df.total_bounds
+    return np.array([118.7, 32.0, 118.8, 32.1])
+
+
+# --------------------------------------------------------------------------- map
+
+
+def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame) -> folium.Map:
+    """The explorer map for view ``v``: the chosen layers, the choropleth, the selection, a legend."""
+    m = maps.base_map(cfg, bounds=_bounds(v))
+    legend: list[tuple[str, list[tuple[str, str, str]]]] = []
+    lyr: list[tuple[str, str, str]] = []
+    if "sub" in v.layers:
+        subs = state.display_layer("subdistricts", cfg)
+        maps.PolygonLayer(subs, name=tr("layer.subdistricts"), styles=[SUB_STYLE],
+                          tooltip=[("name", tr("level.subdistrict")), ("code", tr("card.code"))],
+                          css_name="sub").add_to(m)
+        lyr.append((SUB_STYLE["color"], tr("layer.subdistricts"), "line"))
+    if "com" in v.layers:
+        coms = state.display_layer("communities", cfg, columns=("code", "name", "subdistrict_code"))
+        if v.sub:
+            coms = coms[coms["subdistrict_code"] == v.sub]
+        maps.PolygonLayer(coms, name=tr("layer.communities"), styles=[COM_STYLE],
+                          tooltip=[("name", tr("level.community")), ("code", tr("card.code"))],
+                          css_name="com").add_to(m)
+        lyr.append((COM_STYLE["color"], tr("layer.communities"), "line"))
+    scope = scope_rows(table, v)
+    if "comp" in v.layers or "ded" in v.layers:
+        shapes = state.display_layer("grids", cfg, columns=("code", "kind"))
+        shapes = shapes[shapes["code"].isin(scope.index)]
+    if "comp" in v.layers:
+        comp = shapes[shapes["kind"] == "comprehensive"]
+        legend_rows = _grid_layer(m, comp, scope, v.metric)
+        if legend_rows:
+            legend.append((tr(f"metric.{v.metric}"), legend_rows))
+        lyr.append((COMP_STYLE["color"], tr("layer.comprehensive"), "line"))
+    if "ded" in v.layers:
+        ded = shapes[shapes["kind"] == "dedicated"]
+        ded = ded.join(scope[["name", "community", "population"]], on="code")
+        maps.PolygonLayer(ded, name=tr("layer.dedicated"), styles=[DED_STYLE],
+                          tooltip=[("name", tr("card.name")), ("code", tr("card.code")),
+                                   ("community", tr("card.community"))],
+                          css_name="ded").add_to(m)
+        lyr.append((DED_STYLE["fillColor"], tr("layer.dedicated"), "fill"))
+    if "inc" in v.layers:
+        counts = _hexes(state.settings().store_url, state.data_version(), state.now())
+        counts = counts[counts["grid_code"].isin(scope.index)]
+        counts = counts.groupby("cell", as_index=False)["count"].sum()
+        if len(counts):
+            layer, rows = maps.hex_layer(counts, name=tr("layer.incidents"),
+                                         label=tr("card.incidents_month"), cfg=cfg)
+            layer.add_to(m)
+            legend.append((tr("layer.incidents"), rows))
+    if v.grid or v.com or v.sub:
+        sel = _selected_shape(v, cfg)
+        if sel is not None:
+            maps.PolygonLayer(sel, name=tr("layer.selected"), styles=[SEL_STYLE],
+                              interactive=False, css_name="sel").add_to(m)
+            lyr.append((SEL_STYLE["color"], tr("layer.selected"), "line"))
+    legend.insert(0, (tr("layer.layers"), lyr))
+    maps.Legend(legend).add_to(m)
+    return maps.finish(m, cfg)
+
+
+def _grid_layer(m: folium.Map, comp: gpd.GeoDataFrame, scope: pd.DataFrame, metric: str) -> list[tuple[str, str, str]]:
+    cols = ["name", "community", "households", "population"]
+    if metric != "none" and metric not in cols:
+        cols.append(metric)
+    data = comp.join(scope[cols], on="code")
+    tooltip = [("name", tr("card.name")), ("code", tr("card.code")),
+               ("community", tr("card.community")), ("households", tr("card.households")),
+               ("population", tr("card.population"))]
+    if metric == "none":
+        maps.PolygonLayer(data, name=tr("layer.comprehensive"), styles=[COMP_STYLE],
+                          tooltip=tooltip, css_name="comp").add_to(m)
+        return []
+    if metric not in ("households", "population"):
+        tooltip.append((metric, tr(f"metric.{metric}")))
+    classes, edges = maps.classify(data[metric].to_numpy(dtype=float))
+    colours = maps.ramp(max(len(edges) - 1, 1))
+    styles = [{**COMP_STYLE, "fillColor": c, "fillOpacity": 0.72} for c in colours]
+    styles.append({**COMP_STYLE, "fillColor": NODATA, "fillOpacity": 0.5})
+    maps.PolygonLayer(data, name=tr("layer.comprehensive"), styles=styles, style_index=classes,
+                      tooltip=tooltip, css_name="comp").add_to(m)
+    fmt = "{:,.0f}" if metric in ("households", "population") else "{:,.1f}"
+    return maps.legend_items(edges, colours, fmt=fmt)
+
+
+def _selected_shape(v: state.View, cfg: maps.MapConfig) -> gpd.GeoDataFrame | None:
+    for code, name in ((v.grid, "grids"), (v.com, "communities"), (v.sub, "subdistricts")):
+        if code:
+            df = state.display_layer(name, cfg)
+            hit = df[df["code"] == code]
+            return hit if len(hit) else None
+    return None
+
+
+def show(m: folium.Map, *, key: str, height: int) -> dict[str, Any]:
+    """Draw the map; only object clicks come back (panning and hovering never rerun)."""
+    return maps.show(m, key=key, height=height, returned_objects=["last_object_clicked"])
+
+
+# --------------------------------------------------------------------------- clicks
+
+
+def locate(name: str, lon: float, lat: float, *, kind: str | None = None) -> str | None:
+    """Code of the ``name`` polygon containing WGS-84 ``(lon, lat)`` (smallest if several)."""
+    df = state.layer(name)
+    if kind is not None:
+        df = df[df["kind"] == kind]
+    if df.empty:
+        return None
+    pt = shapely.Point(lon, lat)
+    idx = df.sindex.query(pt, predicate="intersects")
+    if len(idx) == 0:
+        return None
+    hits = df.iloc[idx]
+    return str(hits.iloc[int(np.argmin(hits.geometry.area.to_numpy()))]["code"])
+
+
+def drill(v: state.View, lon: float, lat: float) -> dict[str, str] | None:
+    """The view one level below ``v`` at the clicked point (district → sub-district → ...)."""
+    sub = locate("subdistricts", lon, lat)
+    if not v.sub or (sub and sub != v.sub and not v.com):
+        return {"sub": sub, "com": "", "grid": ""} if sub else None
+    com = locate("communities", lon, lat)
+    if not v.com:
+        if com is None:
+            return None
+        return {"sub": _parent_sub(com) or v.sub, "com": com, "grid": ""}
+    grid = None
+    if "ded" in v.layers:
+        grid = locate("grids", lon, lat, kind="dedicated")
+    grid = grid or locate("grids", lon, lat, kind="comprehensive")
+    if grid is None:
+        return None
+    g = state.layer("grids", ["code", "community_code"])
+    com = str(g.loc[g["code"] == grid, "community_code"].iloc[0])
+    return {"sub": _parent_sub(com) or v.sub, "com": com, "grid": grid}
+
+
+def _parent_sub(com: str) -> str | None:
+    coms = state.layer("communities", ["code", "subdistrict_code"])
+    hit = coms.loc[coms["code"] == com, "subdistrict_code"]
+    return str(hit.iloc[0]) if len(hit) else None
+
+
+def handle_click(out: Mapping[str, Any], v: state.View, cfg: maps.MapConfig) -> dict[str, str] | None:
+    """A new click on the map → the view to move to (``None``: nothing to do).
+
+    streamlit-folium keeps returning the last click on every rerun; only a click not seen
+    before counts.
+    """
+    click = out.get("last_object_clicked") if out else None
+    if not click:
+        return None
+    seen = st.session_state.get("explorer_last_click")
+    if seen == click:
+        return None
+    st.session_state["explorer_last_click"] = click
+    pt = maps.click_to_wgs84(click, cfg)
+    if pt is None:
+        return None
+    change = drill(v, *pt)
+    if change and any(getattr(v, k) != val for k, val in change.items()):
+        return change
+    return None
+
+
+# --------------------------------------------------------------------------- card
+
+
+def grid_card(table: pd.DataFrame, code: str, lang: str) -> None:
+    """网格信息卡: code, name, community, leader, A/B workers, households, residents, area, ..."""
+    st.markdown(f"#### {tr('card.title')}")
+    if not code or code not in table.index:
+        st.caption(tr("explorer.no_selection"))
+        return
+    r = table.loc[code]
+    kind = tr(f"card.{r['kind']}") if r["kind"] in ("comprehensive", "dedicated") else str(r["kind"])
+    leader = r["leader"] if isinstance(r["leader"], str) and r["leader"] else "—"
+    ab = f"A {fmt_int(r['workers_a'])} · B {fmt_int(r['workers_b'])}"
+    rows = [
+        (tr("card.code"), f"`{code}`"),
+        (tr("card.name"), str(r["name"])),
+        (tr("card.kind"), kind),
+        (tr("card.community"), str(r["community"])),
+        (tr("card.subdistrict"), str(r["subdistrict"])),
+        (tr("card.leader"), leader),
+        (tr("card.workers_ab"), ab),
+        (tr("card.area"), f"{float(r['area_km2']):.3f}"),
+    ]
+    st.markdown("\n".join(f"- **{k}**: {v}" for k, v in rows))
+    a, b = st.columns(2)
+    a.metric(tr("card.households"), fmt_int(r["households"]))
+    b.metric(tr("card.population"), fmt_int(r["population"]))
+    c, d = st.columns(2)
+    c.metric(tr("card.incidents_month"), fmt_int(r["incidents_month"]))
+    d.metric(tr("card.patrol_hours"), f"{patrol_hours(code):,.1f}")

@@ -1,0 +1,65 @@
+"""GridPulse dashboard entry point: ``streamlit run dashboard/app.py`` (``gridpulse serve`` does it).
+
+The shell: wide layout, the page list (``st.navigation``), the language switch and basemap in
+the sidebar, the "synthetic demo data" label on every page, and the view mirrored into the
+link. Later pages (incidents, patrols, re-partition) are added to :data:`PAGES`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import state, widgets  # noqa: E402
+from dashboard.widgets import tr  # noqa: E402
+from layers.i18n import t  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
+
+#: (file under dashboard/, url path, full catalogue key of the title, icon). The first is the
+#: default page (served at "/"). Other areas add their pages here with their own title keys.
+#: Page files live in ``views/``, not ``pages/``: a ``pages/`` folder beside the entry script
+#: switches Streamlit to its legacy multipage mode, which never runs this script.
+PAGES: list[tuple[str, str, str, str]] = [
+    ("views/explorer.py", "explorer", "dashboard.page.explorer", ":material/grid_view:"),
+    ("views/wall.py", "wall", "dashboard.page.wall", ":material/tv:"),
+    ("views/data.py", "data", "dashboard.page.data", ":material/database:"),
+]
+
+
+_CSS = """<style>
+[data-testid="stMainBlockContainer"], .block-container {padding-top: 2.2rem !important;}
+</style>"""
+
+
+def main() -> None:
+    """Build the shell and run the chosen page."""
+    st.set_page_config(page_title="GridPulse 网格脉搏", page_icon=str(_HERE / "static" / "icon.png"),
+                       layout="wide", initial_sidebar_state="expanded")
+    state.view()  # read the link once per session
+    pages = [
+        st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url, icon=icon,
+                default=i == 0)
+        for i, (path, url, title, icon) in enumerate(PAGES)
+    ]
+    page = st.navigation(pages, position="sidebar")
+    wall = page.url_path == "wall"
+    if not wall:
+        with st.sidebar:
+            st.markdown(f"### {tr('title')}")
+            widgets.language_switch(st.sidebar)
+            widgets.basemap_select(st.sidebar)
+    state.sync_query_params()
+    if not wall:
+        st.markdown(_CSS, unsafe_allow_html=True)
+        widgets.demo_label()
+    page.run()
+
+
+main()

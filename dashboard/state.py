@@ -1,0 +1,267 @@
+"""What every page reads: the store (cached), its layers (cached), the clock, and the view.
+
+Caching
+-------
+Layers are read once per *data version* and shared by every session through
+``st.cache_resource`` (``st.cache_data`` would copy a large GeoDataFrame on every call). The data
+version is the newest row of the store's audit log, so any write (the Data page, another
+process, a later page's workflow action) makes the next run read fresh layers. Frames returned
+here are shared: treat them as read-only (``.copy()`` before changing them).
+
+The view
+--------
+The view a person looks at (sub-district, community, grid, layers, basemap, colouring and
+language) lives in ``st.session_state`` and is mirrored into ``st.query_params`` on every run,
+so the address bar is always a link to the current view; the page itself is the URL path
+(``/explorer``, ``/wall``, ``/data``). Opening such a link restores the view.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from dashboard import maps
+from layers.config import Settings
+from layers.i18n import LANGS
+from layers.schema import SCHEMAS
+from layers.store import Store, open_store
+
+#: Layer toggles of the grid explorer (query-parameter values).
+LAYER_KEYS: tuple[str, ...] = ("sub", "com", "comp", "ded", "inc")
+DEFAULT_LAYERS: tuple[str, ...] = ("sub", "com", "comp", "ded")
+#: Choropleth metrics of the grid explorer.
+METRICS: tuple[str, ...] = (
+    "none", "households", "population", "workers_per_1000_hh", "incidents_per_1000_res",
+    "patrol_hours",
+)
+
+# One lock around the store: a GeoPackage connection is not meant for concurrent threads,
+# and Streamlit runs every session in its own thread.
+_LOCK = threading.RLock()
+
+
+# --------------------------------------------------------------------------- settings, store
+
+
+def settings() -> Settings:
+    """The settings in force (``GRIDPULSE_*``)."""
+    return Settings.from_env()
+
+
+@st.cache_resource(show_spinner=False)
+def _open(url: str) -> Store:
+    return open_store(url)
+
+
+def get_store() -> Store:
+    """The store named by ``GRIDPULSE_STORE`` (one connection shared by all sessions)."""
+    return _open(settings().store_url)
+
+
+def locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` while holding the store lock."""
+    with _LOCK:
+        return fn(*args, **kwargs)
+
+
+def data_version() -> str:
+    """A token that changes whenever the store is written (its newest audit-log row)."""
+    store = get_store()
+    try:
+        log = locked(store.audit_log, limit=1)
+    except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
+        return "empty"
+    if log is None or len(log) == 0:
+        return "empty"
+    row = log.iloc[0]
+    return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _read(url: str, version: str, name: str, columns: tuple[str, ...] | None) -> pd.DataFrame:
+    store = _open(url)
+    if name not in locked(store.layer_names):
+        return _empty(name)
+    cols = None if columns is None else list(columns)
+    return locked(store.read, name, columns=cols)
+
+
+def _empty(name: str) -> pd.DataFrame:
+    schema = SCHEMAS[name]
+    df = pd.DataFrame({c: pd.Series(dtype="object") for c in schema.columns})
+    if schema.geometry:
+        return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    return df
+
+
+def layer(name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A layer of the store (GeoDataFrame in EPSG:4326 for spatial layers), shared read-only."""
+    return _read(settings().store_url, data_version(), name,
+                 None if columns is None else tuple(columns))
+
+
+def has_data() -> bool:
+    """True when the store holds at least one grid."""
+    return len(layer("grids", ["code"])) > 0
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _is_demo(url: str, version: str) -> bool:
+    try:
+        from data.demo import is_demo
+    except ImportError:
+        return False
+    return bool(locked(is_demo, _open(url)))
+
+
+def demo_loaded() -> bool:
+    """True while the synthetic demo district is what the store holds."""
+    return _is_demo(settings().store_url, data_version())
+
+
+def now() -> pd.Timestamp:
+    """The dashboard's "now": the demo's anchor while demo data is loaded, else the local clock.
+
+    Naive local time (Asia/Shanghai), like the store's datetimes.
+    """
+    if demo_loaded():
+        from data.demo import DEMO_ANCHOR
+
+        anchor = pd.Timestamp(DEMO_ANCHOR)
+        return anchor.tz_convert("Asia/Shanghai").tz_localize(None) if anchor.tzinfo else anchor
+    return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def _display(url: str, version: str, name: str, datum: str, tolerance_m: float,
+             columns: tuple[str, ...]) -> gpd.GeoDataFrame:
+    gdf = _read(url, version, name, None)
+    keep = [c for c in columns if c in gdf.columns]
+    if name == "grids" and "kind" in gdf.columns:
+        # comprehensive grids tile the district (one coverage); dedicated grids overlay them
+        # and are simplified as a coverage of their own
+        parts = [maps.prepare_polygons(gdf.loc[gdf["kind"] == k, [*keep, gdf.geometry.name]],
+                                       tolerance_m=tolerance_m, datum=datum)
+                 for k in ("comprehensive", "dedicated")]
+        out = pd.concat(parts)
+        return out.loc[gdf.index[gdf.index.isin(out.index)]]
+    return maps.prepare_polygons(gdf[[*keep, gdf.geometry.name]], tolerance_m=tolerance_m,
+                                 datum=datum)
+
+
+def display_layer(name: str, cfg: maps.MapConfig, *, columns: Sequence[str] = ("code", "name"),
+                  tolerance_m: float = 4.0) -> gpd.GeoDataFrame:
+    """A polygon layer ready for the browser (coverage-simplified, datum-converted, rounded)."""
+    return _display(settings().store_url, data_version(), name, cfg.datum, tolerance_m,
+                    tuple(columns))
+
+
+# --------------------------------------------------------------------------- view
+
+
+@dataclass(frozen=True)
+class View:
+    """The shareable view; each field is one query parameter (empty means the default)."""
+
+    sub: str = ""
+    com: str = ""
+    grid: str = ""
+    layers: tuple[str, ...] = DEFAULT_LAYERS
+    basemap: str = ""
+    metric: str = "none"
+    lang: str = ""
+
+    def to_params(self) -> dict[str, str]:
+        """Only the fields that differ from the defaults, as strings."""
+        out: dict[str, str] = {}
+        default = View()
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v == getattr(default, f.name):
+                continue
+            out[f.name] = ",".join(v) if isinstance(v, tuple) else str(v)
+        return out
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> View:
+        """Parse query parameters, dropping values that are not allowed."""
+        kw: dict[str, Any] = {}
+        for f in ("sub", "com", "grid"):
+            v = params.get(f, "")
+            if v.isdigit():
+                kw[f] = v
+        if "layers" in params:
+            kw["layers"] = tuple(x for x in params["layers"].split(",") if x in LAYER_KEYS)
+        if params.get("basemap") in maps.BASEMAPS:
+            kw["basemap"] = params["basemap"]
+        if params.get("metric") in METRICS:
+            kw["metric"] = params["metric"]
+        if params.get("lang") in LANGS:
+            kw["lang"] = params["lang"]
+        return cls(**kw)
+
+
+_VIEW_KEY = "gp_view"
+
+
+def view() -> View:
+    """The session's view (read from the link on the session's first run)."""
+    if _VIEW_KEY not in st.session_state:
+        st.session_state[_VIEW_KEY] = View.from_params(
+            {k: st.query_params.get(k, "") for k in st.query_params}
+        )
+    return st.session_state[_VIEW_KEY]
+
+
+def set_view(**changes: Any) -> View:
+    """Change the view (keeping sub-district ⊃ community ⊃ grid consistent) and the link."""
+    v = replace(view(), **changes)
+    if "sub" in changes and changes["sub"] != view().sub:
+        v = replace(v, com=changes.get("com", ""), grid=changes.get("grid", ""))
+    elif "com" in changes and changes["com"] != view().com:
+        v = replace(v, grid=changes.get("grid", ""))
+    st.session_state[_VIEW_KEY] = v
+    sync_query_params()
+    return v
+
+
+def sync_query_params() -> None:
+    """Write the view into ``st.query_params`` (only when it differs, to avoid churn)."""
+    want = view().to_params()
+    have = {k: st.query_params.get(k, "") for k in st.query_params}
+    if want != have:
+        st.query_params.from_dict(want)
+
+
+def lang() -> str:
+    """The interface language: the view's (the switch), else ``GRIDPULSE_LANG``, else Chinese."""
+    return view().lang or settings().lang or "zh"
+
+
+def map_config(*, dark: bool = False) -> maps.MapConfig:
+    """Map settings: configuration, the view's basemap choice, and whether assets are local."""
+    s = settings()
+    choice = view().basemap or s.basemap
+    if choice not in maps.available_basemaps(s):
+        choice = "none" if s.offline else s.basemap
+    try:
+        static = bool(st.get_option("server.enableStaticServing"))
+    except Exception:  # noqa: BLE001 - outside a server (AppTest) the option still exists
+        static = False
+    return maps.MapConfig.from_settings(
+        s, basemap=choice, local_assets=static or s.offline, dark=dark, lang=lang()
+    )
+
+
+__all__ = [
+    "DEFAULT_LAYERS", "LAYER_KEYS", "METRICS", "View", "data_version", "demo_loaded",
+    "display_layer", "get_store", "has_data", "lang", "layer", "locked", "map_config", "now",
+    "set_view", "settings", "sync_query_params", "view",
+]

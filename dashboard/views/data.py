@@ -1,0 +1,108 @@
+"""数据 Data: upload any file the readers know, see the validation report, preview, commit or
+cancel; export any layer."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import _data as data
+from dashboard import maps, state
+from dashboard.widgets import fmt_int, tr, tr_fn
+from geo.crs import DATUMS
+from layers.io import SUPPORTED_READ
+
+lang = state.lang()
+st.markdown(f"## {tr('data.heading')}")
+store = state.get_store()
+tab_in, tab_out = st.tabs([tr("data.import"), tr("data.export")])
+
+with tab_in:
+    nonce = st.session_state.setdefault("data_nonce", 0)
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox(tr("data.target"), data.IMPORTABLE, index=data.IMPORTABLE.index("grids"),
+                         format_func=lambda n: data.layer_title(n, lang), key="w_data_layer")
+    datum = c2.selectbox(tr("data.datum"), DATUMS, format_func=tr_fn("data.datum_"),
+                         key="w_data_datum")
+    formats = " ".join(s.lstrip(".") for s in SUPPORTED_READ)
+    up = st.file_uploader(tr("data.upload", formats=formats),
+                          type=[s.lstrip(".") for s in SUPPORTED_READ], key=f"w_upload_{nonce}")
+    if up is not None:
+        key = (up.file_id, layer, datum)
+        if st.session_state.get("data_checked_key") != key:
+            reference = {n: state.layer(n) for n in data.references(layer)}
+            with st.spinner(tr("data.report")):
+                st.session_state["data_checked"] = data.check_upload(
+                    up.getvalue(), up.name, layer=layer, datum=datum, reference=reference, lang=lang)
+            st.session_state["data_checked_key"] = key
+        checked: data.Checked = st.session_state["data_checked"]
+        st.markdown(f"#### {tr('data.report')}")
+        st.caption(tr("data.report_counts", **checked.report.counts()))
+        if len(checked.report):
+            st.dataframe(data.report_table(checked.report, lang), hide_index=True, width="stretch")
+        rows = 0 if checked.data is None else len(checked.data)
+        if checked.ok:
+            st.success(tr("data.report_ok", rows=fmt_int(rows), layer=data.layer_title(layer, lang)))
+        else:
+            st.error(tr("data.report_blocked"))
+        if data.is_spatial(checked.data):
+            st.markdown(f"#### {tr('data.preview')}")
+            m = maps.preview_map(checked.data, state.map_config(), name=data.layer_title(layer, lang),
+                                 label=tr("data.features"))
+            maps.show(m, key="data_preview", height=420)
+        elif checked.data is not None:
+            st.caption(tr("data.no_geometry"))
+        if checked.data is not None:
+            st.dataframe(checked.data.drop(columns="geometry", errors="ignore").head(50),
+                         hide_index=True, width="stretch", height=240)
+        with st.form("data_commit", border=False):
+            mode = st.radio(tr("data.mode"), ["replace", "append"], horizontal=True,
+                            format_func=tr_fn("data.mode_"))
+            note = st.text_input(tr("data.note"))
+            b1, b2 = st.columns(2)
+            commit = b1.form_submit_button(tr("data.commit"), type="primary", disabled=not checked.ok)
+            cancel = b2.form_submit_button(tr("data.cancel"))
+        if commit and checked.ok and checked.data is not None:
+            try:
+                state.locked(store.write, {layer: checked.data}, mode=mode, actor="dashboard",
+                             note=note or checked.file)
+            except Exception as e:  # noqa: BLE001 - the store rolls back; say why
+                st.error(tr("data.failed", error=str(e)))
+            else:
+                st.session_state["data_flash"] = tr("data.committed", rows=fmt_int(rows),
+                                                    layer=data.layer_title(layer, lang))
+                st.session_state["data_nonce"] = nonce + 1
+                st.session_state.pop("data_checked_key", None)
+                st.rerun()
+        if cancel:
+            st.session_state["data_flash"] = tr("data.cancelled")
+            st.session_state["data_nonce"] = nonce + 1
+            st.session_state.pop("data_checked_key", None)
+            st.rerun()
+    flash = st.session_state.pop("data_flash", None)
+    if flash:
+        st.info(flash)
+
+with tab_out:
+    names = state.locked(store.layer_names)
+    c1, c2 = st.columns(2)
+    ex_layer = c1.selectbox(tr("data.export_layer"), names or ["grids"],
+                            index=names.index("grids") if "grids" in names else 0,
+                            format_func=lambda n: data.layer_title(n, lang), key="w_export_layer")
+    suffix = c2.selectbox(tr("data.export_format"), list(data.EXPORT_FORMATS),
+                          format_func=data.EXPORT_FORMATS.get, key="w_export_format")
+    frame = state.layer(ex_layer) if ex_layer in names else None
+    if frame is None or len(frame) == 0:
+        st.caption(tr("data.export_empty"))
+    else:
+        st.caption(tr("data.rows", rows=fmt_int(len(frame))))
+        fname = f"{ex_layer}{suffix}"
+        st.download_button(tr("data.download", file=fname),
+                           data=lambda: data.export_bytes(frame, ex_layer, suffix),
+                           file_name=fname, key="w_download", type="primary")
+
+with st.expander(tr("data.layer_counts")):
+    counts = {data.layer_title(n, lang): fmt_int(state.locked(store.count, n))
+              for n in state.locked(store.layer_names)}
+    st.dataframe(counts, width="stretch")
+with st.expander(tr("data.audit")):
+    st.dataframe(state.locked(store.audit_log, limit=20), hide_index=True, width="stretch")

@@ -1,0 +1,69 @@
+"""指挥大屏 Command-centre wall display: runs all day, nobody touches it.
+
+Only the KPI tiles, the feeds and the map's status layer refresh (``st.fragment(run_every=...)``);
+the Leaflet map itself is mounted once and never reloads, so nothing flickers or resets.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import _wall as wall
+from dashboard import maps, state, widgets
+from dashboard.widgets import tr
+
+widgets.dark_css(hide_sidebar=True)
+st.markdown(wall.CSS, unsafe_allow_html=True)
+lang = state.lang()
+refresh_s = state.settings().wall_refresh_s
+
+if not state.has_data():
+    st.markdown(f"<div class='gp-title'>{html.escape(tr('wall.heading'))}</div>", unsafe_allow_html=True)
+    st.info(tr("store_empty"))
+    st.stop()
+
+
+@st.fragment(run_every=refresh_s)
+def header_and_kpis() -> None:
+    now = state.now()
+    clock = pd.Timestamp.now(tz="Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S")
+    data_time = (f"<span class='gp-sub'>{html.escape(tr('updated', time=now.strftime('%Y-%m-%d %H:%M')))}</span>"
+                 if state.demo_loaded() else "")
+    st.markdown(
+        f"<div class='gp-top'><div><span class='gp-title'>{html.escape(tr('wall.heading'))}</span>"
+        f"{data_time}</div><div class='gp-clock' data-testid='gp-clock'>{clock}</div></div>",
+        unsafe_allow_html=True,
+    )
+    widgets.demo_label(dark=True)
+    st.markdown(wall.kpi_html(wall.wall_kpis(now), lang), unsafe_allow_html=True)
+
+
+header_and_kpis()
+
+cfg = state.map_config(dark=True)
+map_col, feed_col = st.columns([64, 36], gap="small")
+
+with map_col:
+
+    @st.fragment(run_every=refresh_s)
+    def status_map() -> None:
+        m = wall.base_map(cfg)
+        fg = wall.status_group(cfg, wall.grid_status(state.now()))
+        maps.show(m, key="wall_map", height=760, returned_objects=(), feature_group=fg)
+
+    status_map()
+
+with feed_col:
+
+    @st.fragment(run_every=refresh_s)
+    def feeds() -> None:
+        now = state.now()
+        inc = wall.incidents()
+        places = wall.places()
+        st.markdown(wall.feed_html(inc, places, now=now, lang=lang), unsafe_allow_html=True)
+        st.markdown(wall.whistle_html(inc, places, now=now, lang=lang), unsafe_allow_html=True)
+
+    feeds()

@@ -1,0 +1,171 @@
+"""``gridpulse serve``: fill an empty store with the demo district, then serve the dashboard.
+
+    gridpulse serve [--port 8501] [--store URL] [--preset full|medium|small] [--no-demo]
+
+Underneath it is ``streamlit run dashboard/app.py`` with headless mode, the port, no usage
+statistics, and static file serving on (the local Leaflet assets for offline mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from layers.i18n import t
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+PRESETS: tuple[str, ...] = ("small", "medium", "full")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``serve`` to the CLI."""
+    p = sub.add_parser("serve", help="serve the dashboard (loads the demo district into an empty store)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--store", default=None, help="GeoPackage path or postgresql:// URL (default: GRIDPULSE_STORE)")
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="demo preset for an empty store (default: GRIDPULSE_DEMO_PRESET, full)")
+    p.add_argument("--address", default=None, help="address to bind (default: all interfaces)")
+    p.add_argument("--no-demo", action="store_true", help="do not load the demo into an empty store")
+    p.set_defaults(func=run)
+
+
+def streamlit_command(*, port: int, address: str | None = None, app: Path = APP) -> list[str]:
+    """The ``streamlit run`` command line ``serve`` executes."""
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.enableStaticServing", "true",
+        "--browser.gatherUsageStats", "false",
+        "--browser.serverAddress", "localhost",
+        "--client.toolbarMode", "minimal",
+        "--client.showErrorDetails", "false",
+        "--theme.base", "light",
+    ]
+    if address:
+        cmd += ["--server.address", address]
+    return cmd
+
+
+class ProgressBar:
+    """A one-line terminal progress bar; accepts the demo generator's progress calls.
+
+    Called as ``bar(fraction)``, ``bar(fraction, message)``, ``bar(done, total)`` or
+    ``bar(done, total, message)``.
+    """
+
+    def __init__(self, stream: Any = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.last = ""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        frac, msg = _fraction(args, kwargs)
+        filled = int(round(frac * self.width))
+        line = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% {msg}"[:120]
+        if line != self.last:
+            self.stream.write(line.ljust(len(self.last)))
+            self.stream.flush()
+            self.last = line
+
+    def close(self) -> None:
+        if self.last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _fraction(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[float, str]:
+    nums = [a for a in args if isinstance(a, int | float) and not isinstance(a, bool)]
+    texts = [str(a) for a in args if isinstance(a, str)]
+    msg = str(kwargs.get("message") or kwargs.get("step") or kwargs.get("label") or " ".join(texts))
+    if "fraction" in kwargs:
+        frac = float(kwargs["fraction"])
+    elif "done" in kwargs and "total" in kwargs:
+        frac = float(kwargs["done"]) / max(float(kwargs["total"]), 1.0)
+    elif len(nums) >= 2:
+        frac = float(nums[0]) / max(float(nums[1]), 1.0)
+    elif nums:
+        frac = float(nums[0])
+    else:
+        frac = 0.0
+    return min(max(frac, 0.0), 1.0), msg
+
+
+def store_is_empty(store: Any) -> bool:
+    """True when the store holds no grids."""
+    return "grids" not in store.layer_names() or store.count("grids") == 0
+
+
+def ensure_demo(url: str, *, preset: str, lang: str | None,
+                progress: Callable[..., None] | None = None, out: Any = None) -> bool:
+    """Load the demo district into the store at ``url`` if it is empty; True when loaded."""
+    from layers.store import open_store
+
+    out = out or sys.stderr
+    print(t("dashboard.serve.opening", lang, store=url), file=out)
+    store = open_store(url)
+    try:
+        if not store_is_empty(store):
+            print(t("dashboard.serve.has_data", lang), file=out)
+            return False
+        from data.demo import STAGES, load_into
+
+        print(t("dashboard.serve.empty", lang, preset=preset), file=out)
+        bar = ProgressBar(out) if progress is None else None
+        report = progress or bar
+
+        def overall(stage: str, fraction: float) -> None:
+            """The generator reports each stage from 0 to 1; the bar shows the whole run."""
+            i = STAGES.index(stage) if stage in STAGES else 0
+            report((i + min(max(fraction, 0.0), 1.0)) / len(STAGES), stage)
+
+        t0 = time.perf_counter()
+        try:
+            load_into(store, preset, progress=overall)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(t("dashboard.serve.loaded", lang, seconds=f"{time.perf_counter() - t0:.0f}"), file=out)
+        return True
+    finally:
+        store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``gridpulse serve``."""
+    from layers.config import settings
+
+    lang = args.lang
+    env = dict(os.environ)
+    if args.store:
+        env["GRIDPULSE_STORE"] = args.store
+    s = settings() if not args.store else settings().__class__.from_env(env)
+    url = s.store_url
+    env["GRIDPULSE_STORE"] = url
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        Path(url).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if not args.no_demo:
+        try:
+            ensure_demo(url, preset=args.preset or s.demo_preset, lang=lang)
+        except ImportError as e:
+            print(t("dashboard.serve.no_demo", lang, error=e), file=sys.stderr)
+            print(t("dashboard.serve.no_demo.fix", lang), file=sys.stderr)
+            return 1
+    if lang:
+        env["GRIDPULSE_LANG"] = lang
+    print(t("dashboard.serve.url", lang, port=args.port), file=sys.stderr)
+    cmd = streamlit_command(port=args.port, address=args.address)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":  # become streamlit: signals (Ctrl-C, SIGTERM) reach it directly
+        os.execve(cmd[0], cmd, env)
+    try:  # pragma: no cover - Windows
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:  # pragma: no cover
+        return 0
