@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -202,6 +203,24 @@ def fmt_int(x: Any) -> str:
     if x is None or (isinstance(x, float) and pd.isna(x)) or x is pd.NA:
         return "—"
     return f"{int(round(float(x))):,}"
+
+
+def fmt_pct(x: Any) -> str:
+    """``87.5%`` for a share of 0.875 (``—`` for missing)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not np.isfinite(v) else f"{v * 100:.1f}%"
+
+
+def fmt_hours(x: Any) -> str:
+    """``12.5`` hours (``—`` for missing)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not np.isfinite(v) else f"{v:,.1f}"
 
 
 def dark_css(*, hide_sidebar: bool = True) -> None:
