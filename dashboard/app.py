@@ -29,6 +29,8 @@ _HERE = Path(__file__).resolve().parent
 PAGES: list[tuple[str, str, str, str]] = [
     ("views/explorer.py", "explorer", "dashboard.page.explorer", ":material/grid_view:"),
     ("views/wall.py", "wall", "dashboard.page.wall", ":material/tv:"),
+    ("views/incidents.py", "incidents", "incident_pages.page.incidents", ":material/report:"),
+    ("views/hotspots.py", "hotspots", "incident_pages.page.hotspots", ":material/local_fire_department:"),
     ("views/patrol.py", "patrol", "patrol_page.title", ":material/directions_walk:"),
     ("views/data.py", "data", "dashboard.page.data", ":material/database:"),
 ]
