@@ -1,6 +1,7 @@
 """The grid explorer's pieces: the per-grid table, the map, drill-down clicks, the grid card.
 
-The page (:mod:`dashboard.pages.explorer`) only wires these together.
+The page (:mod:`dashboard.views.explorer`) only wires these together. Personal fields are
+masked (the grid leader on the card, by :func:`dashboard._kpis.grid_table`).
 """
 
 from __future__ import annotations
@@ -51,45 +52,47 @@ def _grid_table(url: str, version: str, now: pd.Timestamp) -> pd.DataFrame:
 def grid_table(*, with_patrol_hours: bool = False) -> pd.DataFrame:
     """One row per grid with card fields and choropleth metrics (shared, read-only).
 
-    Patrol hours need every GPS fix of the month (millions in a real district), so they are
-    filled only when asked for (the patrol-hours choropleth); the grid card reads its own.
+    Patrol hours are those of the latest day with GPS fixes (:func:`patrol_day`): the hours
+    in which at least one of the grid's own workers was inside it (A/B post coverage), NaN for
+    a grid without workers. They are filled only when asked for (the patrol-hours
+    choropleth); the grid card reads its own grid's.
     """
     table = _grid_table(state.settings().store_url, state.data_version(), state.now())
     if not with_patrol_hours:
         return table
-    hours = _patrol_hours_all(state.settings().store_url, state.data_version(), state.now())
-    return table.assign(patrol_hours=hours.reindex(table.index).round(1).to_numpy())
+    day = kpis.district_patrol_day()
+    if day is None:
+        return table
+    return table.assign(patrol_hours=_coverage_hours(day.per_grid).reindex(table.index)
+                        .round(1).to_numpy())
 
 
-def _month_fixes(now: pd.Timestamp, bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame | None:
-    store = state.get_store()
-    if "patrol_points" not in state.locked(store.layer_names):
-        return None
-    fixes = state.locked(store.read, "patrol_points", columns=["worker_id", "time"], bbox=bbox)
-    t = pd.to_datetime(fixes["time"])
-    return fixes[(t >= kpis.month_start(now)) & (t <= now)]
+def _coverage_hours(per_grid: pd.DataFrame) -> pd.Series:
+    """``covered_h`` by grid code, NaN where the grid has no worker to patrol it."""
+    return per_grid["covered_h"].where(per_grid["workers"] > 0).astype(float)
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _patrol_hours_all(url: str, version: str, now: pd.Timestamp) -> pd.Series:
-    grids = state.layer("grids")
-    comp = grids[grids["kind"] == "comprehensive"]
-    return kpis.patrol_hours_by_grid(_month_fixes(now), comp)
-
-
-@st.cache_resource(max_entries=512, show_spinner=False)
-def _patrol_hours_one(url: str, version: str, now: pd.Timestamp, code: str) -> float:
-    grids = state.layer("grids")
-    grid = grids[grids["code"] == code]
-    if grid.empty:
-        return float("nan")
-    fixes = _month_fixes(now, tuple(float(v) for v in grid.total_bounds))  # R-tree bbox read
-    return float(kpis.patrol_hours_by_grid(fixes, grid).iloc[0])
+def patrol_day() -> pd.Timestamp | None:
+    """The day the patrol hours are of (the latest complete day with fixes), or ``None``."""
+    return kpis.latest_patrol_day()
 
 
 def patrol_hours(code: str) -> float:
-    """Patrol hours recorded inside one grid this month (read through the store's spatial index)."""
-    return _patrol_hours_one(state.settings().store_url, state.data_version(), state.now(), code)
+    """Hours of the latest patrol day in which one of the grid's workers was inside it."""
+    day = kpis.grid_patrol_day(code)
+    if day is None or code not in day.per_grid.index:
+        return float("nan")
+    return float(_coverage_hours(day.per_grid).loc[code])
+
+
+def metric_label(metric: str) -> str:
+    """The choropleth's legend title and tooltip label (patrol hours name their day)."""
+    if metric == "patrol_hours":
+        day = patrol_day()
+        if day is not None:
+            return tr("metric.patrol_hours_on",
+                      day=kpis.day_label(day, now=state.now(), lang=state.lang()))
+    return tr(f"metric.{metric}")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -184,7 +187,7 @@ def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame) -> folium.Map
         comp = shapes[shapes["kind"] == "comprehensive"]
         legend_rows = _grid_layer(m, comp, scope, v.metric)
         if legend_rows:
-            legend.append((tr(f"metric.{v.metric}"), legend_rows))
+            legend.append((metric_label(v.metric), legend_rows))
         lyr.append((COMP_STYLE["color"], tr("layer.comprehensive"), "line"))
     if "ded" in v.layers:
         ded = shapes[shapes["kind"] == "dedicated"]
@@ -227,7 +230,7 @@ def _grid_layer(m: folium.Map, comp: gpd.GeoDataFrame, scope: pd.DataFrame, metr
                           tooltip=tooltip, css_name="comp").add_to(m)
         return []
     if metric not in ("households", "population"):
-        tooltip.append((metric, tr(f"metric.{metric}")))
+        tooltip.append((metric, metric_label(metric)))
     classes, edges = maps.classify(data[metric].to_numpy(dtype=float))
     colours = maps.ramp(max(len(edges) - 1, 1))
     styles = [{**COMP_STYLE, "fillColor": c, "fillOpacity": 0.72} for c in colours]
@@ -330,7 +333,8 @@ def grid_card(table: pd.DataFrame, code: str, lang: str) -> None:
         return
     r = table.loc[code]
     kind = tr(f"card.{r['kind']}") if r["kind"] in ("comprehensive", "dedicated") else str(r["kind"])
-    leader = r["leader"] if isinstance(r["leader"], str) and r["leader"] else "—"
+    # masked names end in "*" (谢*, 欧阳**): escaped, so that Markdown shows them as they are
+    leader = r["leader"].replace("*", "\\*") if isinstance(r["leader"], str) and r["leader"] else "—"
     ab = f"A {fmt_int(r['workers_a'])} · B {fmt_int(r['workers_b'])}"
     rows = [
         (tr("card.code"), f"`{code}`"),
@@ -348,4 +352,11 @@ def grid_card(table: pd.DataFrame, code: str, lang: str) -> None:
     b.metric(tr("card.population"), fmt_int(r["population"]))
     c, d = st.columns(2)
     c.metric(tr("card.incidents_month"), fmt_int(r["incidents_month"]))
-    d.metric(tr("card.patrol_hours"), f"{patrol_hours(code):,.1f}")
+    day = patrol_day()
+    hours = patrol_hours(code)
+    value = "—" if not np.isfinite(hours) else f"{hours:,.1f}"
+    if day is None:
+        d.metric(tr("metric.patrol_hours"), value)
+    else:
+        d.metric(tr("card.patrol_hours", day=kpis.day_label(day, now=state.now(), lang=lang)), value,
+                 help=tr("card.patrol_hours_help", date=day.strftime("%Y-%m-%d")))

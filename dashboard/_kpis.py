@@ -2,10 +2,14 @@
 
 Closure rates come from :func:`geo.kpis.kpis` (结案率 = closed / accepted, 按期结案率 =
 closed on time / due), "on patrol now" from :func:`geo.patrol.on_patrol_now`, overdue from
-:func:`layers.workflow.overdue`. :func:`patrol_hours_by_grid` is an interim simple version
-(a month of patrol time per grid; ``geo.patrol.time_in_grid`` works per worker and day) kept
-here so it can be swapped when a month-level engine function exists.
-All functions are pure (frames in, frames or numbers out) and take ``now`` explicitly.
+:func:`layers.workflow.overdue`, and the patrol figures of a day from :mod:`geo.patrol`
+(:func:`patrol_day`: GPS fixes cleaned once, then ``time_in_grid`` per worker and
+``post_coverage`` per grid). Personal fields never reach a screen unmasked: :func:`grid_table`
+masks the grid leader with :func:`layers.privacy.mask_personal`.
+
+The functions above the "store" section are pure (frames in, frames or numbers out) and take
+``now`` or ``day`` explicitly; the functions below it read the store and are cached, shared by
+the explorer (patrol-hours choropleth, grid card) and the wall display (4-hour compliance).
 
 Examples
 --------
@@ -18,20 +22,31 @@ Examples
 >>> k = wall_kpis(inc, None, now=pd.Timestamp("2024-05-20 12:00"))
 >>> k["today"], k["month"], k["open"], k["overdue"], k["closure_rate"], k["on_time_rate"]
 (1, 2, 1, 0, 0.5, 1.0)
+>>> "compliance" in k  # only with a day of patrol figures (``per_worker=``)
+False
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import streamlit as st
 
-#: Fixes further apart than this do not count as continuous patrol time.
-PATROL_GAP_S = 300.0
+from dashboard import state
+from layers.privacy import mask_personal
+
 #: A worker with a fix this recent is "on patrol now".
 ON_PATROL_WITHIN_MIN = 10
+#: Fixes this close to a day's edges are read too, so that intervals across midnight count.
+DAY_MARGIN = pd.Timedelta(minutes=10)
+#: The daily rule (4小时网格工作制): hours inside the own grid.
+MIN_HOURS = 4.0
+#: The only role held to the daily rule (part-time workers and grid leaders are not).
+RULE_ROLE = "full_time"
 
 
 def month_start(now: pd.Timestamp) -> pd.Timestamp:
@@ -44,13 +59,16 @@ def _in(s: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Series:
     return ((t >= lo) & (t <= hi)).fillna(False).astype(bool)
 
 
-def wall_kpis(incidents: pd.DataFrame, fixes: pd.DataFrame | None, *, now: pd.Timestamp) -> dict[str, Any]:
+def wall_kpis(incidents: pd.DataFrame, fixes: pd.DataFrame | None, *, now: pd.Timestamp,
+              per_worker: pd.DataFrame | None = None) -> dict[str, Any]:
     """The wall's headline numbers.
 
     Returns ``today`` and ``month`` (cases received), ``open`` and ``overdue`` (open cases, and
     those past due, among all received up to ``now``), ``closure_rate`` (结案率) and
     ``on_time_rate`` (按期结案率) of this month's cases (``nan`` without any), and ``on_patrol``
-    (workers with a GPS fix in the last :data:`ON_PATROL_WITHIN_MIN` minutes).
+    (workers with a GPS fix in the last :data:`ON_PATROL_WITHIN_MIN` minutes). Given
+    ``per_worker`` (a day of :func:`patrol_day`), also ``compliance``: the
+    :func:`compliance_rate` of that day.
     """
     from geo.kpis import kpis
 
@@ -61,7 +79,7 @@ def wall_kpis(incidents: pd.DataFrame, fixes: pd.DataFrame | None, *, now: pd.Ti
     k_all = kpis(incidents[upto], now=now).iloc[0]
     k_month = kpis(incidents[month], now=now).iloc[0] if month.any() else None
     nan = float("nan")
-    return {
+    out = {
         "today": int(today.sum()),
         "month": int(month.sum()),
         "open": int(k_all["open"]),
@@ -70,6 +88,9 @@ def wall_kpis(incidents: pd.DataFrame, fixes: pd.DataFrame | None, *, now: pd.Ti
         "on_time_rate": nan if k_month is None else float(k_month["on_time_rate"]),
         "on_patrol": on_patrol_now(fixes, now=now),
     }
+    if per_worker is not None:
+        out["compliance"] = compliance_rate(per_worker)
+    return out
 
 
 def on_patrol_now(fixes: pd.DataFrame | None, *, now: pd.Timestamp,
@@ -82,23 +103,102 @@ def on_patrol_now(fixes: pd.DataFrame | None, *, now: pd.Timestamp,
     return int(len(engine(fixes, now=now, within_min=within_min)))
 
 
-def patrol_hours_by_grid(fixes: pd.DataFrame, grids: gpd.GeoDataFrame) -> pd.Series:
-    """Hours of patrol recorded inside each grid (index: grid code).
+# --------------------------------------------------------------------------- patrol
 
-    Each fix holds the time until the worker's next fix, capped at :data:`PATROL_GAP_S`; the
-    time counts for the grid the fix lies in.
+
+@dataclass(frozen=True)
+class PatrolDay:
+    """The patrol figures of one day (from :func:`patrol_day`).
+
+    Attributes
+    ----------
+    day
+        The local calendar day (midnight).
+    per_worker
+        :func:`geo.patrol.time_in_grid` (``worker_id, grid_code, post, hours_in_grid,
+        meets_rule, n_fixes, ...``) plus the worker's ``role``, one row per worker.
+    per_grid
+        :func:`geo.patrol.post_coverage` indexed by grid code: ``workers``, ``covered_h`` (hours
+        with at least one of the grid's workers inside it), ``a_h``, ``b_h``, ``h00``..``h23``.
     """
-    if fixes is None or len(fixes) == 0 or len(grids) == 0:
-        return pd.Series(0.0, index=pd.Index(grids["code"], name="code"), name="patrol_hours")
-    f = fixes[["worker_id", "time", fixes.geometry.name]].sort_values(["worker_id", "time"])
-    t = pd.to_datetime(f["time"]).to_numpy("datetime64[ns]").astype("int64") / 1e9
-    same = f["worker_id"].to_numpy()[1:] == f["worker_id"].to_numpy()[:-1]
-    dt = np.zeros(len(f))
-    dt[:-1] = np.where(same, np.minimum(np.diff(t), PATROL_GAP_S), 0.0)
-    pts = gpd.GeoDataFrame({"dt": dt}, geometry=f.geometry.values, crs=fixes.crs)
-    joined = gpd.sjoin(pts, grids[["code", grids.geometry.name]], predicate="within", how="inner")
-    hours = joined.groupby("code")["dt"].sum() / 3600.0
-    return hours.reindex(grids["code"], fill_value=0.0).rename("patrol_hours")
+
+    day: pd.Timestamp
+    per_worker: pd.DataFrame
+    per_grid: pd.DataFrame
+
+
+def day_window(day: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The fixes to read for ``day``: the day and :data:`DAY_MARGIN` either side (half-open)."""
+    day = pd.Timestamp(day).normalize()
+    return day - DAY_MARGIN, day + pd.Timedelta(days=1) + DAY_MARGIN
+
+
+def patrol_day(fixes: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, workers: pd.DataFrame, *,
+               day: pd.Timestamp, rules: Any = None) -> PatrolDay:
+    """Time in grid per worker and A/B post coverage per grid on ``day`` (:mod:`geo.patrol`).
+
+    Parameters
+    ----------
+    fixes
+        Raw GPS fixes (``worker_id``, ``time``, optional ``accuracy_m``) of ``day`` and a few
+        minutes either side (:func:`day_window`); cleaned here once with ``rules``.
+    grids
+        Grid polygons with ``code``.
+    workers
+        ``id``, ``grid_code``, ``post`` and ``role``.
+    day
+        The local calendar day.
+    rules
+        :class:`geo.patrol.CleaningRules` (the engine's defaults when ``None``).
+    """
+    from geo import patrol
+
+    day = pd.Timestamp(day).normalize()
+    clean = patrol.clean_fixes(fixes, rules=rules)
+    per_worker = patrol.time_in_grid(clean, grids, workers, day=day, min_hours=MIN_HOURS)
+    role = workers["role"] if "role" in workers.columns else pd.Series(pd.NA, index=workers.index)
+    per_worker["role"] = role.to_numpy()
+    per_grid = patrol.post_coverage(clean, grids, workers, day=day)
+    per_grid = per_grid.set_index(pd.Index(per_grid["grid_code"].to_numpy(), name="code"))
+    return PatrolDay(day, per_worker, per_grid)
+
+
+def compliance_rate(per_worker: pd.DataFrame) -> float:
+    """4小时达标率: share of the full-time workers on duty that day who met the daily rule.
+
+    Only full-time workers are held to the rule (part-time workers and grid leaders are not);
+    a worker is on duty when the day has at least one of their fixes (there is no rota to
+    tell a day off from a missed day), which is also how the patrol page counts. ``nan``
+    when no full-time worker was on duty.
+    """
+    from geo.patrol import compliance_summary
+
+    if per_worker is None or per_worker.empty:
+        return float("nan")
+    duty = per_worker[(per_worker["role"] == RULE_ROLE) & (per_worker["n_fixes"] > 0)]
+    if duty.empty:
+        return float("nan")
+    return float(compliance_summary(duty)["compliance_share"].iloc[0])
+
+
+def day_label(day: pd.Timestamp, *, now: pd.Timestamp, lang: str) -> str:
+    """``昨日`` / ``yesterday`` for the day before ``now``, else ``11月19日`` / ``11/19``.
+
+    Examples
+    --------
+    >>> now = pd.Timestamp("2026-11-20 16:00")
+    >>> day_label(pd.Timestamp("2026-11-19"), now=now, lang="zh"), day_label(pd.Timestamp("2026-11-17"), now=now, lang="en")
+    ('昨日', '11/17')
+    """
+    from layers.i18n import t
+
+    day = pd.Timestamp(day).normalize()
+    if day == pd.Timestamp(now).normalize() - pd.Timedelta(days=1):
+        return t("dashboard.day.yesterday", lang)
+    return t("dashboard.day.date", lang, month=day.month, day=day.day)
+
+
+# --------------------------------------------------------------------------- grid table
 
 
 def grid_table(
@@ -113,14 +213,17 @@ def grid_table(
 ) -> pd.DataFrame:
     """One row per grid (index: code) with everything the grid card and the choropleths show.
 
-    ``patrol_hours`` (by grid code) may be ``None``: the column is then NaN.
+    ``patrol_hours`` (by grid code) may be ``None``; grids it lacks (or all, for ``None``) get NaN. The grid leader's
+    name is masked (``谢超`` -> ``谢*``): this table is only ever shown.
     """
+    leader = (mask_personal(grids[["leader"]], "grids")["leader"] if "leader" in grids
+              else pd.Series(pd.NA, index=grids.index))
     g = pd.DataFrame({
         "code": grids["code"].astype(str),
         "name": grids["name"],
         "kind": grids["kind"],
         "community_code": grids["community_code"].astype(str),
-        "leader": grids["leader"] if "leader" in grids else pd.NA,
+        "leader": leader,
         "households": pd.to_numeric(grids["households"], errors="coerce"),
         "population": pd.to_numeric(grids["population"], errors="coerce"),
     }).set_index("code", drop=False)
@@ -151,10 +254,97 @@ def grid_table(
     else:
         g["incidents_month"] = 0
     g["patrol_hours"] = (np.nan if patrol_hours is None
-                         else patrol_hours.reindex(g.index, fill_value=0.0).round(1).to_numpy())
+                         else patrol_hours.reindex(g.index).astype(float).round(1).to_numpy())
     with np.errstate(divide="ignore", invalid="ignore"):
         hh = g["households"].astype(float).replace(0, np.nan)
         pop = g["population"].astype(float).replace(0, np.nan)
         g["workers_per_1000_hh"] = (g["workers"].astype(float) / hh * 1000).round(2)
         g["incidents_per_1000_res"] = (g["incidents_month"].astype(float) / pop * 1000).round(2)
     return g
+
+
+# --------------------------------------------------------------------------- store (cached)
+
+
+def _fixes(**kw: Any) -> gpd.GeoDataFrame | None:
+    store = state.get_store()
+    if "patrol_points" not in state.locked(store.layer_names):
+        return None
+    return state.locked(store.read, "patrol_points", columns=["worker_id", "time", "accuracy_m"], **kw)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _latest_day(url: str, version: str, today: pd.Timestamp) -> pd.Timestamp | None:
+    store = state.get_store()
+    if "patrol_points" not in state.locked(store.layer_names):
+        return None
+    last = state.locked(store.read, "patrol_points", columns=["time"],
+                        between={"time": (None, today)}, order_by="time", descending=True, limit=1)
+    if last.empty or pd.isna(last["time"].iloc[0]):
+        return None
+    return pd.Timestamp(last["time"].iloc[0]).normalize()
+
+
+def latest_patrol_day() -> pd.Timestamp | None:
+    """The latest complete day with GPS fixes: the newest fix before today's midnight, as a day.
+
+    "Today" is the dashboard's (:func:`dashboard.state.now`: yesterday of the demo anchor has
+    fixes of every demo worker). ``None`` when the store holds no fixes before today.
+    """
+    return _latest_day(state.settings().store_url, state.data_version(), state.now().normalize())
+
+
+def _day_inputs(codes: list[str] | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    grids = state.layer("grids", ["code"])
+    workers = state.layer("workers", ["id", "grid_code", "post", "role"])
+    if codes is not None:
+        grids = grids[grids["code"].isin(codes)]
+        workers = workers[workers["grid_code"].isin(codes)]
+    return grids, workers
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _district_day(url: str, version: str, day: pd.Timestamp) -> PatrolDay | None:
+    fixes = _fixes(between={"time": day_window(day)})
+    if fixes is None:
+        return None
+    grids, workers = _day_inputs(None)
+    return patrol_day(fixes, grids, workers, day=day)
+
+
+def district_patrol_day() -> PatrolDay | None:
+    """Every worker's and grid's patrol figures on :func:`latest_patrol_day` (cached).
+
+    One read of that day's fixes and one cleaning for the whole district, shared by every
+    session until the data changes (a few seconds on the full demo district, once).
+    """
+    day = latest_patrol_day()
+    if day is None:
+        return None
+    return _district_day(state.settings().store_url, state.data_version(), day)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _grid_day(url: str, version: str, day: pd.Timestamp, code: str) -> PatrolDay | None:
+    grids, workers = _day_inputs([code])
+    if grids.empty:
+        return None
+    if workers.empty:  # nobody to read fixes for; the engine still gives the grid its row
+        fixes = _fixes(where={"worker_id": ["—"]})
+    else:
+        fixes = _fixes(where={"worker_id": workers["id"].tolist()}, between={"time": day_window(day)})
+    if fixes is None:
+        return None
+    return patrol_day(fixes, grids, workers, day=day)
+
+
+def grid_patrol_day(code: str) -> PatrolDay | None:
+    """One grid's patrol figures on :func:`latest_patrol_day`, from its own workers' fixes only.
+
+    The same numbers as that grid's row of :func:`district_patrol_day` (coverage depends only
+    on the grid's own workers), without reading the whole district's day: the grid card uses it.
+    """
+    day = latest_patrol_day()
+    if day is None:
+        return None
+    return _grid_day(state.settings().store_url, state.data_version(), day, code)

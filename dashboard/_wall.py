@@ -32,7 +32,7 @@ CSS = """
 .gp-title{font-size:2.1vw;font-weight:700;letter-spacing:.1vw;color:#e6edf7}
 .gp-clock{font-size:1.6vw;font-variant-numeric:tabular-nums;color:#7fdbff}
 .gp-sub{font-size:.85vw;color:#8aa0b8;margin-left:1vw}
-.gp-kpis{display:grid;grid-template-columns:repeat(7,1fr);gap:.7vw;margin:.4vh 0 1.2vh 0}
+.gp-kpis{display:grid;grid-auto-flow:column;grid-auto-columns:1fr;gap:.7vw;margin:.4vh 0 1.2vh 0}
 .gp-kpi{background:linear-gradient(180deg,#10213a,#0b1628);border:1px solid #1f3b61;border-radius:.5vw;padding:.9vh .8vw}
 .gp-kpi .v{font-size:3.1vw;font-weight:700;line-height:1.1;font-variant-numeric:tabular-nums;color:#7fdbff}
 .gp-kpi .l{font-size:1.05vw;color:#a9bdd3;margin-top:.3vh}
@@ -56,18 +56,24 @@ def _pct(x: float) -> str:
     return "—" if x is None or not np.isfinite(x) else f"{x * 100:.1f}%"
 
 
-def kpi_html(k: dict[str, Any], lang: str) -> str:
-    """Seven KPI tiles: today, month, open, overdue, 结案率, 按期结案率, on patrol."""
-    def tile(key: str, value: str, cls: str = "") -> str:
+def kpi_html(k: dict[str, Any], lang: str, *, now: pd.Timestamp | None = None) -> str:
+    """The KPI tiles: today, month, open, overdue, 结案率, 按期结案率, on patrol, and 4小时达标率.
+
+    The last tile is drawn when ``k`` has ``compliance`` (a day of patrol figures exists); its
+    label names the day (``k["compliance_day"]``): ``昨日4小时达标率`` when that is the day
+    before ``now``, else the date.
+    """
+    def tile(key: str, value: str, cls: str = "", label: str | None = None) -> str:
+        text = t(f"dashboard.wall.{key}", lang) if label is None else label
         return (f"<div class='gp-kpi {cls}' data-kpi='{key}'><div class='v'>{html.escape(value)}</div>"
-                f"<div class='l'>{html.escape(t(f'dashboard.wall.{key}', lang))}</div></div>")
+                f"<div class='l'>{html.escape(text)}</div></div>")
 
     def rate_cls(x: float) -> str:
         if x is None or not np.isfinite(x):
             return ""
         return "good" if x >= 0.9 else ("warn" if x >= 0.75 else "bad")
 
-    return "<div class='gp-kpis'>" + "".join([
+    tiles = [
         tile("today", f"{k['today']:,}"),
         tile("month", f"{k['month']:,}"),
         tile("open", f"{k['open']:,}", "warn" if k["open"] else ""),
@@ -75,7 +81,14 @@ def kpi_html(k: dict[str, Any], lang: str) -> str:
         tile("closure_rate", _pct(k["closure_rate"]), rate_cls(k["closure_rate"])),
         tile("on_time_rate", _pct(k["on_time_rate"]), rate_cls(k["on_time_rate"])),
         tile("on_patrol", f"{k['on_patrol']:,}"),
-    ]) + "</div>"
+    ]
+    if "compliance" in k:
+        day = pd.Timestamp(k["compliance_day"])
+        when = (kpis.day_label(day, now=now, lang=lang) if now is not None
+                else t("dashboard.day.date", lang, month=day.month, day=day.day))
+        tiles.append(tile("compliance", _pct(k["compliance"]), rate_cls(k["compliance"]),
+                          label=t("dashboard.wall.compliance", lang, day=when)))
+    return "<div class='gp-kpis'>" + "".join(tiles) + "</div>"
 
 
 def ago(then: Any, now: pd.Timestamp, lang: str) -> str:
@@ -189,8 +202,17 @@ def places() -> dict[str, str]:
 
 
 def wall_kpis(now: pd.Timestamp) -> dict[str, Any]:
-    """Headline numbers (interim helper until :mod:`geo.kpis` lands)."""
-    return kpis.wall_kpis(incidents(), recent_fixes(now), now=now)
+    """Headline numbers, with the 4-hour compliance of the latest day with GPS fixes.
+
+    The patrol day is computed once for the district and cached
+    (:func:`dashboard._kpis.district_patrol_day`); without fixes there is no compliance tile.
+    """
+    day = kpis.district_patrol_day()
+    k = kpis.wall_kpis(incidents(), recent_fixes(now), now=now,
+                       per_worker=None if day is None else day.per_worker)
+    if day is not None:
+        k["compliance_day"] = day.day
+    return k
 
 
 def grid_status(now: pd.Timestamp) -> pd.Series:

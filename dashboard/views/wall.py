@@ -38,7 +38,7 @@ def header_and_kpis() -> None:
         unsafe_allow_html=True,
     )
     widgets.demo_label(dark=True)
-    st.markdown(wall.kpi_html(wall.wall_kpis(now), lang), unsafe_allow_html=True)
+    st.markdown(wall.kpi_html(wall.wall_kpis(now), lang, now=now), unsafe_allow_html=True)
 
 
 header_and_kpis()
