@@ -33,6 +33,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("views/hotspots.py", "hotspots", "incident_pages.page.hotspots", ":material/local_fire_department:"),
     ("views/patrol.py", "patrol", "patrol_page.title", ":material/directions_walk:"),
     ("views/data.py", "data", "dashboard.page.data", ":material/database:"),
+    ("views/planner.py", "planner", "planner_page.title", ":material/edit_location_alt:"),
 ]
 
 

@@ -1,0 +1,258 @@
+"""Re-partitioning benchmark: GridPulse vs spopt (MaxPHeuristic, Skater, AZP) on the same units.
+
+Part 1, lattices of residential units (100 m squares, 20-80 households each, a street along
+every lattice line): the same units, weights and rook contiguity go to every method; GridPulse
+gets the streets as its walking network, spopt its rook weights and the unit centroids as
+attributes. MaxPHeuristic gets the 300-household floor; Skater and AZP the number of regions
+GridPulse chose. Every spopt run happens in a child process killed after ``--timeout`` seconds.
+Every result is scored by one evaluator: share of regions inside the band, share contiguous,
+the longest walk to a region's best service point along the streets (and the share of
+regions within the radius), and the median Polsby-Popper.
+
+Part 2, the full demo district (``data.demo.generate("full")``): every community
+re-partitioned in one call (wall time, slowest community, the comparison table), and the
+community-level redraw of every sub-district.
+
+Usage::
+
+    .venv/bin/python benchmarks/partition.py [--sizes 10,20,40,80] [--timeout 120] [--no-demo]
+
+Prints one JSON document. GridPulse's time includes building the cells and the walking
+distances; spopt's excludes building its weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from geo.network import build_walk_network, network_distances, snap_points  # noqa: E402
+from geo.partition import repartition  # noqa: E402
+
+LO, HI, RADIUS = 300, 500, 1000.0
+CRS = 32650
+X0, Y0 = 667_000.0, 3_540_000.0
+
+
+def lattice(n: int, seed: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    rng = np.random.default_rng(seed)
+    cells = [shapely.box(X0 + x * 100, Y0 + y * 100, X0 + x * 100 + 100, Y0 + y * 100 + 100)
+             for y in range(n) for x in range(n)]
+    hh = rng.integers(20, 81, n * n)
+    units = gpd.GeoDataFrame({"households": hh, "population": (hh * 2.6).round().astype(int)},
+                             geometry=cells, crs=CRS)
+    container = gpd.GeoDataFrame({"code": ["320106001001"], "name": ["lattice"]},
+                                 geometry=[shapely.box(X0, Y0, X0 + n * 100, Y0 + n * 100)], crs=CRS)
+    lines = [shapely.LineString([(X0, Y0 + k * 100), (X0 + n * 100, Y0 + k * 100)]) for k in range(n + 1)]
+    lines += [shapely.LineString([(X0 + k * 100, Y0), (X0 + k * 100, Y0 + n * 100)]) for k in range(n + 1)]
+    roads = gpd.GeoDataFrame({"kind": ["local"] * len(lines)}, geometry=lines, crs=CRS)
+    return units, container, roads
+
+
+def rook_neighbours(n: int) -> list[list[int]]:
+    out = []
+    for i in range(n * n):
+        x, y = i % n, i // n
+        nb = []
+        if x > 0:
+            nb.append(i - 1)
+        if x < n - 1:
+            nb.append(i + 1)
+        if y > 0:
+            nb.append(i - n)
+        if y < n - 1:
+            nb.append(i + n)
+        out.append(nb)
+    return out
+
+
+def evaluate(labels: np.ndarray, units: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, n: int) -> dict[str, Any]:
+    """Score a labelling with the same rules for every method."""
+    labels = np.asarray(labels)
+    hh = units["households"].to_numpy(dtype=float)
+    nbrs = rook_neighbours(n)
+    net = build_walk_network(roads)
+    snapped = snap_points(net, units.geometry.centroid)
+    regions = [np.flatnonzero(labels == r) for r in np.unique(labels)]
+    W = np.array([hh[m].sum() for m in regions])
+    contiguous = []
+    max_walk = []
+    pp = []
+    for m in regions:
+        mset = set(m.tolist())
+        seen, todo = {int(m[0])}, [int(m[0])]
+        while todo:
+            x = todo.pop()
+            for y in nbrs[x]:
+                if y in mset and y not in seen:
+                    seen.add(y)
+                    todo.append(y)
+        contiguous.append(len(seen) == m.size)
+        sub = snapped.take(m)
+        d = network_distances(net, sub, sub)
+        max_walk.append(float(d.max(axis=1).min()))
+        poly = shapely.coverage_union_all(units.geometry.to_numpy()[m])
+        pp.append(4 * np.pi * poly.area / poly.length**2)
+    max_walk = np.array(max_walk)
+    return {
+        "regions": len(regions),
+        "within_band_share": round(float(np.mean((W >= LO) & (W <= HI))), 4),
+        "households_min": int(W.min()), "households_max": int(W.max()),
+        "contiguous_share": round(float(np.mean(contiguous)), 4),
+        "max_walk_m": round(float(max_walk.max()), 1),
+        "within_radius_share": round(float(np.mean(max_walk <= RADIUS)), 4),
+        "polsby_popper_median": round(float(np.median(pp)), 4),
+    }
+
+
+def _spopt_child(method: str, n: int, seed: int, k: int, conn: Any) -> None:
+    warnings.filterwarnings("ignore")
+    from libpysal.weights import Rook
+    from spopt.region import AZP, MaxPHeuristic, Skater
+
+    units, _, _ = lattice(n, seed)
+    units["x"] = units.geometry.centroid.x
+    units["y"] = units.geometry.centroid.y
+    w = Rook.from_dataframe(units, use_index=False, silence_warnings=True)
+    t = time.perf_counter()
+    if method == "maxp":
+        model = MaxPHeuristic(units, w, ["x", "y"], "households", LO)
+    elif method == "maxp_min_iterations":
+        model = MaxPHeuristic(units, w, ["x", "y"], "households", LO,
+                              max_iterations_construction=1, max_iterations_sa=1)
+    elif method == "skater":
+        model = Skater(units, w, ["x", "y"], n_clusters=k)
+    else:
+        model = AZP(units, w, ["x", "y"], n_clusters=k, random_state=seed)
+    model.solve()
+    conn.send((time.perf_counter() - t, np.asarray(model.labels_).tolist()))
+    conn.close()
+
+
+def run_spopt(method: str, n: int, seed: int, k: int, timeout: float) -> tuple[float | None, list | None]:
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_spopt_child, args=(method, n, seed, k, child))
+    proc.start()
+    child.close()
+    got = None
+    if parent.poll(timeout):
+        try:
+            got = parent.recv()
+        except EOFError:
+            got = None
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
+    return (None, None) if got is None else got
+
+
+def lattice_benchmark(sizes: list[int], timeout: float, seed: int = 0) -> list[dict[str, Any]]:
+    units, container, roads = lattice(4, seed)  # warm-up: imports, pyproj, first calls
+    repartition(units, container, roads=roads, cells="polygons", group_col=None, current_col=None,
+                band=(LO, HI))
+    out = []
+    for n in sizes:
+        units, container, roads = lattice(n, seed)
+        t = time.perf_counter()
+        res = repartition(units, container, roads=roads, cells="polygons", group_col=None,
+                          current_col=None, band=(LO, HI), radius_m=RADIUS,
+                          time_limit_s=max(2.0, n * n / 200), rng=np.random.default_rng(seed))
+        t_gp = time.perf_counter() - t
+        labels = res.assignment.astype("category").cat.codes.to_numpy()
+        k = len(res.regions)
+        row: dict[str, Any] = {"units": n * n, "households": int(units["households"].sum()),
+                               "gridpulse": {"seconds": round(t_gp, 2),
+                                             **evaluate(labels, units, roads, n)}}
+        methods = ["maxp_min_iterations", "azp"]
+        if n * n <= 400:
+            methods = ["maxp", "maxp_min_iterations", "skater", "azp"]
+        for m in methods:
+            secs, lab = run_spopt(m, n, seed, k, timeout)
+            if lab is None:
+                row[m] = {"seconds": None, "timeout_s": timeout, "finished": False}
+            else:
+                row[m] = {"seconds": round(secs, 2), "time_ratio": round(secs / t_gp, 1),
+                          **evaluate(np.asarray(lab), units, roads, n)}
+        print(json.dumps(row, ensure_ascii=False), file=sys.stderr, flush=True)
+        out.append(row)
+    return out
+
+
+def demo_benchmark(seed: int = 0) -> dict[str, Any]:
+    from data.demo import generate
+
+    t = time.perf_counter()
+    layers = generate("full", seed=seed)
+    t_gen = time.perf_counter() - t
+    comms = layers["communities"]
+    grids = layers["grids"]
+    comp = grids[grids["kind"] == "comprehensive"]
+    b = layers["buildings"].copy()
+    b["grid_code"] = b["grid_code"].where(b["grid_code"].isin(set(comp["code"])), None)
+    workers = dict(zip(comp["code"], comp["workers"], strict=True))
+    t = time.perf_counter()
+    res = repartition(b, comms, roads=layers["roads"], current_workers=workers,
+                      rng=np.random.default_rng(seed))
+    t_all = time.perf_counter() - t
+    # one community alone, the median-sized one
+    sizes = b.groupby(b["grid_code"].str[:12]).size()
+    mid = sizes.sort_values().index[len(sizes) // 2]
+    t = time.perf_counter()
+    one = repartition(b, comms[comms["code"] == mid], roads=layers["roads"], report_outside=False,
+                      rng=np.random.default_rng(seed))
+    t_one = time.perf_counter() - t
+    t = time.perf_counter()
+    subs = layers["subdistricts"]
+    cres = repartition(comp, subs, roads=layers["roads"], level="community",
+                       current_col="community_code", group_col=None, rng=np.random.default_rng(seed))
+    t_comm = time.perf_counter() - t
+    errors = [v for v in res.violations if v["severity"] == "error"]
+    summary = res.summary.replace({np.inf: None}).round(4)
+    return {
+        "buildings": len(b), "communities": len(comms), "current_grids": len(comp),
+        "generate_s": round(t_gen, 1),
+        "district_seconds": round(t_all, 2),
+        "stage_seconds": {k: round(v, 2) for k, v in res.timings_s.items()},
+        "proposed_grids": len(res.regions),
+        "summary": json.loads(summary.to_json(orient="index")),
+        "errors": len(errors),
+        "error_codes": pd.Series([f"{v['code']}/{v['reason']}" for v in errors]).value_counts().to_dict(),
+        "warnings": len(res.violations) - len(errors),
+        "one_community": {"code": mid, "buildings": int(sizes[mid]), "seconds": round(t_one, 2),
+                          "grids": len(one.regions)},
+        "community_level": {"subdistricts": len(subs), "seconds": round(t_comm, 2),
+                            "communities_before": len(comms), "communities_after": len(cres.regions),
+                            "within_band_share": round(float(cres.regions["within_band"].mean()), 4)},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10,20,40,80", help="lattice sides (units = side^2)")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per spopt run")
+    ap.add_argument("--no-demo", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"cpus": os.cpu_count(), "band": [LO, HI], "radius_m": RADIUS}
+    out["lattice"] = lattice_benchmark([int(s) for s in args.sizes.split(",")], args.timeout)
+    if not args.no_demo:
+        out["demo_full"] = demo_benchmark()
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,654 @@
+"""Walking networks: noded road graphs, snapping, batched shortest paths, isochrones.
+
+A :class:`WalkNetwork` is built from road LineStrings in a metric CRS. The lines are
+noded (split where they cross or touch, coordinates snapped to a ``grid_size_m``
+grid), every vertex becomes a node and every straight piece between two vertices
+an edge, so an edge is fully described by its two end nodes. The graph is a
+symmetric :class:`scipy.sparse.csr_matrix` of edge lengths in metres.
+
+Points (homes, facilities) are snapped to their nearest edge: a
+:class:`SnappedPoints` records the edge, the distance along it to each end node and
+the straight-line offset from the point to the edge. Shortest paths from snapped
+points run as one batched :func:`scipy.sparse.csgraph.dijkstra` call per chunk of
+sources, each source being a virtual node joined to its edge's two ends, so the
+distance from a source to any point on the network is exact (to the edge, along it,
+then off it) and searches stop at ``limit_m``.
+
+Every road crossing becomes a junction (bridges and tunnels are not modelled).
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import LineString, Point
+>>> roads = gpd.GeoSeries([LineString([(0, 0), (200, 0)]), LineString([(100, -100), (100, 100)])],
+...                       crs=32650)
+>>> net = build_walk_network(roads)
+>>> net.n_nodes, net.n_edges
+(5, 4)
+>>> src = snap_points(net, gpd.GeoSeries([Point(0, 10)], crs=32650))
+>>> dst = snap_points(net, gpd.GeoSeries([Point(100, 90), Point(300, 0)], crs=32650))
+>>> network_distances(net, src, dst).round(1).tolist()
+[[200.0, 310.0]]
+>>> network_distances(net, src, dst, limit_m=250).round(1).tolist()
+[[200.0, inf]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike, NDArray
+from pyproj import CRS
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from geo.crs import require_projected
+
+__all__ = [
+    "NON_WALKABLE_KINDS",
+    "NetworkError",
+    "SnappedPoints",
+    "WalkNetwork",
+    "build_walk_network",
+    "isochrone_polygons",
+    "nearest_source_distances",
+    "network_distances",
+    "node_distances",
+    "snap_points",
+    "walk_distance_m",
+]
+
+#: Road kinds (``layers.schema.ROAD_KINDS``) that nobody walks along.
+NON_WALKABLE_KINDS: tuple[str, ...] = ("river", "railway")
+#: Edge weights are at least this long, so csgraph never sees a zero-weight edge.
+_MIN_EDGE_M = 1e-6
+#: Upper bound on the number of floats one batched Dijkstra call may allocate.
+_MAX_CELLS = 20_000_000
+
+
+class NetworkError(ValueError):
+    """The road layer cannot make a walking network (empty, wrong geometry, no CRS)."""
+
+
+def walk_distance_m(minutes: float | ArrayLike, *, speed_kmh: float) -> NDArray[np.float64]:
+    """Metres walked in ``minutes`` at ``speed_kmh``.
+
+    Examples
+    --------
+    >>> walk_distance_m([5, 10, 15], speed_kmh=4.0).tolist()
+    [333.3333333333333, 666.6666666666666, 1000.0]
+    """
+    if speed_kmh <= 0:
+        raise ValueError(f"speed_kmh must be positive, got {speed_kmh}")
+    return np.asarray(minutes, dtype=float) * speed_kmh * 1000.0 / 60.0
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """A noded, undirected walking network in a metric CRS.
+
+    Parameters
+    ----------
+    node_xy
+        ``(n_nodes, 2)`` node coordinates in metres.
+    edge_uv
+        ``(n_edges, 2)`` end-node indices of each straight edge.
+    edge_length_m
+        ``(n_edges,)`` edge lengths in metres.
+    crs
+        The metric CRS of the coordinates.
+    """
+
+    node_xy: NDArray[np.float64]
+    edge_uv: NDArray[np.int64]
+    edge_length_m: NDArray[np.float64]
+    crs: CRS | None = None
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.node_xy.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges."""
+        return int(self.edge_uv.shape[0])
+
+    @cached_property
+    def graph(self) -> sparse.csr_matrix:
+        """Symmetric CSR matrix of edge lengths (metres)."""
+        return _symmetric_csr(self.edge_uv, self.edge_length_m, self.n_nodes)
+
+    @cached_property
+    def edge_geometries(self) -> NDArray[np.object_]:
+        """The edges as shapely LineStrings (from node ``u`` to node ``v``)."""
+        coords = self.node_xy[self.edge_uv]  # (m, 2, 2)
+        return shapely.linestrings(coords)
+
+    @cached_property
+    def components(self) -> NDArray[np.int64]:
+        """Connected-component label of each node."""
+        _, labels = csgraph.connected_components(self.graph, directed=False)
+        return labels.astype(np.int64)
+
+    @cached_property
+    def node_edges(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Incidence in CSR form: the edges of node ``i`` are ``edges[ptr[i]:ptr[i + 1]]``."""
+        ends = self.edge_uv.ravel()
+        order = np.argsort(ends, kind="stable")
+        ptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=self.n_nodes), out=ptr[1:])
+        return ptr, (order // 2).astype(np.int64)
+
+    @cached_property
+    def edge_component_length_m(self) -> NDArray[np.float64]:
+        """Total street length of the connected component each edge belongs to."""
+        if self.n_edges == 0:
+            return np.zeros(0)
+        lab = self.components[self.edge_uv[:, 0]]
+        return np.bincount(lab, weights=self.edge_length_m)[lab]
+
+    def _tree_for(self, min_component_m: float) -> tuple[shapely.STRtree, NDArray[np.int64]]:
+        """Spatial index over the edges of components at least ``min_component_m`` long."""
+        cache = self.__dict__.setdefault("_trees", {})
+        if min_component_m not in cache:
+            keep = np.flatnonzero(self.edge_component_length_m >= min_component_m)
+            if keep.size == 0:
+                keep = np.arange(self.n_edges)
+            cache[min_component_m] = (shapely.STRtree(self.edge_geometries[keep]), keep)
+        return cache[min_component_m]
+
+    def subnetwork(self, bounds: Sequence[float]) -> WalkNetwork:
+        """The edges whose two end nodes lie inside ``(minx, miny, maxx, maxy)``.
+
+        Distances up to ``d`` between points inside a box are exact on the
+        subnetwork of that box grown by ``d`` on every side.
+        """
+        minx, miny, maxx, maxy = bounds
+        x, y = self.node_xy[:, 0], self.node_xy[:, 1]
+        inside = (x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)
+        keep_e = inside[self.edge_uv[:, 0]] & inside[self.edge_uv[:, 1]]
+        uv = self.edge_uv[keep_e]
+        used = np.unique(uv)
+        remap = np.full(self.n_nodes, -1, dtype=np.int64)
+        remap[used] = np.arange(used.size)
+        return WalkNetwork(self.node_xy[used], remap[uv], self.edge_length_m[keep_e], self.crs)
+
+
+@dataclass(frozen=True, eq=False)
+class SnappedPoints:
+    """Points snapped to their nearest network edge.
+
+    Parameters
+    ----------
+    edge
+        Edge index per point (``-1`` when the network is empty).
+    u, v
+        End nodes of that edge.
+    to_u_m, to_v_m
+        Distance along the edge from the snapped position to ``u`` and to ``v``.
+    offset_m
+        Straight-line distance from the point to the edge (``inf`` if unsnapped).
+    """
+
+    edge: NDArray[np.int64]
+    u: NDArray[np.int64]
+    v: NDArray[np.int64]
+    to_u_m: NDArray[np.float64]
+    to_v_m: NDArray[np.float64]
+    offset_m: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.edge.shape[0])
+
+    def take(self, idx: ArrayLike) -> SnappedPoints:
+        """A subset of the points, in the order of ``idx``."""
+        i = np.asarray(idx, dtype=np.int64)
+        return SnappedPoints(
+            self.edge[i], self.u[i], self.v[i], self.to_u_m[i], self.to_v_m[i], self.offset_m[i]
+        )
+
+
+def _symmetric_csr(uv: NDArray[np.int64], w: NDArray[np.float64], n: int) -> sparse.csr_matrix:
+    """Symmetric CSR of undirected edges (the caller guarantees no parallel edges)."""
+    w = np.maximum(np.asarray(w, dtype=float), _MIN_EDGE_M)
+    rows = np.concatenate([uv[:, 0], uv[:, 1]])
+    cols = np.concatenate([uv[:, 1], uv[:, 0]])
+    return sparse.csr_matrix((np.concatenate([w, w]), (rows, cols)), shape=(n, n))
+
+
+def _as_geoseries(obj: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoSeries:
+    if isinstance(obj, gpd.GeoDataFrame):
+        return obj.geometry
+    if isinstance(obj, gpd.GeoSeries):
+        return obj
+    raise TypeError(f"expected a GeoDataFrame or GeoSeries, got {type(obj).__name__}")
+
+
+def build_walk_network(
+    roads: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    exclude_kinds: Sequence[str] = NON_WALKABLE_KINDS,
+    grid_size_m: float = 0.01,
+) -> WalkNetwork:
+    """Build the walking network from road lines in a metric CRS.
+
+    Parameters
+    ----------
+    roads
+        LineStrings (MultiLineStrings are exploded). When it is a GeoDataFrame, rows
+        whose ``kind`` is in ``exclude_kinds`` or whose ``walkable`` is false are left out.
+    exclude_kinds
+        Road kinds that are barriers rather than paths (rivers, railways).
+    grid_size_m
+        Coordinates are snapped to this grid while noding, so lines that meet within
+        it are joined.
+
+    Returns
+    -------
+    WalkNetwork
+
+    Raises
+    ------
+    geo.crs.ProjectionRequiredError
+        If ``roads`` is not in a metric CRS.
+    NetworkError
+        If there are no walkable lines.
+    """
+    require_projected(roads, "build_walk_network")
+    geoms = _as_geoseries(roads)
+    keep = np.ones(len(geoms), dtype=bool)
+    if isinstance(roads, gpd.GeoDataFrame):
+        if "kind" in roads.columns:
+            keep &= ~roads["kind"].isin(list(exclude_kinds)).to_numpy()
+        if "walkable" in roads.columns:
+            keep &= roads["walkable"].fillna(True).astype(bool).to_numpy()
+    arr = geoms.to_numpy()[keep]
+    arr = arr[~(shapely.is_missing(arr) | shapely.is_empty(arr))]
+    types = shapely.get_type_id(arr)
+    bad = ~np.isin(types, (1, 5))  # LineString, MultiLineString
+    if bad.any():
+        raise NetworkError(
+            f"{int(bad.sum())} road geometries are not lines; keep only LineStrings "
+            "(e.g. roads[roads.geom_type.isin(['LineString', 'MultiLineString'])])"
+        )
+    if arr.size == 0:
+        raise NetworkError("no walkable road lines; the network needs at least one road")
+    noded = shapely.get_parts(shapely.union_all(arr, grid_size=grid_size_m))
+    noded = noded[shapely.get_type_id(noded) == 1]
+    coords, line_idx = shapely.get_coordinates(noded, return_index=True)
+    same = line_idx[1:] == line_idx[:-1]
+    key = np.round(coords / grid_size_m).astype(np.int64)
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    node_xy = np.zeros((uniq.shape[0], 2))
+    np.add.at(node_xy, inverse, coords)
+    node_xy /= np.bincount(inverse, minlength=uniq.shape[0])[:, None]
+    u = inverse[:-1][same]
+    v = inverse[1:][same]
+    ok = u != v
+    u, v = u[ok], v[ok]
+    length = np.hypot(*(node_xy[v] - node_xy[u]).T)
+    uv = np.column_stack([np.minimum(u, v), np.maximum(u, v)])
+    # drop duplicate edges
+    order = np.lexsort((length, uv[:, 1], uv[:, 0]))
+    uv, length = uv[order], length[order]
+    first = np.ones(uv.shape[0], dtype=bool)
+    first[1:] = np.any(uv[1:] != uv[:-1], axis=1)
+    # keep u->v orientation consistent with coordinates of node_xy
+    return WalkNetwork(node_xy, uv[first], length[first], CRS.from_user_input(roads.crs))
+
+
+def snap_points(
+    network: WalkNetwork,
+    points: gpd.GeoDataFrame | gpd.GeoSeries | NDArray[np.float64],
+    *,
+    max_offset_m: float = np.inf,
+    min_component_m: float = 500.0,
+) -> SnappedPoints:
+    """Snap points to their nearest network edge.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    points
+        Points in the network's CRS (polygons use their representative point), or an
+        ``(n, 2)`` array of metre coordinates.
+    max_offset_m
+        Points farther than this from every edge are left unsnapped (``offset_m`` is
+        ``inf``), so every distance to or from them is ``inf``.
+    min_component_m
+        Only edges of connected pieces of network at least this long take points, so a
+        home is not stranded on a footpath that joins nothing (the whole network when
+        no piece is that long).
+
+    Returns
+    -------
+    SnappedPoints
+        Aligned to the order of ``points``.
+    """
+    if isinstance(points, np.ndarray):
+        geoms = shapely.points(np.asarray(points, dtype=float).reshape(-1, 2))
+    else:
+        s = _as_geoseries(points)
+        if network.crs is not None and s.crs is not None and CRS.from_user_input(s.crs) != network.crs:
+            raise NetworkError(
+                f"points are in {s.crs.to_string()} but the network is in {network.crs.to_string()}; "
+                "use points.to_crs(network.crs)"
+            )
+        geoms = s.to_numpy()
+        poly = np.isin(shapely.get_type_id(geoms), (3, 6))
+        if poly.any():
+            geoms = geoms.copy()
+            geoms[poly] = shapely.point_on_surface(geoms[poly])
+    n = geoms.shape[0]
+    if network.n_edges == 0 or n == 0:
+        z = np.zeros(n)
+        neg = np.full(n, -1, dtype=np.int64)
+        return SnappedPoints(neg, neg, neg, z, z, np.full(n, np.inf))
+    tree, edge_ids = network._tree_for(float(min_component_m))
+    (pi, ei), dist = tree.query_nearest(geoms, return_distance=True, all_matches=False)
+    ei = edge_ids[ei]
+    edge = np.full(n, -1, dtype=np.int64)
+    off = np.full(n, np.inf)
+    edge[pi] = ei
+    off[pi] = dist
+    far = off > max_offset_m
+    ok = (edge >= 0) & ~far
+    along = np.zeros(n)
+    along[ok] = shapely.line_locate_point(network.edge_geometries[edge[ok]], geoms[ok])
+    e = np.where(edge >= 0, edge, 0)
+    length = network.edge_length_m[e] if network.n_edges else np.zeros(n)
+    along = np.clip(along, 0.0, length)
+    off[~ok] = np.inf
+    u = np.where(ok, network.edge_uv[e, 0], -1)
+    v = np.where(ok, network.edge_uv[e, 1], -1)
+    edge[~ok] = -1
+    return SnappedPoints(edge, u, v, along, np.where(ok, length - along, 0.0), off)
+
+
+def _augmented(network: WalkNetwork, sources: SnappedPoints) -> tuple[sparse.csr_matrix, NDArray]:
+    """The network plus one virtual node per snapped source; returns (graph, source node ids)."""
+    n, k = network.n_nodes, len(sources)
+    ok = sources.edge >= 0
+    vid = n + np.arange(k)
+    uv = np.concatenate(
+        [network.edge_uv,
+         np.column_stack([vid[ok], sources.u[ok]]),
+         np.column_stack([vid[ok], sources.v[ok]])]
+    )
+    w = np.concatenate(
+        [network.edge_length_m,
+         sources.to_u_m[ok] + sources.offset_m[ok],
+         sources.to_v_m[ok] + sources.offset_m[ok]]
+    )
+    return _symmetric_csr(uv, w, n + k), vid
+
+
+def _chunks(k: int, n_cols: int) -> list[slice]:
+    step = max(1, _MAX_CELLS // max(n_cols, 1))
+    return [slice(i, min(i + step, k)) for i in range(0, k, step)]
+
+
+def node_distances(
+    network: WalkNetwork, sources: SnappedPoints, *, limit_m: float = np.inf
+) -> NDArray[np.float64]:
+    """Walking distance from each source to every node, ``(n_sources, n_nodes)``.
+
+    Nodes farther than ``limit_m`` (or unreachable) get ``inf``.
+    """
+    graph, vid = _augmented(network, sources)
+    out = np.full((len(sources), network.n_nodes), np.inf)
+    ok = np.flatnonzero(sources.edge >= 0)
+    for sl in _chunks(ok.size, graph.shape[0]):
+        idx = ok[sl]
+        d = csgraph.dijkstra(graph, directed=True, indices=vid[idx], limit=limit_m)
+        out[idx] = d[:, : network.n_nodes]
+    return out
+
+
+def _same_edge_pairs(src: SnappedPoints, dst: SnappedPoints) -> tuple[NDArray, NDArray]:
+    """All (source, target) index pairs that lie on the same edge."""
+    se = src.edge
+    te = dst.edge
+    order = np.argsort(te, kind="stable")
+    te_sorted = te[order]
+    lo = np.searchsorted(te_sorted, se, side="left")
+    hi = np.searchsorted(te_sorted, se, side="right")
+    cnt = np.where(se >= 0, hi - lo, 0)
+    if cnt.sum() == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    s_idx = np.repeat(np.arange(se.size), cnt)
+    start = np.repeat(lo, cnt)
+    offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    t_idx = order[start + offs]
+    return s_idx, t_idx
+
+
+def _to_targets(
+    nd: NDArray[np.float64], dst: SnappedPoints
+) -> NDArray[np.float64]:
+    """Distances to snapped targets from node distances ``nd`` (rows = sources)."""
+    ok = dst.edge >= 0
+    out = np.full((nd.shape[0], len(dst)), np.inf)
+    if ok.any():
+        u, v = dst.u[ok], dst.v[ok]
+        out[:, ok] = (
+            np.minimum(nd[:, u] + dst.to_u_m[ok], nd[:, v] + dst.to_v_m[ok]) + dst.offset_m[ok]
+        )
+    return out
+
+
+def network_distances(
+    network: WalkNetwork,
+    sources: SnappedPoints,
+    targets: SnappedPoints | None = None,
+    *,
+    limit_m: float = np.inf,
+) -> NDArray[np.float64]:
+    """Walking distances (metres) from every source to every target.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    sources, targets
+        Snapped points; ``targets`` defaults to ``sources``.
+    limit_m
+        Searches stop here; longer distances are ``inf``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_sources, n_targets)``; ``inf`` beyond ``limit_m`` or unreachable.
+    """
+    targets = sources if targets is None else targets
+    out = np.full((len(sources), len(targets)), np.inf)
+    graph, vid = _augmented(network, sources)
+    ok = np.flatnonzero(sources.edge >= 0)
+    for sl in _chunks(ok.size, graph.shape[0]):
+        idx = ok[sl]
+        nd = csgraph.dijkstra(graph, directed=True, indices=vid[idx], limit=limit_m)
+        out[idx] = _to_targets(nd[:, : network.n_nodes], targets)
+    s, t = _same_edge_pairs(sources, targets)
+    if s.size:
+        out[s, t] = np.minimum(out[s, t], _direct(sources, targets, s, t))
+    out[out > limit_m] = np.inf
+    return out
+
+
+def _direct(src: SnappedPoints, dst: SnappedPoints, s: NDArray, t: NDArray) -> NDArray:
+    """Walk between points on the same edge: off the edge, along it, off again (0 for a
+    point and itself)."""
+    along = np.abs(src.to_u_m[s] - dst.to_u_m[t])
+    same = (along < 1e-9) & (np.abs(src.offset_m[s] - dst.offset_m[t]) < 1e-9)
+    return np.where(same, 0.0, along + src.offset_m[s] + dst.offset_m[t])
+
+
+def nearest_source_distances(
+    network: WalkNetwork,
+    sources: SnappedPoints,
+    targets: SnappedPoints,
+    *,
+    limit_m: float = np.inf,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Distance from each target to its nearest source, in one multi-source search.
+
+    Returns
+    -------
+    distance_m, source
+        ``(n_targets,)`` each; ``inf`` and ``-1`` where no source is within ``limit_m``.
+    """
+    nt = len(targets)
+    ok = np.flatnonzero(sources.edge >= 0)
+    if ok.size == 0:
+        return np.full(nt, np.inf), np.full(nt, -1, dtype=np.int64)
+    graph, vid = _augmented(network, sources)
+    dist, _, src = csgraph.dijkstra(
+        graph, directed=True, indices=vid[ok], limit=limit_m, min_only=True,
+        return_predecessors=True,
+    )
+    nd = dist[: network.n_nodes]
+    which = np.where(src[: network.n_nodes] >= 0, src[: network.n_nodes] - network.n_nodes, -1)
+    best = np.full(nt, np.inf)
+    best_src = np.full(nt, -1, dtype=np.int64)
+    tok = targets.edge >= 0
+    if tok.any():
+        du = nd[targets.u[tok]] + targets.to_u_m[tok]
+        dv = nd[targets.v[tok]] + targets.to_v_m[tok]
+        use_u = du <= dv
+        best[tok] = np.where(use_u, du, dv) + targets.offset_m[tok]
+        best_src[tok] = np.where(use_u, which[targets.u[tok]], which[targets.v[tok]])
+    s, t = _same_edge_pairs(sources, targets)
+    if s.size:
+        direct = _direct(sources, targets, s, t)
+        better = direct < best[t]
+        # several sources on one edge: apply in order of decreasing distance so the least wins
+        order = np.argsort(-direct[better], kind="stable")
+        tt, ss, dd = t[better][order], s[better][order], direct[better][order]
+        best[tt] = dd
+        best_src[tt] = ss
+    far = best > limit_m
+    best[far] = np.inf
+    best_src[far] = -1
+    best_src[best_src < -1] = -1
+    return best, best_src
+
+
+def _reachable_pieces(
+    network: WalkNetwork,
+    nd: NDArray[np.float64],
+    radius_m: float,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Edge pieces within ``radius_m`` for each row of node distances.
+
+    Only edges touching a reached node are looked at. Returns ``(coords (p, 2, 2),
+    row index (p,))``; a piece is a whole edge, or the part reached from one end.
+    """
+    rows, nodes = np.nonzero(nd <= radius_m)
+    inc_ptr, inc_edge = network.node_edges
+    cnt = inc_ptr[nodes + 1] - inc_ptr[nodes]
+    r = np.repeat(rows, cnt)
+    start = np.repeat(inc_ptr[nodes], cnt)
+    e = inc_edge[start + np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
+    key = np.unique(r * network.n_edges + e)
+    r, e = key // network.n_edges, key % network.n_edges
+    u, v = network.edge_uv[e, 0], network.edge_uv[e, 1]
+    length = network.edge_length_m[e]
+    ru = radius_m - nd[r, u]  # slack left on arrival (negative: not reached)
+    rv = radius_m - nd[r, v]
+    full = (ru >= length) | (rv >= length) | ((ru >= 0) & (rv >= 0) & (ru + rv >= length))
+    pu, pv = network.node_xy[u], network.node_xy[v]
+    pieces = [np.stack([pu[full], pv[full]], axis=1)]
+    rows_out = [r[full]]
+    for slack, a, b in ((ru, pu, pv), (rv, pv, pu)):
+        part = ~full & (slack > 0)
+        f = (slack[part] / length[part])[:, None]
+        pieces.append(np.stack([a[part], a[part] + f * (b[part] - a[part])], axis=1))
+        rows_out.append(r[part])
+    return np.concatenate(pieces), np.concatenate(rows_out)
+
+
+def isochrone_polygons(
+    network: WalkNetwork,
+    sources: SnappedPoints,
+    *,
+    limits_m: Sequence[float],
+    buffer_m: float = 30.0,
+    method: Literal["hull", "buffer"] = "hull",
+    hull_ratio: float = 0.3,
+) -> NDArray[np.object_]:
+    """Walking isochrones: the area around the reachable network.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    sources
+        Snapped sources (facilities).
+    limits_m
+        Walking distances (metres), e.g. ``walk_distance_m([5, 10, 15], speed_kmh=4)``.
+    buffer_m
+        How far from a reachable street a home may stand and still count; the
+        straight walk from the street to the door.
+    method
+        ``"hull"`` (default, fast): a concave hull (``hull_ratio``; 0 hugs the streets,
+        1 is the convex hull) of the reachable street pieces, grown by ``buffer_m``.
+        ``"buffer"``: the union of the reachable pieces buffered by ``buffer_m``
+        (exact, but about a hundred times slower: for a few facilities, not a district).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_sources, n_limits)`` array of (Multi)Polygons; empty polygons where the
+        source is unsnapped.
+    """
+    limits = np.asarray(limits_m, dtype=float)
+    k = len(sources)
+    out = np.empty((k, limits.size), dtype=object)
+    out[:] = shapely.Polygon()
+    if k == 0 or limits.size == 0:
+        return out
+    nd = node_distances(network, sources, limit_m=float(limits.max()))
+    ok = np.flatnonzero(sources.edge >= 0)
+    for j, lim in enumerate(limits):
+        coords, rows = _reachable_pieces(network, nd[ok], float(lim))
+        # the source's own edge, from the snapped position both ways
+        reach = lim - sources.offset_m[ok]
+        has = reach > 0
+        e = sources.edge[ok][has]
+        a = sources.to_u_m[ok][has]
+        length = network.edge_length_m[e]
+        lo = np.clip(a - reach[has], 0, length) / np.maximum(length, _MIN_EDGE_M)
+        hi = np.clip(a + reach[has], 0, length) / np.maximum(length, _MIN_EDGE_M)
+        pu = network.node_xy[network.edge_uv[e, 0]]
+        pv = network.node_xy[network.edge_uv[e, 1]]
+        own = np.stack([pu + lo[:, None] * (pv - pu), pu + hi[:, None] * (pv - pu)], axis=1)
+        coords = np.concatenate([coords, own])
+        rows = np.concatenate([rows, np.flatnonzero(has)])
+        order = np.argsort(rows, kind="stable")
+        coords, rows = coords[order], rows[order]
+        present, dense = np.unique(rows, return_inverse=True)
+        if present.size == 0:
+            continue
+        if method == "buffer":
+            multi = shapely.multilinestrings(shapely.linestrings(coords), indices=dense)
+            polys = shapely.buffer(multi, buffer_m, quad_segs=2)
+        else:
+            pts = coords.reshape(-1, 2)
+            prow = np.repeat(dense, 2)
+            # one point per isochrone and 30 m cell is plenty for the hull
+            cell = np.floor((pts - pts.min(axis=0)) / 30.0).astype(np.int64)
+            key = (prow << 42) | (cell[:, 0] << 21) | cell[:, 1]
+            _, first = np.unique(key, return_index=True)
+            mp = shapely.multipoints(pts[first], indices=prow[first])
+            polys = shapely.buffer(shapely.concave_hull(mp, ratio=hull_ratio), buffer_m, quad_segs=2)
+        out[ok[present], j] = polys
+    return out

@@ -1,0 +1,138 @@
+"""End to end: ``gridpulse repartition`` and ``gridpulse accessibility`` on the small demo
+district written into a real GeoPackage store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+
+pytest.importorskip("layers._gpkg")
+demo = pytest.importorskip("data.demo")
+
+from gridpulse.cli import main  # noqa: E402
+from layers.store import open_store  # noqa: E402
+
+LAYERS = ("districts", "subdistricts", "communities", "grids", "buildings", "roads", "facilities",
+          "workers")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[Path, dict]:
+    layers = demo.generate("small", seed=0)
+    path = tmp_path_factory.mktemp("planner") / "demo.gpkg"
+    with open_store(str(path)) as s:
+        s.write({k: layers[k] for k in LAYERS}, actor="test")
+    return path, layers
+
+
+def test_repartition_one_community_to_geopackage(store, tmp_path, capsys) -> None:
+    path, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    out = tmp_path / "grids.gpkg"
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--out", str(out), "--seed", "1"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "Share within band" in text and "Workers needed" in text and "wrote" in text
+    assert set(pyogrio.list_layers(out)[:, 0]) >= {"grids", "service_points"}
+    grids = gpd.read_file(out, layer="grids")
+    assert grids.crs.to_epsg() == 4326
+    assert grids["code"].str.len().eq(15).all() and grids["code"].str[:12].eq(code).all()
+    assert grids["community_code"].eq(code).all() and grids["kind"].eq("comprehensive").all()
+    for col in ("households", "population", "workers", "max_walk_m", "p95_walk_m", "polsby_popper",
+                "moved_share", "violations"):
+        assert col in grids.columns
+    assert all(isinstance(json.loads(v), list) for v in grids["violations"])
+    # the proposal tiles the community
+    comm = layers["communities"].set_index("code").loc[[code]].to_crs(32650).geometry.iloc[0]
+    union = shapely.union_all(grids.to_crs(32650).geometry.to_numpy())
+    assert union.symmetric_difference(comm).area < 1e-4 * comm.area
+    b = layers["buildings"]
+    inside = b[b["grid_code"].str[:12] == code]
+    assert grids["households"].sum() == inside["households"].sum()
+
+
+def test_repartition_all_in_chinese_to_geojson(store, tmp_path, capsys) -> None:
+    path, layers = store
+    out = tmp_path / "all.geojson"
+    assert main(["--lang", "zh", "repartition", "--all", "--store", str(path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "区间内占比" in text and "已写出" in text
+    grids = gpd.read_file(out)
+    assert set(grids["community_code"]) == set(layers["communities"]["code"])
+    # one valid coverage across community edges (what coverage_simplify on the map needs)
+    assert shapely.coverage_is_valid(grids.geometry.to_numpy())
+
+
+def test_repartition_communities_in_a_subdistrict(store, tmp_path) -> None:
+    path, layers = store
+    sub = layers["subdistricts"]["code"].iloc[0]
+    out = tmp_path / "communities.gpkg"
+    rc = main(["repartition", "--subdistrict", sub, "--level", "community", "--min-households", "1000",
+               "--max-households", "4000", "--store", str(path), "--out", str(out)])
+    assert rc == 0
+    comms = gpd.read_file(out, layer="communities")
+    assert comms["code"].str.len().eq(12).all() and comms["subdistrict_code"].eq(sub).all()
+
+
+def test_an_impossible_band_is_reported_not_raised(store, tmp_path, capsys) -> None:
+    path, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    out = tmp_path / "tight.gpkg"
+    rc = main(["--lang", "en", "repartition", "--community", code, "--min-households", "10",
+               "--max-households", "20", "--radius-m", "50", "--store", str(path), "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "constraints not met" in text and "above the maximum" in text
+    v = gpd.read_file(out, layer="violations")
+    assert {"over_band", "beyond_radius"} <= set(v["code"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["repartition", "--out", "x.gpkg"], 2),  # no scope
+        (["repartition", "--all", "--out", "x.csv"], 2),  # bad suffix
+        (["repartition", "--community", "320106001001", "--level", "community", "--out", "x.gpkg"], 2),
+        (["repartition", "--all", "--min-households", "600", "--max-households", "300",
+          "--out", "x.gpkg"], 2),
+        (["repartition", "--community", "999999999999", "--out", "x.gpkg"], 1),  # unknown code
+        (["accessibility", "--speed-kmh", "40", "--out", "x.gpkg"], 2),
+        (["accessibility", "--kind", "no_such_kind", "--out", "x.gpkg"], 1),
+    ],
+)
+def test_bad_arguments_give_exit_codes(store, tmp_path, argv, code, capsys) -> None:
+    path, _ = store
+    argv = [a if a not in ("x.gpkg", "x.csv") else str(tmp_path / a) for a in argv]
+    assert main(["--lang", "en", *argv, "--store", str(path)]) == code
+    assert capsys.readouterr().err.strip()
+
+
+def test_accessibility_writes_isochrones_coverage_and_sites(store, tmp_path, capsys) -> None:
+    path, layers = store
+    out = tmp_path / "access.gpkg"
+    rc = main(["--lang", "en", "accessibility", "--minutes", "5,10,15", "--speed-kmh", "4",
+               "--sites", "1", "--kind", "clinic", "--kind", "community_service_centre",
+               "--store", str(path), "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Share" in text and "isochrones" in text
+    iso = gpd.read_file(out, layer="isochrones")
+    fac = layers["facilities"]
+    n = int(fac["kind"].isin(["clinic", "community_service_centre"]).sum())
+    assert len(iso) == 3 * n and set(iso["minutes"]) == {5, 10, 15}
+    cov = pyogrio.read_dataframe(out, layer="coverage")
+    assert set(cov["kind"]) == {"clinic", "community_service_centre"}
+    assert ((cov["share"] >= 0) & (cov["share"] <= 1)).all()
+
+
+def test_accessibility_geojson_gets_a_coverage_csv(store, tmp_path) -> None:
+    path, _ = store
+    out = tmp_path / "iso.geojson"
+    assert main(["accessibility", "--sites", "0", "--store", str(path), "--out", str(out)]) == 0
+    assert out.exists() and out.with_suffix(".coverage.csv").exists()
