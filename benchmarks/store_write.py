@@ -7,27 +7,35 @@ Reads compare ``Store.read`` with ``geopandas.read_file(engine="pyogrio", use_ar
 With ``GRIDPULSE_TEST_PG`` set, the PostGIS engine is measured too.
 
 Run: ``.venv/bin/python benchmarks/store_write.py [n_incidents] [n_fixes]``; prints JSON.
+``benchmarks/store_write.py demo [preset]`` writes the demo district's layers instead (``full``:
+300k incidents, 1.9M events, 2.7M GPS fixes, ...): into an empty GeoPackage (a whole new
+file), against pyogrio writing the same prepared layers one call each, then a ``reset`` refill
+of that demo store; with ``GRIDPULSE_TEST_PG`` set the same on PostGIS. ``load_avg`` is the
+1-minute load average at the start (the figures are only comparable at similar load).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from layers import _store_common as sc  # noqa: E402
-from layers.store import open_store  # noqa: E402
+from layers.store import Store, open_store  # noqa: E402
 
 
 def frames(n_inc: int, n_fix: int, rng: np.random.Generator) -> dict[str, gpd.GeoDataFrame]:
@@ -60,7 +68,54 @@ def timed(f):
     return time.perf_counter() - t, out
 
 
+@contextlib.contextmanager
+def postgis_store(pg: str) -> Iterator[Store]:
+    """A PostGIS store in a fresh schema, dropped afterwards."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    store = open_store(f"{pg}?schema={schema}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def demo_main(preset: str) -> None:
+    from data.demo import generate
+
+    result: dict[str, object] = {"preset": preset, "load_avg": os.getloadavg()[0]}
+    result["generate_s"], data = timed(lambda: generate(preset, seed=0))
+    result["rows"] = sum(len(df) for df in data.values())
+    result["prepare_s"], prepared = timed(lambda: {k: sc.prepare_layer(v, k) for k, v in data.items()})
+    with tempfile.TemporaryDirectory() as d:
+        store = open_store(str(Path(d) / "store.gpkg"))
+        result["gpkg_write_empty_s"], _ = timed(lambda: store.write(data, actor="bench"))
+        result["gpkg_reset_refill_s"], _ = timed(lambda: store.write(data, reset=True))
+        peer = Path(d) / "peer.gpkg"
+
+        def peer_write() -> None:
+            for name, df in prepared.items():
+                pyogrio.write_dataframe(df, peer, layer=name, driver="GPKG", use_arrow=True)
+
+        result["peer_pyogrio_s"], _ = timed(peer_write)
+        result["write_ratio"] = result["gpkg_write_empty_s"] / result["peer_pyogrio_s"]
+    pg = os.environ.get("GRIDPULSE_TEST_PG")
+    if pg:
+        with postgis_store(pg) as store:
+            result["postgis_write_empty_s"], _ = timed(lambda: store.write(data, actor="bench"))
+            result["postgis_reset_refill_s"], _ = timed(lambda: store.write(data, reset=True))
+    result["load_avg_end"] = os.getloadavg()[0]
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()},
+                     indent=2))
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "demo":
+        demo_main(sys.argv[2] if len(sys.argv) > 2 else "full")
+        return
     n_inc = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     n_fix = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
     data = frames(n_inc, n_fix, np.random.default_rng(42))
@@ -96,19 +151,11 @@ def main() -> None:
             "incidents", ["SR00000001"], {"stage": "dispatched"}, events=ev, actor="bench"))
     pg = os.environ.get("GRIDPULSE_TEST_PG")
     if pg:
-        import psycopg
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        store = open_store(f"{pg}?schema={schema}")
-        try:
+        with postgis_store(pg) as store:
             result["postgis_write_s"], _ = timed(lambda: store.write(data, actor="bench"))
             result["postgis_read_patrol_s"], _ = timed(lambda: store.read("patrol_points"))
             result["postgis_h3_counts_patrol_res9_s"], _ = timed(
                 lambda: store.h3_counts("patrol_points", res=9))
-        finally:
-            store.close()
-            with psycopg.connect(pg, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()},
                      indent=2))
 

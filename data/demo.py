@@ -194,6 +194,9 @@ def load_into(
 ) -> dict[str, int]:
     """Generate the demo district and write it into ``store`` (replacing those layers).
 
+    A store that already holds the demo (:func:`is_demo`) is reset: every layer, the
+    append-only event log included, is replaced in the same transaction.
+
     The write is one transaction by actor :data:`DEMO_ACTOR` with a note starting with
     :data:`DEMO_NOTE`, which :func:`is_demo` looks for. Returns the row count of each layer.
     """
@@ -203,7 +206,8 @@ def load_into(
     gen_s = time.perf_counter() - t0
     report("store", 0.0)
     note = f"{DEMO_NOTE} preset={preset} seed={seed} generated_s={gen_s:.1f} (synthetic demo data)"
-    store.write(layers, mode="replace", actor=DEMO_ACTOR, note=note)
+    # a store that holds only the demo is reset (its append-only event log included)
+    store.write(layers, mode="replace", actor=DEMO_ACTOR, note=note, reset=is_demo(store))
     report("store", 1.0)
     return {name: len(df) for name, df in layers.items()}
 

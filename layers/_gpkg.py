@@ -54,6 +54,12 @@ from layers.schema import SCHEMAS
 from layers.store import Between, RowUpdate, Store, Where, WriteMode
 
 _STG = "stg"
+_OLD = "old"
+#: GeoPackage tables GDAL creates in every new file (a whole-file write may drop the old ones).
+_GPKG_BOOKKEEPING = frozenset({
+    "gpkg_spatial_ref_sys", "gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions",
+    "gpkg_ogr_contents", "gpkg_tile_matrix_set", "gpkg_tile_matrix",
+})
 _META_TABLES: tuple[str, ...] = (
     "gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents",
     "gpkg_data_columns",
@@ -68,8 +74,11 @@ _VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS "{sc.VERSIONS_TABLE}" (
   "rows" INTEGER, "current" BOOLEAN, "source_version" INTEGER, "data" BLOB,
   CONSTRAINT "{sc.VERSIONS_TABLE}_uq" UNIQUE ("layer", "version"))"""
 
-#: GDAL settings for the throw-away staging file only.
-_FAST_SQLITE = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF"}
+#: GDAL settings for throw-away staging files and not-yet-published new files only.
+_FAST_SQLITE = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF",
+                "OGR_SQLITE_CACHE": "256"}
+#: Internal tables a whole-file write carries over from the old file.
+_INTERNAL = (sc.AUDIT_TABLE, sc.VERSIONS_TABLE)
 _STAGING_LOCK = threading.Lock()
 
 q = sc.quote_ident
@@ -109,6 +118,30 @@ def _register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("ST_IsEmpty", 1, is_empty, deterministic=True)
     for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
         conn.create_function(name, 1, part(i), deterministic=True)
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """SQLite errors of a write as :class:`StoreError` (the store was left unchanged)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise sc.store_error("constraint", error=str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        raise sc.store_error("write_failed", error=str(exc)) from exc
+
+
+def _unlink_db(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _dt_text(ts: pd.Timestamp) -> str:
@@ -197,6 +230,7 @@ class GeoPackageStore(sc.SharedVersions, Store):
         _register_functions(conn)
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -131072")  # 128 MiB: index builds sort in memory
+        conn.execute("PRAGMA threads = 2")  # helper threads for the sorts of CREATE INDEX
         return conn
 
     def _ensure_internal(self) -> None:
@@ -234,34 +268,62 @@ class GeoPackageStore(sc.SharedVersions, Store):
             "WHERE lower(table_name) = lower(?)", (table,)).fetchone()
         return row[0] if row else None
 
+    def _inode(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_dev, st.st_ino
+
+    def _locked(self, attach: Path | None = None) -> sqlite3.Connection:
+        """A connection holding the store's write lock (``BEGIN IMMEDIATE``).
+
+        A whole-file write (:meth:`_rebuild`) replaces the file while holding this lock on
+        the old one; a writer that opened the old file and waited for the lock would then
+        write into a file nobody sees. So after taking the lock the path must still be the
+        file that was opened; otherwise the lock is dropped and the new file opened.
+        """
+        for _ in range(10):
+            before = self._inode()
+            conn = self._connect()
+            try:
+                if attach is not None:
+                    conn.execute(f"ATTACH DATABASE ? AS {_STG}", (str(attach),))
+                conn.execute("BEGIN IMMEDIATE")
+                if self._inode() == before:
+                    return conn
+                conn.execute("ROLLBACK")
+            except BaseException:
+                conn.close()
+                raise
+            conn.close()
+        raise sc.store_error("write_failed", error="the store file keeps being replaced")
+
     @contextlib.contextmanager
     def _transaction(self, staged: Mapping[str, pd.DataFrame] | None = None
                      ) -> Iterator[sqlite3.Connection]:
         """One write transaction on the store, with the staged layers ATTACHed as ``stg``."""
         staging: Path | None = None
-        conn = self._connect()
+        conn: sqlite3.Connection | None = None
         try:
-            if staged:
-                staging = self.path.with_name(f".{self.path.name}.staging-{uuid.uuid4().hex}.gpkg")
-                for name, df in staged.items():
-                    self._stage(df, staging, name)
-                conn.execute(f"ATTACH DATABASE ? AS {_STG}", (str(staging),))
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.IntegrityError as exc:
-            raise sc.store_error("constraint", error=str(exc)) from exc
-        except sqlite3.OperationalError as exc:
-            raise sc.store_error("write_failed", error=str(exc)) from exc
+            with _store_errors():
+                if staged:
+                    staging = self._side_file("staging")
+                    for name, df in staged.items():
+                        self._stage(df, staging, name)
+                conn = self._locked(staging)
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
             if staging is not None:
-                for suffix in ("", "-journal", "-wal", "-shm"):
-                    Path(f"{staging}{suffix}").unlink(missing_ok=True)
+                _unlink_db(staging)
+
+    def _side_file(self, kind: str) -> Path:
+        """A hidden file beside the store (same directory, so ``os.replace`` is a rename)."""
+        return self.path.with_name(f".{self.path.name}.{kind}-{uuid.uuid4().hex}.gpkg")
 
     @staticmethod
     def _stage(df: pd.DataFrame, staging: Path, name: str) -> None:
@@ -297,17 +359,18 @@ class GeoPackageStore(sc.SharedVersions, Store):
             if self._exists(conn, meta):
                 conn.execute(f"DELETE FROM main.{meta} WHERE lower(table_name) = lower(?)", (name,))
 
-    def _copy_meta(self, conn: sqlite3.Connection, name: str) -> None:
+    def _copy_meta(self, conn: sqlite3.Connection, name: str, src: str = _STG) -> None:
         conn.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys "
-                     f"SELECT * FROM {_STG}.gpkg_spatial_ref_sys")
+                     f"SELECT * FROM {src}.gpkg_spatial_ref_sys")
         for meta in _META_TABLES:
-            if not self._exists(conn, meta, _STG):
+            if not self._exists(conn, meta, src):
                 continue
             if not self._exists(conn, meta):
-                (ddl,) = conn.execute(f"SELECT sql FROM {_STG}.sqlite_master WHERE name = ?",
+                (ddl,) = conn.execute(f"SELECT sql FROM {src}.sqlite_master WHERE name = ?",
                                       (meta,)).fetchone()
                 conn.execute(ddl)
-            conn.execute(f"INSERT INTO main.{meta} SELECT * FROM {_STG}.{meta} "
+            conn.execute(f"DELETE FROM main.{meta} WHERE lower(table_name) = lower(?)", (name,))
+            conn.execute(f"INSERT INTO main.{meta} SELECT * FROM {src}.{meta} "
                          "WHERE lower(table_name) = lower(?)", (name,))
 
     def _stg_objects(self, conn: sqlite3.Connection, name: str) -> tuple[str, list[str]]:
@@ -417,6 +480,115 @@ class GeoPackageStore(sc.SharedVersions, Store):
     def _mark_stale(conn: sqlite3.Connection, name: str) -> None:
         conn.execute(f"UPDATE main.{sc.VERSIONS_TABLE} SET current = 0 WHERE layer = ?", (name,))
 
+    # -- whole-file writes -------------------------------------------------------------------------
+
+    def _present(self, conn: sqlite3.Connection, db: str = "main") -> list[str]:
+        names = {r[0] for r in conn.execute(f"SELECT table_name FROM {db}.gpkg_contents")}
+        return [n for n in SCHEMAS if n in names]
+
+    def _present_rows(self, conn: sqlite3.Connection) -> int:
+        return sum(self._rows(conn, name) for name in self._present(conn))
+
+    def _rebuildable(self, conn: sqlite3.Connection, prepared: Mapping[str, pd.DataFrame], *,
+                     reset: bool) -> bool:
+        """True when the write replaces everything the file holds (so a new file can).
+
+        Everything means: every table and view of the file is a written layer, an internal
+        table, a layer a ``reset`` drops, or GeoPackage/R*Tree bookkeeping GDAL writes anew.
+        Refuses (``append_only``) to replace a non-empty append-only layer without ``reset``.
+        """
+        allowed = {*prepared, *_INTERNAL, *(SCHEMAS if reset else ())}
+        for typ, name in conn.execute("SELECT type, name FROM main.sqlite_master "
+                                      "WHERE type IN ('table', 'view')").fetchall():
+            if name.startswith("sqlite_") or (typ == "table" and name in _GPKG_BOOKKEEPING):
+                continue
+            if typ == "table" and name.startswith("rtree_") and any(
+                    name.startswith(f"rtree_{layer}_") for layer in allowed):
+                continue
+            if typ == "view" or name not in allowed:
+                return False
+        for name in prepared:
+            sc.check_append_only(name, "replace", self._rows(conn, name), reset=reset)
+        return True
+
+    def _rebuild(self, prepared: Mapping[str, pd.DataFrame], *, actor: str, note: str,
+                 reset: bool) -> bool:
+        """Write by building a whole new file beside the store and renaming it into place.
+
+        Taken when the write replaces everything the file holds (:meth:`_rebuildable`): an
+        empty store, a store of the demo, any ``reset``. GDAL writes every layer into the new
+        file (no journal, no fsync: nobody sees it yet), the attribute indexes are built
+        there, then -- holding the store's write lock -- its internal tables (audit log,
+        versions) are copied in with the new audit rows, the new file is fsynced and
+        ``os.replace``-d over the store. Readers see the old file or the new one, never a mix;
+        a failure or crash before the rename leaves the store byte for byte as it was (a
+        crash can leave a hidden ``.<store>.new-*.gpkg`` beside it, safe to delete).
+        Returns False, having changed nothing, when the write does not qualify.
+        """
+        conn = self._connect()
+        try:
+            if not self._rebuildable(conn, prepared, reset=reset):
+                return False
+        finally:
+            conn.close()
+        new = self._side_file("new")
+        conn = None
+        try:
+            with _store_errors():
+                for name, df in prepared.items():
+                    self._stage(df, new, name)
+                conn = sqlite3.connect(new, isolation_level=None, check_same_thread=False)
+                _register_functions(conn)
+                for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = MEMORY",
+                               "cache_size = -262144", "threads = 2"):
+                    conn.execute(f"PRAGMA {pragma}")
+                for name in prepared:
+                    self._ensure_indexes(conn, name)
+                old = self._locked()
+                try:
+                    if not self._rebuildable(old, prepared, reset=reset):
+                        return False  # the store changed meanwhile: the caller takes the slow path
+                    removed = self._present_rows(old) if reset else 0
+                    conn.execute(f"ATTACH DATABASE ? AS {_OLD}", (str(self.path),))
+                    conn.execute("BEGIN")
+                    for table in _INTERNAL:
+                        self._carry_over(conn, table)
+                    if reset:
+                        self._audit(conn, sc.reset_audit_row(removed, actor=actor, note=note))
+                    for name in (SCHEMAS if reset else prepared):
+                        self._mark_stale(conn, name)
+                    for name, df in prepared.items():
+                        self._audit(conn, sc.audit_row("replace", name, len(df), actor=actor,
+                                                       note=note))
+                    conn.execute("COMMIT")
+                    conn.execute(f"DETACH DATABASE {_OLD}")
+                    conn.close()
+                    _fsync(new)
+                    os.replace(new, self.path)
+                    _fsync(self.path.parent)
+                finally:
+                    old.execute("ROLLBACK")
+                    old.close()
+        finally:
+            if conn is not None:
+                conn.close()
+            _unlink_db(new)
+        return True
+
+    def _carry_over(self, conn: sqlite3.Connection, table: str) -> None:
+        """Copy an internal table (DDL, rows, indexes, triggers, metadata) from the old file."""
+        if not self._exists(conn, table, _OLD):
+            return
+        objs = conn.execute(f"SELECT type, sql FROM {_OLD}.sqlite_master WHERE tbl_name = ? "
+                            "AND sql IS NOT NULL", (table,)).fetchall()
+        order = {"table": 0, "index": 1, "trigger": 2}
+        objs.sort(key=lambda o: order.get(o[0], 3))
+        for typ, ddl in objs:  # rows before triggers: the feature count is copied as it is
+            conn.execute(ddl)
+            if typ == "table":
+                conn.execute(f"INSERT INTO main.{q(table)} SELECT * FROM {_OLD}.{q(table)}")
+        self._copy_meta(conn, table, _OLD)
+
     # -- the Store interface ---------------------------------------------------------------------
 
     def layer_names(self) -> list[str]:
@@ -500,13 +672,23 @@ class GeoPackageStore(sc.SharedVersions, Store):
         mode: WriteMode = "replace",
         actor: str = "system",
         note: str = "",
+        reset: bool = False,
     ) -> None:
-        prepared = sc.check_write(layers, mode)
+        prepared = sc.check_write(layers, mode, reset=reset)
         sc.check_no_duplicates(prepared)
+        if mode == "replace" and self._rebuild(prepared, actor=actor, note=note, reset=reset):
+            return
         with self._transaction(prepared) as conn:
+            if reset:
+                self._audit(conn, sc.reset_audit_row(self._present_rows(conn), actor=actor,
+                                                     note=note))
+                for name in self._present(conn):
+                    if name not in prepared:
+                        self._drop(conn, name)
+                    self._mark_stale(conn, name)
             for name, df in prepared.items():
                 exists = self._exists(conn, name)
-                sc.check_append_only(name, mode, self._rows(conn, name))
+                sc.check_append_only(name, mode, self._rows(conn, name), reset=reset)
                 if mode == "replace" or not exists:
                     self._replace_from_staging(conn, name)
                 else:

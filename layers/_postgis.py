@@ -29,6 +29,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
@@ -38,6 +40,12 @@ from layers.store import Between, RowUpdate, Store, Where, WriteMode
 
 _PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double precision",
              "bool": "boolean", "datetime": "timestamp"}
+
+
+#: Rows per CSV batch handed to COPY (a few MB each).
+_COPY_BATCH_ROWS = 100_000
+#: Memory for the index builds of a write (session default is 64 MB).
+_INDEX_MEMORY = "256MB"
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -55,6 +63,40 @@ def split_url(url: str) -> tuple[str, str]:
     schema = next((v for k, v in query if k == "schema"), "public") or "public"
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit(parts._replace(query=rest)), schema
+
+
+_HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
+#: EWKB header of a little-endian 2-D point with SRID 4326: order, type | SRID flag, SRID.
+_POINT_4326 = np.frombuffer(b"\x01\x01\x00\x00\x20\xe6\x10\x00\x00", dtype=np.uint8)
+
+
+def ewkb_hex(geoms: np.ndarray) -> pa.Array:
+    """Geometries as hex EWKB with SRID 4326 (PostGIS's text input), as an Arrow string array.
+
+    Points are encoded with numpy (25 bytes each; ~40x faster than shapely, which has to copy
+    every geometry to set its SRID); other or missing geometries go through shapely.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> a = ewkb_hex(np.array([shapely.Point(1, 2)], dtype=object))
+    >>> a[0].as_py() == shapely.to_wkb(shapely.set_srid(shapely.Point(1, 2), 4326), hex=True,
+    ...                                include_srid=True)
+    True
+    """
+    n = len(geoms)
+    if n and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
+        raw = np.empty((n, 25), dtype=np.uint8)
+        raw[:, :9] = _POINT_4326
+        xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]).astype("<f8")
+        raw[:, 9:] = xy.view(np.uint8).reshape(n, 16)
+        hexed = np.empty((n, 50), dtype=np.uint8)
+        hexed[:, 0::2] = _HEX[raw >> 4]
+        hexed[:, 1::2] = _HEX[raw & 0x0F]
+        offsets = np.arange(0, 50 * n + 1, 50, dtype=np.int64)
+        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(hexed))
+    return pa.array(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True),
+                    type=pa.string())
 
 
 def _dt_param(ts: pd.Timestamp) -> Any:
@@ -171,18 +213,27 @@ class PostGISStore(sc.SharedVersions, Store):
                 sql.Identifier(sc.GEOM_COL)))
 
     def _copy(self, cur: psycopg.Cursor, table: str, layer: str, df: pd.DataFrame) -> None:
+        """Load a prepared frame with ``COPY ... FROM STDIN (FORMAT csv)``.
+
+        The CSV is written by Arrow in C (strings quoted, so ``""`` is an empty string and an
+        unquoted empty field is NULL; timestamps ISO; geometry as hex EWKB) in batches that
+        psycopg streams while the next one is formatted: about 30x faster than ``write_row``.
+        """
         s = SCHEMAS[layer]
         names = sc.stored_columns(s)
-        data: dict[str, Any] = {c: df[c] for c in names}
+        arrays = [pa.Array.from_pandas(df[c]) for c in names]
         if s.geometry is not None:
-            geoms = np.asarray(df.geometry.values, dtype=object)
-            wkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-            data[sc.GEOM_COL] = wkb
+            arrays.append(ewkb_hex(np.asarray(df.geometry.values, dtype=object)))
             names = [*names, sc.GEOM_COL]
+        data = pa.table(arrays, names=names)
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         cols = sql.SQL(", ").join(map(sql.Identifier, names))
-        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(self._t(table), cols)) as copy:
-            for row in zip(*sc.column_lists(data), strict=True):
-                copy.write_row(row)
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                self._t(table), cols)) as copy:
+            for batch in data.to_batches(max_chunksize=_COPY_BATCH_ROWS):
+                buf = io.BytesIO()
+                pacsv.write_csv(batch, buf, options)
+                copy.write(buf.getbuffer())
 
     def _replace(self, cur: psycopg.Cursor, layer: str, df: pd.DataFrame) -> None:
         suffix = f"__new_{uuid.uuid4().hex[:8]}"
@@ -305,12 +356,22 @@ class PostGISStore(sc.SharedVersions, Store):
         mode: WriteMode = "replace",
         actor: str = "system",
         note: str = "",
+        reset: bool = False,
     ) -> None:
-        prepared = sc.check_write(layers, mode)
+        prepared = sc.check_write(layers, mode, reset=reset)
         sc.check_no_duplicates(prepared)
         with self._transaction() as cur:
+            cur.execute(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'")
+            if reset:
+                present = self.layer_names()
+                removed = sum(self._rows(cur, name) for name in present)
+                self._audit(cur, sc.reset_audit_row(removed, actor=actor, note=note))
+                for name in present:
+                    if name not in prepared:
+                        cur.execute(sql.SQL("DROP TABLE {}").format(self._t(name)))
+                    self._mark_stale(cur, name)
             for name, df in prepared.items():
-                sc.check_append_only(name, mode, self._rows(cur, name))
+                sc.check_append_only(name, mode, self._rows(cur, name), reset=reset)
                 if mode == "replace":
                     self._replace(cur, name, df)
                 else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -430,10 +430,19 @@ def index_plan(layer: str) -> list[tuple[str, tuple[str, ...], bool]]:
 # -- writes: modes, updates, events -------------------------------------------------------------
 
 
-def check_write(layers: Mapping[str, pd.DataFrame], mode: str) -> dict[str, pd.DataFrame]:
-    """Validate the layer names and mode of a write, and prepare every frame up front."""
-    if mode not in ("replace", "append"):
-        raise store_error("bad_mode", mode=mode)
+#: Audit action of a ``write(..., reset=True)``: one row, layer ``*``, the rows it removed.
+RESET_ACTION = "reset"
+RESET_LAYER = "*"
+
+
+def check_write(layers: Mapping[str, pd.DataFrame], mode: str, *,
+                reset: bool = False) -> dict[str, pd.DataFrame]:
+    """Validate the layer names and mode of a write, and prepare every frame up front.
+
+    ``reset=True`` (drop every other layer in the same transaction) needs ``mode="replace"``.
+    """
+    if mode not in ("replace", "append") or (reset and mode != "replace"):
+        raise store_error("bad_mode", mode=f"{mode} + reset" if reset else mode)
     if not layers:
         raise store_error("nothing_to_write")
     return {name: prepare_layer(df, name) for name, df in layers.items()}
@@ -504,10 +513,15 @@ def prepare_events(events: pd.DataFrame | None) -> pd.DataFrame | None:
     return ev
 
 
-def check_append_only(name: str, mode: str, existing_rows: int) -> None:
-    """An append-only layer can only be replaced while it is empty."""
-    if SCHEMAS[name].append_only and mode == "replace" and existing_rows > 0:
+def check_append_only(name: str, mode: str, existing_rows: int, *, reset: bool = False) -> None:
+    """An append-only layer can only be replaced while it is empty (or by a reset)."""
+    if SCHEMAS[name].append_only and mode == "replace" and existing_rows > 0 and not reset:
         raise store_error("append_only", layer=name)
+
+
+def reset_audit_row(rows_removed: int, *, actor: str, note: str) -> dict[str, Any]:
+    """The ``audit_log`` row of a reset: every layer's rows were removed (layer ``*``)."""
+    return audit_row(RESET_ACTION, RESET_LAYER, rows_removed, actor=actor, note=note)
 
 
 # -- audit and versions --------------------------------------------------------------------------
@@ -597,17 +611,3 @@ class SharedVersions:
 def version_note(version: int, note: str) -> str:
     """The audit note of a version: ``v3: <note>``."""
     return f"v{version}: {note}" if note else f"v{version}"
-
-
-def column_lists(data: Mapping[str, Collection[Any]]) -> list[list[Any]]:
-    """Columns as Python lists with ``None`` for missing values (for DB-API drivers)."""
-    out = []
-    for values in data.values():
-        s = pd.Series(values)
-        if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            lst = [None if pd.isna(v) else v.to_pydatetime() for v in s]
-        else:
-            lst = s.astype(object).where(s.notna(), None).tolist()
-        out.append(lst)
-    return out
-

@@ -101,8 +101,15 @@ class Store(ABC):
         mode: WriteMode = "replace",
         actor: str = "system",
         note: str = "",
+        reset: bool = False,
     ) -> None:
-        """Write several layers in one transaction (all or nothing), computing H3 columns."""
+        """Write several layers in one transaction (all or nothing), computing H3 columns.
+
+        ``reset=True`` (only with ``mode="replace"``) makes the written layers the store's
+        whole content: every other layer is dropped and append-only layers may be replaced,
+        in the same transaction, audited as one ``reset`` row (layer ``*``) before the
+        per-layer rows. Meant for refilling a store that holds only demo data.
+        """
 
     @abstractmethod
     def h3_counts(

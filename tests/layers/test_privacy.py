@@ -36,7 +36,9 @@ def test_unknown_layer_is_refused() -> None:
         mask_personal(pd.DataFrame(), "people")
 
 
-@given(st.lists(st.text(min_size=2, max_size=20).filter(lambda s: s.strip() == s), min_size=1))
+# real names, phones and ID numbers never contain the mask character itself
+@given(st.lists(st.text(st.characters(blacklist_characters="*", blacklist_categories=("Cs",)), min_size=2, max_size=20)
+                .filter(lambda s: s.strip() == s), min_size=1))
 def test_no_personal_value_survives_masking(values: list[str]) -> None:
     df = pd.DataFrame({f: values for f in ("name", "phone", "id_number")})
     out = mask_personal(df, "workers")
@@ -44,7 +46,7 @@ def test_no_personal_value_survives_masking(values: list[str]) -> None:
         for before, after in zip(df[f], out[f], strict=True):
             assert len(after) == len(before)
             assert "*" in after
-            assert after != before or set(before) <= {"*"}
+            assert after != before
 
 
 def test_every_personal_field_has_a_masker() -> None:

@@ -467,3 +467,102 @@ def test_parents_by_bit_arithmetic_equal_h3(lon: float, lat: float, res: int) ->
     got = sc.cells_to_parents(np.array([h3.str_to_int(cell)], dtype=np.int64), res)
     assert h3.int_to_str(int(got[0])) == h3.cell_to_parent(cell, res)
     assert sc.cells_to_parents(np.zeros(1, dtype=np.int64), res).tolist() == [0]
+
+
+# -- reset (refilling a demo store) and whole-file GeoPackage writes --------------------------------
+
+
+def test_reset_replaces_the_whole_store_even_the_event_log(store: Store) -> None:
+    store.write({"grids": GRIDS, "incidents": incidents()}, actor="demo")
+    store.append_events(event("e1", "A1", "dispatched"))
+    with pytest.raises(StoreError, match="append-only"):  # without reset the log cannot go
+        store.write({"incidents": incidents(), "incident_events": event("e9", "A1", "handling")})
+    with pytest.raises(StoreError, match="reset"):
+        store.write({"workers": WORKERS}, mode="append", reset=True)
+    store.write({"workers": WORKERS, "incident_events": event("e2", "A2", "handling")},
+                actor="demo", note="again", reset=True)
+    assert store.layer_names() == ["workers", "incident_events"]
+    assert store.read("incident_events")["event_id"].tolist() == ["e2"]
+    log = store.audit_log(limit=3)
+    assert log[["action", "layer", "rows"]].values.tolist() == [
+        ["replace", "incident_events", 1], ["replace", "workers", 2], ["reset", "*", 6]]
+    assert (log["note"] == "again").all()
+
+
+def test_a_crash_during_a_reset_changes_nothing(store: Store, monkeypatch) -> None:
+    store.write({"grids": GRIDS, "incidents": incidents()})
+    store.append_events(event("e1", "A1", "dispatched"))
+    before = snapshot(store)
+    real, calls = sc.audit_row, []
+
+    def crash_on_second(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:  # after the reset row, while the new layers go in
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sc, "audit_row", crash_on_second)
+    with pytest.raises(RuntimeError, match="power cut"):
+        store.write({"workers": WORKERS}, reset=True)
+    monkeypatch.undo()
+    assert_same(before, snapshot(store))
+
+
+def test_replacing_everything_builds_a_new_geopackage_and_keeps_history(tmp_path: Path) -> None:
+    s = GeoPackageStore(tmp_path / "s.gpkg")
+    s.save_version("grids", GRIDS, actor="规划", note="v1")
+    s.write({"workers": WORKERS})  # a layer is added: written in place (same file)
+    ino = s.path.stat().st_ino
+    s.write({"incidents": incidents()}, mode="append")
+    assert s.path.stat().st_ino == ino
+    # every layer the file holds is replaced: a new file is renamed over it
+    s.write({"grids": GRIDS, "workers": WORKERS, "incidents": incidents(("B1",))}, actor="x")
+    assert s.path.stat().st_ino != ino
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.gpkg"]
+    assert s.read("incidents")["service_request_id"].tolist() == ["B1"]
+    assert s.versions("grids")[["version", "current"]].values.tolist() == [[1, False]]
+    assert len(s.read_version("grids", 1)) == 2
+    log = s.audit_log()
+    assert log["action"].tolist() == ["replace"] * 3 + ["append", "replace", "save_version"]
+    s.write({"incidents": incidents(("C1",))}, mode="append")  # the new file takes writes
+    layers = dict(map(tuple, pyogrio.list_layers(s.path)))
+    assert layers["grids"] == "Polygon" and "audit_log" in layers and "layer_versions" in layers
+    assert pyogrio.read_info(s.path, layer="incidents")["features"] == 2
+    hit = pyogrio.read_dataframe(s.path, layer="incidents", bbox=(118.7705, 32.0605, 118.7715, 32.0615))
+    assert hit["service_request_id"].tolist() == ["B1", "C1"]
+    with sqlite3.connect(s.path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        idx = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"incidents_key", "incidents_h3_9", "workers_grid_code"} <= idx
+        assert conn.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = "
+                            "'audit_log'").fetchone()[0] == 7
+
+
+def test_a_foreign_table_keeps_the_geopackage_in_place(tmp_path: Path) -> None:
+    s = GeoPackageStore(tmp_path / "s.gpkg")
+    s.write({"grids": GRIDS})
+    pyogrio.write_dataframe(GRIDS[["code", "geometry"]], s.path, layer="my_notes", driver="GPKG")
+    ino = s.path.stat().st_ino
+    s.write({"grids": GRIDS[:1]}, reset=True)  # reset drops canonical layers, never foreign ones
+    assert s.path.stat().st_ino == ino and s.count("grids") == 1
+    assert "my_notes" in dict(map(tuple, pyogrio.list_layers(s.path)))
+
+
+def test_a_writer_that_waited_on_a_replaced_file_writes_into_the_new_one(tmp_path: Path) -> None:
+    s = GeoPackageStore(tmp_path / "s.gpkg")
+    s.write({"grids": GRIDS})
+    other = GeoPackageStore(tmp_path / "s.gpkg")
+    real, replaced = other._connect, []
+
+    def replaced_right_after_opening() -> sqlite3.Connection:
+        conn = real()  # opens the current file ...
+        if not replaced:  # ... which a whole-file write replaces before the lock is taken
+            replaced.append(1)
+            s.write({"grids": GRIDS[:1]})
+        return conn
+
+    other._connect = replaced_right_after_opening  # type: ignore[method-assign]
+    other.record("export_unmasked", "grids", rows=1, actor="t")
+    assert replaced and s.audit_log(limit=1)["action"].tolist() == ["export_unmasked"]
+    assert s.count("grids") == 1
