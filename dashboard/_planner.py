@@ -36,6 +36,7 @@ from geo.partition import (
 )
 from geo.partition import comparison_table as engine_table
 from layers.i18n import t
+from layers.planner_text import fmt_value, violation_text
 from layers.schema import SCHEMAS
 
 #: Categorical colours of the proposed grids (ColorBrewer Set2 + Dark2, colour-blind safe-ish).
@@ -414,13 +415,6 @@ def evaluate(model: PlanModel) -> Evaluation:
 # --------------------------------------------------------------------------- text and tables
 
 
-def violation_text(rec: Mapping[str, Any], lang: str) -> str:
-    """A violation record as a sentence in ``lang`` (the engine's ``planner.*`` messages)."""
-    from gridpulse.commands.planner import violation_text as text
-
-    return text(dict(rec), lang)
-
-
 def violation_rows(viol: Sequence[Mapping[str, Any]], names: Mapping[str, str], lang: str) -> pd.DataFrame:
     """The violations as a table: severity, grid, what and why, how to fix."""
     rows = []
@@ -435,19 +429,6 @@ def violation_rows(viol: Sequence[Mapping[str, Any]], names: Mapping[str, str], 
         })
     cols = [t(f"planner_page.viol.{c}", lang) for c in ("severity", "grid", "problem", "fix")]
     return pd.DataFrame(rows, columns=cols).set_index(cols[0])
-
-
-def fmt_value(col: str, value: Any) -> str:
-    """One cell of the comparison table."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    if isinstance(value, float) and np.isinf(value):
-        return "∞"
-    if col.endswith("_share"):
-        return f"{100 * float(value):.1f}%"
-    if col.startswith("polsby"):
-        return f"{float(value):.3f}"
-    return f"{float(value):,.0f}"
 
 
 def comparison_table(summary: pd.DataFrame, lang: str) -> pd.DataFrame:

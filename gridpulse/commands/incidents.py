@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from layers.i18n import t
+from layers.i18n import default_lang, t
 
 _MSG = "incidents.cli."
 GEO_SUFFIXES: dict[str, str] = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
@@ -53,26 +53,31 @@ class CommandError(ValueError):
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``hotspots`` and ``kpis`` to the CLI."""
-    store_help = "GeoPackage path or postgresql:// URL (default: GRIDPULSE_STORE)"
-    h = sub.add_parser("hotspots", help="Gi* hot/cold spots (FDR) and emerging hot spots on H3 cells")
-    h.add_argument("--from", dest="date_from", default=None, help="first day (YYYY-MM-DD)")
-    h.add_argument("--to", dest="date_to", default=None, help="last day, inclusive (YYYY-MM-DD)")
-    h.add_argument("--category", default=None, help="whistle-list category (01..14) or item code (0101..)")
-    h.add_argument("--res", type=int, default=9, help="H3 resolution stored at ingest: 7, 8, 9 or 10 (default 9)")
-    h.add_argument("--k", type=int, default=1, help="neighbourhood radius in grid steps (default 1)")
-    h.add_argument("--step-days", type=int, default=7, help="emerging hot spots: days per time step (default 7)")
-    h.add_argument("--no-fdr", action="store_true", help="classes without the false-discovery-rate correction")
+    lang = default_lang()
+
+    def hp(key: str) -> str:
+        return t(f"incidents.help.{key}", lang)
+
+    store_help = t("cli.help_store", lang)
+    h = sub.add_parser("hotspots", help=hp("hotspots"), description=hp("hotspots"))
+    h.add_argument("--from", dest="date_from", default=None, help=hp("from"))
+    h.add_argument("--to", dest="date_to", default=None, help=hp("to"))
+    h.add_argument("--category", default=None, help=hp("category"))
+    h.add_argument("--res", type=int, default=9, help=hp("res"))
+    h.add_argument("--k", type=int, default=1, help=hp("k"))
+    h.add_argument("--step-days", type=int, default=7, help=hp("step_days"))
+    h.add_argument("--no-fdr", action="store_true", help=hp("no_fdr"))
     h.add_argument("--store", default=None, help=store_help)
-    h.add_argument("--out", required=True, help="output .gpkg or .geojson")
+    h.add_argument("--out", required=True, help=hp("out_geo"))
     h.set_defaults(func=run_hotspots)
 
-    k = sub.add_parser("kpis", help="closure, on-time, rework and extension rates and handling times")
-    k.add_argument("--by", choices=BY_CHOICES, default="grid", help="grouping (default grid)")
-    k.add_argument("--from", dest="date_from", default=None, help="first day of receipt (YYYY-MM-DD)")
-    k.add_argument("--to", dest="date_to", default=None, help="last day of receipt, inclusive")
-    k.add_argument("--now", default=None, help="judge overdue cases at this time (default: latest in the data)")
+    k = sub.add_parser("kpis", help=hp("kpis"), description=hp("kpis"))
+    k.add_argument("--by", choices=BY_CHOICES, default="grid", help=hp("by"))
+    k.add_argument("--from", dest="date_from", default=None, help=hp("from_receipt"))
+    k.add_argument("--to", dest="date_to", default=None, help=hp("to_receipt"))
+    k.add_argument("--now", default=None, help=hp("now"))
     k.add_argument("--store", default=None, help=store_help)
-    k.add_argument("--out", required=True, help="output .csv")
+    k.add_argument("--out", required=True, help=hp("out_csv"))
     k.set_defaults(func=run_kpis)
 
 

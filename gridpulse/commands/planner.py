@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from layers.i18n import default_lang, t
+from layers.planner_text import fmt_value, violation_text
 
 SUFFIXES = (".gpkg", ".geojson", ".json")
 _TABLE_COLS = ("grids", "households_min", "households_median", "households_max",
@@ -236,24 +237,15 @@ def _write_regions(res: Any, path: Path, level: str) -> None:
         regions.to_file(path, driver="GeoJSON")
 
 
-def _fmt(col: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "-"
-    if isinstance(value, float) and np.isinf(value):
-        return "inf"
-    if col.endswith("_share"):
-        return f"{100 * float(value):.1f}%"
-    if col.startswith("polsby"):
-        return f"{float(value):.2f}"
-    return f"{float(value):,.0f}"
-
-
 def _print_table(summary: pd.DataFrame, lang: str | None) -> None:
     if summary.empty:
         return
     plans = list(summary.index)
     head = [t("planner.table.plan", lang)] + [t(f"planner.table.{p}", lang) for p in plans]
-    rows = [[t(f"planner.table.{c}", lang)] + [_fmt(c, summary.loc[p, c]) for p in plans]
+    # plain ASCII cells for a terminal table
+    rows = [[t(f"planner.table.{c}", lang)]
+            + [fmt_value(c, summary.loc[p, c], missing="-", infinite="inf", polsby_digits=2)
+               for p in plans]
             for c in _TABLE_COLS if c in summary.columns]
     _print_grid(head, rows)
 
@@ -276,17 +268,6 @@ def _print_grid(head: list[str], rows: list[list[str]]) -> None:
     print(line(head))
     for r in rows:
         print(line(r))
-
-
-def violation_text(rec: dict[str, Any], lang: str | None = None) -> str:
-    """One violation record as a sentence: what is wrong, then why."""
-    params = {k: ("-" if v is None else v) for k, v in rec.items()}
-    if "quantity" in rec:
-        params["quantity"] = t(f"planner.quantity.{rec['quantity']}", lang)
-    what = t(f"planner.violation.{rec['code']}", lang, **params)
-    why = t(f"planner.reason.{rec['reason']}", lang, **params) if rec.get("reason") else ""
-    sep = "：" if (lang or default_lang()) == "zh" else ": "
-    return f"{what}{sep}{why}" if why else what
 
 
 def _print_violations(viol: list[dict[str, Any]], lang: str | None, *, limit: int = 20) -> None:

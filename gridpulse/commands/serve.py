@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from layers.i18n import t
+from layers.i18n import default_lang, t
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PRESETS: tuple[str, ...] = ("small", "medium", "full")
@@ -25,13 +25,17 @@ PRESETS: tuple[str, ...] = ("small", "medium", "full")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the CLI."""
-    p = sub.add_parser("serve", help="serve the dashboard (loads the demo district into an empty store)")
-    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
-    p.add_argument("--store", default=None, help="GeoPackage path or postgresql:// URL (default: GRIDPULSE_STORE)")
-    p.add_argument("--preset", choices=PRESETS, default=None,
-                   help="demo preset for an empty store (default: GRIDPULSE_DEMO_PRESET, full)")
-    p.add_argument("--address", default=None, help="address to bind (default: all interfaces)")
-    p.add_argument("--no-demo", action="store_true", help="do not load the demo into an empty store")
+    lang = default_lang()
+
+    def hp(key: str) -> str:
+        return t(f"dashboard.serve.help_{key}", lang)
+
+    p = sub.add_parser("serve", help=hp("serve"), description=hp("serve"))
+    p.add_argument("--port", type=int, default=8501, help=hp("port"))
+    p.add_argument("--store", default=None, help=t("cli.help_store", lang))
+    p.add_argument("--preset", choices=PRESETS, default=None, help=hp("preset"))
+    p.add_argument("--address", default=None, help=hp("address"))
+    p.add_argument("--no-demo", action="store_true", help=hp("no_demo"))
     p.set_defaults(func=run)
 
 
