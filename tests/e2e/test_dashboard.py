@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from tests.e2e._helpers import MAP, TIMEOUT_MS, is_local
+
 pytestmark = pytest.mark.e2e
 
-MAP = "iframe[title='streamlit_folium.st_folium']"
-TIMEOUT_MS = 60_000
 
 
 def _open(page, server: str, path: str, text: str) -> None:
@@ -116,10 +116,6 @@ def _map_frame(page):
     return frames[0]
 
 
-def _local(url: str, server: str) -> bool:
-    return url.startswith((server, "data:", "blob:", "about:", "chrome-extension:"))
-
-
 def test_explorer_draws_grids_and_a_click_drills_down(page, server, artifacts_dir) -> None:
     _open(page, server, "/", "网格总览")
     paths = _map_paths(page, at_least=20)
@@ -140,7 +136,7 @@ def test_explorer_draws_grids_and_a_click_drills_down(page, server, artifacts_di
     _mark_map(page)
     _click_a_grid(page)
     _wait_url(page, r"[?&]com=" + sub + r"\d{3}")
-    assert not [u for u in page.requests if not _local(u, server)]
+    assert not [u for u in page.requests if not is_local(u, server)]
 
 
 def test_a_grid_link_shows_its_card(page, server, demo_gpkg, artifacts_dir) -> None:
@@ -226,7 +222,7 @@ def test_wall_refreshes_without_reloading_the_map(page, server, artifacts_dir) -
     assert frame.evaluate("window.map.__gp_mark") == "kept", "the map was reloaded"
     assert frame.evaluate("window.map.getZoom()") == zoom, "the map view was reset"
     assert _map_paths(page, at_least=20).count() >= 20
-    assert not [u for u in page.requests if not _local(u, server)]
+    assert not [u for u in page.requests if not is_local(u, server)]
 
 
 def test_wall_at_4k(browser, server, artifacts_dir) -> None:
@@ -285,7 +281,7 @@ def test_data_page_opens_and_exports(page, server, artifacts_dir) -> None:
     page.get_by_role("tab", name="导入").click()
     time.sleep(0.5)
     page.screenshot(path=str(artifacts_dir / "e2e-data.png"))
-    assert not [u for u in page.requests if not _local(u, server)]
+    assert not [u for u in page.requests if not is_local(u, server)]
 
 
 def test_offline_mode_requests_nothing_outside_localhost(page, server) -> None:
@@ -293,6 +289,6 @@ def test_offline_mode_requests_nothing_outside_localhost(page, server) -> None:
         _open(page, server, path, text)
         if path != "/data":
             _map_paths(page, at_least=10)
-    outside = sorted({u for u in page.requests if not _local(u, server)})
+    outside = sorted({u for u in page.requests if not is_local(u, server)})
     assert not outside, outside
     assert any("/app/static/leaflet/leaflet.js" in u for u in page.requests)

@@ -1,58 +1,21 @@
 """Real-browser tests of the incident pages (事件 case board, 热点 hotspots).
 
-They run on the session's shared server (``conftest.py``) once ``dashboard/app.py`` lists the
-pages. Until then they run only against a server given in ``GRIDPULSE_E2E_INCIDENTS_URL``
-(with its store in ``GRIDPULSE_E2E_INCIDENTS_STORE``), and are skipped otherwise.
+They run on the session's shared server (``conftest.py``) over the small-demo GeoPackage.
 Screenshots at 1920x1080 go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from layers.store import open_store
+from tests.e2e._helpers import MAP, TIMEOUT_MS, is_local, settle, shot
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-MAP = "iframe[title='streamlit_folium.st_folium']"
-TIMEOUT_MS = 60_000
-
-
-@pytest.fixture()
-def site(request) -> tuple[str, Path]:
-    """``(base URL, store path)`` of a server whose navigation has the incident pages."""
-    app = (ROOT / "dashboard" / "app.py").read_text(encoding="utf-8")
-    if '"views/incidents.py"' in app and '"views/hotspots.py"' in app:
-        return request.getfixturevalue("server"), request.getfixturevalue("demo_gpkg")
-    url = os.environ.get("GRIDPULSE_E2E_INCIDENTS_URL")
-    if url:
-        return url.rstrip("/"), Path(os.environ["GRIDPULSE_E2E_INCIDENTS_STORE"])
-    pytest.skip("dashboard/app.py does not list views/incidents.py and views/hotspots.py yet")
-
-
-def _local(url: str, server: str) -> bool:
-    return url.startswith((server, "data:", "blob:", "about:", "chrome-extension:"))
-
-
-def _settle(page, *, quiet_s: float = 1.0) -> None:
-    """Wait until Streamlit has finished the rerun: nothing stale, and no element added for ``quiet_s``."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    last, calm_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        n = page.locator("[data-testid='stElementContainer']").count()
-        busy = page.locator("[data-stale='true']").count() > 0
-        if busy or n != last:
-            last, calm_since = n, time.monotonic()
-        elif time.monotonic() - calm_since >= quiet_s:
-            return
-        time.sleep(0.15)
 
 
 def _map_paths(page, *, at_least: int = 1, frame_index: int = 0):
@@ -78,99 +41,81 @@ def _choose(page, key: str, option: str) -> None:
             break
         except PlaywrightTimeoutError:
             page.keyboard.press("Escape")
-            _settle(page)
+            settle(page)
     wanted.click()
     page.keyboard.press("Escape")
-    _settle(page)
+    settle(page)
 
 
 def _fill(page, key: str, text: str) -> None:
     field = page.locator(f".st-key-{key}").locator("input, textarea").first
     field.fill(text)
     field.press("Tab")
-    _settle(page)
+    settle(page)
 
 
-def _shot(page, artifacts_dir: Path, name: str) -> None:
-    """Save a screenshot once two in a row agree (a busy machine may paint tiles late)."""
-    _settle(page)
-    page.evaluate("document.fonts.ready")
-    frames = page.locator(MAP)
-    for i in range(frames.count()):  # headless Chromium may leave part of a map frame unpainted
-        frames.nth(i).screenshot()
-    prev = page.screenshot()
-    for _ in range(8):
-        time.sleep(0.7)
-        img = page.screenshot()
-        if img == prev:
-            break
-        prev = img
-    (artifacts_dir / name).write_bytes(prev)
-
-
-def test_hotspot_page_draws_hexagons_and_gi_classes(page, site, artifacts_dir) -> None:
-    server, _ = site
+def test_hotspot_page_draws_hexagons_and_gi_classes(page, server, artifacts_dir) -> None:
     page.goto(server + "/hotspots")
     page.get_by_text("事件热点分析").first.wait_for(timeout=TIMEOUT_MS)
     hexes = _map_paths(page, at_least=30).count()
     assert hexes >= 30, f"only {hexes} Leaflet paths on the hex map"
     page.get_by_text("每月一题", exact=True).wait_for(timeout=TIMEOUT_MS)
-    _settle(page)
-    _shot(page, artifacts_dir, "e2e-hotspots-hex.png")
+    settle(page)
+    shot(page, artifacts_dir, "e2e-hotspots-hex.png")
     # finer hexagons: the small demo's clusters stand out after the FDR correction at res 10
     page.locator(".st-key-hot_res [role='combobox']").click()
     page.get_by_role("option", name=re.compile(r"^10 级")).click()
-    _settle(page)
+    settle(page)
     hexes = _map_paths(page, at_least=hexes + 1).count()
     page.get_by_role("radio", name="冷热点（Gi*）").click()
-    _settle(page)
+    settle(page)
     frame = page.frame_locator(MAP).first
     frame.get_by_text("热点 99% 置信度").wait_for(timeout=TIMEOUT_MS)
     gi = _map_paths(page, at_least=hexes).count()
     assert gi >= hexes  # the whole study area, zeros included
     hot = sum(frame.locator(f"path.gp-hot[fill='{c}']").count() for c in ("#d62f27", "#ed7551", "#fab984"))
     assert hot >= 1, "no hot spot drawn"
-    _shot(page, artifacts_dir, "e2e-hotspots-gi.png")
+    shot(page, artifacts_dir, "e2e-hotspots-gi.png")
     page.get_by_role("radio", name="时空热点（按周）").click()
-    _settle(page)
+    settle(page)
     frame.get_by_text("时空热点模式").wait_for(timeout=TIMEOUT_MS)
     _map_paths(page, at_least=hexes)
-    _shot(page, artifacts_dir, "e2e-hotspots-emerging.png")
+    shot(page, artifacts_dir, "e2e-hotspots-emerging.png")
     page.get_by_role("radio", name="网格每千人事件").click()
-    _settle(page)
+    settle(page)
     assert _map_paths(page, at_least=10).count() >= 10
     page.get_by_text("按来源", exact=True).evaluate("e => e.scrollIntoView({block: 'center'})")
-    _settle(page)
-    _shot(page, artifacts_dir, "e2e-hotspots-charts.png")
-    assert not [u for u in page.requests if not _local(u, server)]
+    settle(page)
+    shot(page, artifacts_dir, "e2e-hotspots-charts.png")
+    assert not [u for u in page.requests if not is_local(u, server)]
 
 
-def test_a_case_goes_round_the_whole_loop(page, site, artifacts_dir) -> None:
-    server, store_path = site
+def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir) -> None:
+    store_path = demo_gpkg
     page.goto(server + "/incidents")
     page.get_by_text("事件办理台账").first.wait_for(timeout=TIMEOUT_MS)
-    _settle(page)
-    _shot(page, artifacts_dir, "e2e-incidents-board.png")
+    settle(page)
+    shot(page, artifacts_dir, "e2e-incidents-board.png")
     _choose(page, "inc_stage", "问题收集")
     page.locator(".st-key-inc_case [role='combobox']").click()
     first = page.get_by_role("option").nth(1)
     srid = re.match(r"\S+", first.inner_text()).group(0)
     first.click()
-    _settle(page)
+    settle(page)
     page.get_by_text(f"事件 {srid}").first.wait_for(timeout=TIMEOUT_MS)
     assert _map_paths(page, at_least=1).count() >= 1  # the grid outline and the point
     # an illegal step: a grid worker may not assign; it is refused and nothing changes
     _choose(page, "inc_role", "网格员")
     page.locator(".st-key-inc_show_all").get_by_text("显示全部操作").click()
-    _settle(page)
+    settle(page)
     _choose(page, "inc_action", "派遣 ✕")
     _fill(page, "inc_actor", "王小明")
     page.get_by_role("button", name="执行").click()
     page.get_by_text("「网格员」无权执行「派遣」").wait_for(timeout=TIMEOUT_MS)
     assert page.get_by_text("事件未作任何修改").count() >= 1
-    _shot(page, artifacts_dir, "e2e-incidents-refused.png")
+    shot(page, artifacts_dir, "e2e-incidents-refused.png")
     page.locator(".st-key-inc_show_all").get_by_text("显示全部操作").click()
-    _settle(page)
+    settle(page)
     steps = [
         ("街道班子成员", "街道吹哨", "问题收集 → 街道吹哨"),
         ("职能部门", "部门报到", "街道吹哨 → 部门报到"),
@@ -188,12 +133,12 @@ def test_a_case_goes_round_the_whole_loop(page, site, artifacts_dir) -> None:
             _fill(page, "inc_note", "现场复核仍有积水，请重新处置")
         page.get_by_role("button", name="执行").click()
         page.get_by_text(f"已执行「{action}」：{change}").wait_for(timeout=TIMEOUT_MS)
-        _settle(page)
+        settle(page)
         if action == "街道吹哨":
-            _shot(page, artifacts_dir, "e2e-incidents-whistled.png")
+            shot(page, artifacts_dir, "e2e-incidents-whistled.png")
     page.locator("text=已评价 >> visible=true").first.wait_for(timeout=TIMEOUT_MS)
     page.locator(".st-key-inc_case").scroll_into_view_if_needed()
-    _shot(page, artifacts_dir, "e2e-incidents-evaluated.png")
+    shot(page, artifacts_dir, "e2e-incidents-evaluated.png")
     store = open_store(str(store_path))
     try:
         row = store.read("incidents", where={"service_request_id": srid})
@@ -206,4 +151,4 @@ def test_a_case_goes_round_the_whole_loop(page, site, artifacts_dir) -> None:
     assert tail == ["whistled", "dispatched", "handling", "verifying", "handling", "verifying",
                     "closed", "evaluated"]
     assert set(events["actor"].tolist()[-8:]) == {"王小明"}
-    assert not [u for u in page.requests if not _local(u, server)]
+    assert not [u for u in page.requests if not is_local(u, server)]

@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from layers.store import open_store
+from tests.e2e._helpers import MAP, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 
-MAP = "iframe[title='streamlit_folium.st_folium']"
-TIMEOUT_MS = 60_000
 SUB, COM = "320106001", "320106001001"  # 兰石社区 of the small demo
 
 
