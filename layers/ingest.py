@@ -16,13 +16,15 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from layers._validate_hotline import prepare_incidents
 from layers.errors import ReaderError, StoreError
-from layers.io import read_file
+from layers.io import ReadResult, read_file
 from layers.report import Report
 from layers.schema import HIERARCHY, SCHEMAS
 from layers.store import Store, WriteMode
@@ -92,11 +94,82 @@ def check_file(
     except ReaderError as exc:
         report.extend(exc.report)
         return CheckResult(None, report, Path(path).name)
+    data, report = validate_read(rr, layer, datum=datum, reference=reference_from(store, layer),
+                                 lang=lang)
+    return CheckResult(data, report, rr.source)
+
+
+#: Generic validation messages dropped for a cell that the hotline step already refused.
+_SUPERSEDED = frozenset({"validation.not_allowed", "validation.empty_value",
+                         "validation.item_category_mismatch"})
+
+
+def validate_read(
+    rr: ReadResult,
+    layer: str,
+    *,
+    datum: str = "wgs84",
+    reference: Mapping[str, pd.DataFrame] | None = None,
+    lang: str | None = None,
+) -> tuple[pd.DataFrame, Report]:
+    """Validate what :func:`layers.io.read_file` returned, hotline exports included.
+
+    For ``incidents``, the values a 12345 export writes (category names, status words,
+    channels, urgency, department names) are first mapped to the schema and missing
+    GridPulse columns get their defaults (:func:`layers._validate_hotline.prepare_incidents`);
+    every assumption is reported once per column. Then :func:`layers.validate.validate`
+    checks the layer against ``reference``. The CLI (via :func:`check_file`) and the Data
+    page call this one function.
+
+    Returns
+    -------
+    (data, report)
+        The cleaned layer, and the reader's notes followed by the hotline and validation
+        issues (a reader or CRS warning that swapped longitude/latitude explain is dropped:
+        the swapped rows are reported one by one instead).
+    """
+    report = Report()
     report.extend(rr.report)
-    res = validate(rr.data, layer, file=rr.source, row_offset=rr.row_offset, datum=datum,  # type: ignore[arg-type]
-                   reference=reference_from(store, layer), lang=lang)
-    report.extend(res.report)
-    return CheckResult(res.data, report, rr.source)
+    data = rr.data
+    handled: set[tuple[int | None, str]] = set()
+    if layer == "incidents":
+        prep = prepare_incidents(data, file=rr.source, row_offset=rr.row_offset,
+                                 headers=_original_headers(rr.report))
+        data, handled = prep.data, prep.handled
+        report.extend(prep.report)
+    res = validate(data, layer, file=rr.source, row_offset=rr.row_offset, datum=datum,  # type: ignore[arg-type]
+                   reference=reference, lang=lang)
+    report.issues.extend(i for i in res.report
+                         if not (i.code in _SUPERSEDED and (i.row, i.column) in handled))
+    return res.data, _drop_explained_by_swaps(report)
+
+
+def _original_headers(report: Report) -> dict[str, str]:
+    """Canonical column -> the header as written in the file, from the reader's mapping note."""
+    out: dict[str, str] = {}
+    for issue in report:
+        if issue.code != "io.header_mapped":
+            continue
+        for pair in str(issue.params.get("mapping", "")).split(", "):
+            original, sep, canon = pair.partition(" → ")
+            if sep:
+                out[canon.strip()] = original.strip()
+    return out
+
+
+def _drop_explained_by_swaps(report: Report) -> Report:
+    """Drop "not degrees" / "CRS assumed" warnings when swapped lon/lat rows are their only cause.
+
+    A table whose latitude column holds a longitude (118.78) in some rows looks projected to
+    the reader and CRS-less to validation; once every such row was swapped back (and no row is
+    outside China), those two warnings only mislead.
+    """
+    codes = {i.code for i in report}
+    if "validation.lonlat_swapped" not in codes or codes & {"validation.outside_china",
+                                                            "validation.crs_missing"}:
+        return report
+    drop = {"io.lonlat_not_degrees", "validation.crs_assumed"}
+    return Report([i for i in report if i.code not in drop])
 
 
 def import_file(
