@@ -200,7 +200,8 @@ def fix_order(ctx: Ctx, geoms: np.ndarray, check: np.ndarray) -> tuple[np.ndarra
         pos = np.flatnonzero(swapped)
         ctx.add("warning", "validation.lonlat_swapped_summary", count=len(pos), first_row=ctx.row(pos[0]))
         ctx.per_row("fixed", "validation.lonlat_swapped", pos, column="geometry",
-                    params=lambda p: {"x": f"{b[p, 0]:.6f}", "y": f"{b[p, 1]:.6f}"})
+                    params=lambda p: {"x": f"{b[p, 0]:.6f}", "y": f"{b[p, 1]:.6f}",
+                                      "lon": f"{b[p, 1]:.6f}", "lat": f"{b[p, 0]:.6f}"})
     if outside.any():
         ctx.per_row("error", "validation.outside_china", np.flatnonzero(outside), column="geometry",
                     params=lambda p: {"x": f"{b[p, 0]:.6f}", "y": f"{b[p, 1]:.6f}"})
@@ -254,6 +255,31 @@ def check_far_outside(ctx: Ctx, geoms: np.ndarray, check: np.ndarray, district_g
     ctx.per_row("error", "validation.far_outside_district", far, column="geometry",
                 params=lambda p: {"distance_km": f"{km.get(p, float('nan')):.1f}",
                                   "limit_km": f"{distance_m / 1000:g}"})
+
+
+def check_other_city(ctx: Ctx, geoms: np.ndarray, check: np.ndarray, *, distance_km: float) -> None:
+    """Warn about points far from the others when there is no district to compare with.
+
+    The centre is the median longitude and latitude of the usable points (robust to a few
+    strays); a point more than ``distance_km`` (great-circle) from it is reported on its row.
+    Needs at least three points, and says nothing when most points are "far" (a city-wide
+    file has no single centre).
+    """
+    pos = np.flatnonzero(check & (shapely.get_type_id(geoms) == 0))
+    if len(pos) < 3:
+        return
+    x, y = shapely.get_x(geoms[pos]), shapely.get_y(geoms[pos])
+    cx, cy = float(np.median(x)), float(np.median(y))
+    lam, phi, lam0, phi0 = np.radians(x), np.radians(y), np.radians(cx), np.radians(cy)
+    h = np.sin((phi - phi0) / 2) ** 2 + np.cos(phi) * np.cos(phi0) * np.sin((lam - lam0) / 2) ** 2
+    d_km = 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    far_k = np.flatnonzero(d_km > distance_km)
+    if not len(far_k) or 2 * len(far_k) >= len(pos):
+        return
+    dist = dict(zip(pos[far_k].tolist(), d_km[far_k].tolist(), strict=True))
+    ctx.per_row("warning", "hotline.other_city", pos[far_k], column="geometry",
+                params=lambda p: {"distance_km": f"{dist[p]:.0f}", "limit_km": f"{distance_km:g}",
+                                  "others": len(pos) - 1})
 
 
 def _fit(geoms: np.ndarray, parents: np.ndarray) -> float:

@@ -47,6 +47,12 @@ import shapely
 
 from geo.crs import DATUMS, convert_gdf
 from layers import taxonomy
+from layers._validate_hotline import (
+    HOTLINE_DEPARTMENTS,
+    HOTLINE_LEVELS,
+    HOTLINE_SOURCES,
+    HOTLINE_STATUS,
+)
 from layers.io import read_file
 from layers.report import Report
 from layers.schema import DEPARTMENTS, SCHEMAS, SOURCES
@@ -245,60 +251,16 @@ def read_open311(source: str | Path | Sequence[Mapping[str, Any]]) -> tuple[gpd.
 # Hotline import
 # --------------------------------------------------------------------------------------------
 
-#: Headers of 12345 exports beyond the schema's aliases (``_type``: the complaint type text).
+#: Headers whose cells hold the complaint type as text (``_type``): the category/item headers of
+#: the schema that are not code columns, plus a few more. Every other header is a schema alias
+#: (:mod:`layers.schema`, the one place where headers are declared).
 HOTLINE_HEADERS: dict[str, str] = {
-    **{h: "_type" for h in ("诉求类型", "问题分类", "问题类别", "问题类型", "事项分类", "诉求分类", "工单分类",
-                            "反映类别", "诉求类别", "业务类型", "type", "category")},
-    **{h: "department" for h in ("办理单位", "承办单位", "主办单位", "处理部门", "责任单位", "办理部门")},
-    **{h: "stage" for h in ("工单状态", "处理状态", "办结状态")},
-    **{h: "source" for h in ("受理渠道", "来源渠道", "诉求渠道")},
-    **{h: "level" for h in ("紧急程度", "缓急程度", "重要程度", "优先级")},
-    **{h: "description" for h in ("反映内容", "来电内容", "诉求描述", "工单内容")},
-    **{h: "address" for h in ("事发地点", "问题地址", "详细地址", "诉求地址")},
-    **{h: "closed_datetime" for h in ("完成时间", "办结日期")},
-    **{h: "expected_datetime" for h in ("截止时间", "办理期限", "办结时限")},
-    **{h: "reporter_name" for h in ("联系人", "诉求人")},
-    **{h: "reporter_phone" for h in ("联系方式", "诉求人电话")},
-    **{h: "grid_code" for h in ("网格编码",)},
-    **{h: "service_request_id" for h in ("工单流水号", "受理编号")},
+    h: "_type" for h in dict.fromkeys((
+        *(a for name in ("category_code", "item_code") for a in SCHEMAS["incidents"].field(name).aliases
+          if "代码" not in a),
+        "诉求类型", "问题分类", "问题类别", "问题类型", "事项分类", "诉求分类", "工单分类", "反映类别", "诉求类别",
+        "业务类型", "type", "category"))
 }
-#: Hotline status words -> stage (exact match first, then the first word the value contains).
-HOTLINE_STATUS: dict[str, tuple[str, ...]] = {
-    "closed_no_action": ("不予受理", "重复工单", "无效工单", "作废", "撤销", "非本辖区", "不属于受理范围"),
-    "evaluated": ("已回访", "已评价", "已归档"),
-    "closed": ("已办结", "已结案", "办结", "已完成", "结案", "已解决"),
-    "verifying": ("待核实", "待审核", "待回访", "已反馈", "待结案", "已办理"),
-    "handling": ("办理中", "处理中", "处置中", "正在办理", "待办理", "延期中", "返工", "重办"),
-    "dispatched": ("已派单", "已派发", "已分派", "已转办", "待签收", "已签收", "已报到", "派单"),
-    "whistled": ("已吹哨", "吹哨"),
-    "collected": ("待受理", "已受理", "待派单", "待分派", "新建", "已登记", "受理"),
-}
-#: Department names -> department code (first keyword contained in the name wins, in this order).
-HOTLINE_DEPARTMENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("urban_management", ("城管", "城市管理", "综合执法", "综合行政执法")),
-    ("public_security", ("公安", "派出所", "交警", "警务")),
-    ("market_regulation", ("市场监管", "市场监督", "食药")),
-    ("ecology_environment", ("生态环境", "环保", "环境保护")),
-    ("housing", ("住建", "住房", "房管", "房产")),
-    ("water", ("水务", "水利", "排水")),
-    ("landscaping", ("园林", "绿化")),
-    ("transport", ("交通", "交运")),
-    ("civil_affairs", ("民政",)),
-    ("emergency", ("应急", "消防", "安监")),
-    ("community", ("社区", "居委会")),
-    ("subdistrict_office", ("街道", "办事处")),
-)
-HOTLINE_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("hotline_12345", ("12345", "热线", "电话", "来电")),
-    ("patrol", ("网格员", "巡查", "巡检", "上报")),
-    ("resident_app", ("app", "小程序", "随手拍", "微信", "网站", "网络", "公众号")),
-    ("sensor", ("传感", "物联", "感知", "视频", "监控")),
-)
-HOTLINE_LEVELS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (3, ("特急", "非常紧急", "特别紧急", "重大", "高")),
-    (2, ("较急", "紧急", "重要", "中")),
-    (1, ("一般", "普通", "低", "常规")),
-)
 if not ({c for c, _ in HOTLINE_SOURCES} <= set(SOURCES)
         and {c for c, _ in HOTLINE_DEPARTMENTS} <= set(DEPARTMENTS)):  # pragma: no cover
     raise RuntimeError("layers.open311 hotline tables name a source or department missing from the schema")

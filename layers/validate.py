@@ -48,13 +48,15 @@ from layers.report import Report
 from layers.schema import HIERARCHY, SCHEMAS, Field, LayerSchema
 
 __all__ = [
-    "AREA_TOL_M2", "FAR_OUTSIDE_M", "POINT_TOL_M", "ValidationResult", "validate", "validate_layers",
+    "AREA_TOL_M2", "FAR_OUTSIDE_M", "OTHER_CITY_KM", "POINT_TOL_M", "ValidationResult", "validate", "validate_layers",
 ]
 
 #: Overlaps, gaps and parts outside a parent smaller than this (m²) are ignored (digitising slivers).
 AREA_TOL_M2: float = 10.0
 #: Features farther than this (m) outside the reference district are errors.
 FAR_OUTSIDE_M: float = 5000.0
+#: Without any area layer, a point this far (km) from the median of the others is reported.
+OTHER_CITY_KM: float = 50.0
 #: A point (building, incident) may lie this far (m) outside the polygon it names before a warning.
 POINT_TOL_M: float = 50.0
 
@@ -430,6 +432,13 @@ def _cross_checks(state: _State, lookup: Mapping[str, pd.DataFrame], *, full_set
         vg.check_far_outside(ctx, geoms, usable,
                              np.asarray(lookup["districts"].geometry.values, dtype=object),
                              distance_m=FAR_OUTSIDE_M)
+    elif schema.geometry == "Point":  # no district: the finer units, else the points themselves
+        area = next((n for n in ("subdistricts", "communities", "grids") if _has_geometry(lookup.get(n))), None)
+        if area is not None:
+            vg.check_far_outside(ctx, geoms, usable, np.asarray(lookup[area].geometry.values, dtype=object),
+                                 distance_m=FAR_OUTSIDE_M)
+        else:
+            vg.check_other_city(ctx, geoms, usable, distance_km=OTHER_CITY_KM)
     # nesting and tiling of the administrative ladder
     codes = frame[schema.key].to_numpy(dtype=object)
     for child, col, parent in HIERARCHY:
