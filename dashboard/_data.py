@@ -62,8 +62,8 @@ def references(layer: str) -> list[str]:
 def check_upload(content: bytes, file_name: str, *, layer: str, datum: str,
                  reference: dict[str, pd.DataFrame], lang: str) -> Checked:
     """Read ``content`` (named ``file_name``) as ``layer`` and validate it against ``reference``."""
+    from layers.ingest import validate_read
     from layers.io import read_file
-    from layers.validate import validate
 
     digest = hashlib.sha256(content).hexdigest()[:16]
     with tempfile.TemporaryDirectory(prefix="gridpulse-upload-") as d:
@@ -73,12 +73,8 @@ def check_upload(content: bytes, file_name: str, *, layer: str, datum: str,
             res = read_file(path, layer=layer)
         except ReaderError as e:
             return Checked(file_name, layer, None, e.report, False, digest)
-    val = validate(res.data, layer, file=res.source, row_offset=res.row_offset,
-                   datum=datum, reference=reference, lang=lang)  # type: ignore[arg-type]
-    report = Report()
-    report.extend(res.report)
-    report.extend(val.report)
-    return Checked(file_name, layer, val.data, report, bool(val.ok) and report.ok, digest)
+    data, report = validate_read(res, layer, datum=datum, reference=reference, lang=lang)
+    return Checked(file_name, layer, data, report, report.ok, digest)
 
 
 def report_table(report: Report, lang: str) -> pd.DataFrame:

@@ -272,7 +272,7 @@ def _categories(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]
             def params(p: int, raw: list[str | None] = raw, f: Field = f) -> dict[str, Any]:
                 m = taxonomy.match_name(str(raw[p]))
                 sug = m.suggestion or taxonomy.FALLBACK_ITEM
-                return {"value": shown(raw[p]), "suggestion": taxonomy.name_of(sug), "code": sug,
+                return {"value": shown(raw[p]), "suggestion": taxonomy.name_of(sug), "suggested_code": sug,
                         "header": header(f)}
 
             ctx.per_row("error", _KEY + "name_unknown", unsure[c], column=c, params=params)
