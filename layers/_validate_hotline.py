@@ -472,3 +472,35 @@ def _department(ctx: Ctx, out: pd.DataFrame) -> None:
         ctx.add("warning", _KEY + "department_unknown", column="department", header=header(f),
                 count=sum(unknown.values()),
                 values="，".join(shown(v) for v, _ in unknown.most_common(EXAMPLES)))
+
+
+# --------------------------------------------------------------------------- after validation
+
+
+def fill_due_times(data: pd.DataFrame, *, file: str | None) -> tuple[pd.DataFrame, Report]:
+    """Fill missing ``expected_datetime`` from the time-limit table (an assumption, one line).
+
+    Without a due time a case is never overdue (see :mod:`geo.kpis`), so a hotline file without
+    应办结时间 would make the wall's overdue counts silently wrong. Rows without a receipt time
+    or a valid level stay empty. ``data`` is the validated layer; a copy is returned.
+    """
+    from layers.workflow import DEFAULT_POLICY, due_times
+
+    rep = Report()
+    need = ["requested_datetime", "category_code", "level"]
+    if data.empty or any(c not in data.columns for c in need):
+        return data, rep
+    has = data["expected_datetime"].notna() if "expected_datetime" in data.columns else \
+        pd.Series(False, index=data.index)
+    due = due_times(data.loc[~has], policy=DEFAULT_POLICY)
+    due = due[due.notna()]
+    if due.empty:
+        return data, rep
+    out = data.copy()
+    if "expected_datetime" not in out.columns:
+        out["expected_datetime"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[us]")
+    out.loc[due.index, "expected_datetime"] = due.astype(out["expected_datetime"].dtype)
+    f = _field("expected_datetime")
+    rep.add("info", _KEY + "due_filled", file=file, column="expected_datetime", layer="incidents",
+            header=schema_header(f), count=int(len(due)))
+    return out, rep

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from layers._validate_hotline import prepare_incidents
+from layers._validate_hotline import fill_due_times, prepare_incidents
 from layers.errors import ReaderError, StoreError
 from layers.io import ReadResult, read_file
 from layers.report import Report
@@ -141,7 +141,11 @@ def validate_read(
                    reference=reference, lang=lang)
     report.issues.extend(i for i in res.report
                          if not (i.code in _SUPERSEDED and (i.row, i.column) in handled))
-    return res.data, _drop_explained_by_swaps(report)
+    data = res.data
+    if layer == "incidents" and report.ok:
+        data, due = fill_due_times(data, file=rr.source)
+        report.extend(due)
+    return data, _drop_explained_by_swaps(report)
 
 
 def _original_headers(report: Report) -> dict[str, str]:

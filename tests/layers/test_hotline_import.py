@@ -127,7 +127,11 @@ def test_the_gbk_export_from_the_issue_imports_with_its_assumptions(store, tmp_p
     assert "已假定：2 行只写了大类" in zh
     assert 'Assumed: the file has no "等级" column; 4 row(s) were imported with "1"' in en
     assert "Assumed: 1 row(s) of \"类别\" do not match a list name exactly" in en
-    assert zh.count("已假定") == 5 and en.count("Assumed") == 5  # stage, level, source, close name, item
+    # stage, level, source, close name, item, due time: once each
+    assert zh.count("已假定") == 6 and en.count("Assumed") == 6
+    due = one(report, "hotline.due_filled")
+    assert due.params["count"] == 4
+    assert str(got["expected_datetime"].iloc[0]) == "2025-03-04 09:15:00"  # level 1: 72 h
 
 
 @pytest.mark.parametrize("variant", ["gbk_ticket_status_address", "xlsx_case_numbers", "utf8_bom_channels"])
@@ -289,7 +293,7 @@ def test_canonical_files_pass_unchanged(tmp_path) -> None:
                      encoding="utf-8")
     res = check_file(path, "incidents")
     assert res.ok, res.report.render("en")
-    assert not [i for i in res.report if i.code.startswith("hotline.")]
+    assert [i.code for i in res.report if i.code.startswith("hotline.")] == ["hotline.due_filled"]
     assert res.data[["item_code", "level", "source", "stage"]].values.tolist() == [["0101", 2, "patrol", "handling"]]
 
 
