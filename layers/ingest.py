@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from layers._validate_hotline import fill_due_times, prepare_incidents
@@ -96,7 +97,31 @@ def check_file(
         return CheckResult(None, report, Path(path).name)
     data, report = validate_read(rr, layer, datum=datum, reference=reference_from(store, layer),
                                  lang=lang)
+    if store is not None and data is not None:
+        report.extend(ids_already_stored(store, layer, data, file=rr.source, row_offset=rr.row_offset))
     return CheckResult(data, report, rr.source)
+
+
+def ids_already_stored(store: Store, layer: str, data: pd.DataFrame, *, file: str | None,
+                       row_offset: int) -> Report:
+    """One warning naming the rows whose id is already in ``store`` (a re-sent export).
+
+    Appending them is refused by the store; replacing overwrites them. Saying which rows
+    before the write turns the store's bare uniqueness error into something one can act on.
+    """
+    report = Report()
+    key = SCHEMAS[layer].key
+    if key not in data.columns or SCHEMAS[layer].append_only or not store.has_layer(layer):
+        return report
+    stored = pd.Index(store.read(layer, columns=[key])[key].dropna().astype(str))
+    ids = data[key]
+    pos = np.flatnonzero((ids.notna() & ids.astype(str).isin(stored)).to_numpy())
+    if len(pos):
+        report.add("warning", "hotline.ids_in_store", file=file, column=key, layer=layer,
+                   count=int(len(pos)), rows=", ".join(str(int(p) + row_offset) for p in pos[:10])
+                   + (" …" if len(pos) > 10 else ""),
+                   example=str(ids.iloc[int(pos[0])]))
+    return report
 
 
 #: Generic validation messages dropped for a cell that the hotline step already refused.

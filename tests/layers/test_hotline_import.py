@@ -358,3 +358,15 @@ def test_gridpulse_import_on_the_command_line(tmp_path) -> None:
     assert done.returncode == 1
     assert 'Row 2, Column category_code: "类别" value "垃圾" is not in the whistle list' in done.stdout
     assert gpkg.read_bytes() == before
+
+
+def test_a_resent_export_names_the_rows_already_in_the_store(store, tmp_path) -> None:
+    path = write_csv(tmp_path / "day1.csv", ISSUE_HEADER, issue_rows()[:2])
+    assert import_file(store, "incidents", path).ok
+    before = Path(store.url).read_bytes()
+    day2 = write_csv(tmp_path / "day2.csv", ISSUE_HEADER, issue_rows())  # rows 2-3 were sent yesterday
+    report = import_file(store, "incidents", day2, mode="append")
+    w = one(report, "hotline.ids_in_store")
+    assert (w.params["count"], w.params["rows"], w.params["example"]) == (2, "2, 3", "A20250301001")
+    assert not report.ok and Path(store.url).read_bytes() == before  # the store refuses; nothing written
+    assert "追加导入会被拒绝" in report.render("zh") and "appending them is refused" in report.render("en")
