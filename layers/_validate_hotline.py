@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -175,7 +176,10 @@ def _text(v: Any) -> str | None:
 
 
 def _texts(s: pd.Series) -> list[str | None]:
-    return [_text(v) for v in s.tolist()]
+    """Cell texts (stripped, ``None`` when empty), computed once per distinct value."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = np.array([_text(u) for u in uniques] + [None], dtype=object)
+    return mapped[codes].tolist()
 
 
 def _field(name: str):  # noqa: ANN202 - a schema Field
@@ -207,7 +211,8 @@ def _assume(ctx: Ctx, severity: str, column: str, value: Any, count: int, *, mis
                 value=str(value), count=count, first_row=ctx.row(first or 0))
 
 
-def _by_words(text: str, rules: Sequence[tuple[Any, tuple[str, ...]]]) -> Any:
+@cache
+def _by_words(text: str, rules: tuple[tuple[Any, tuple[str, ...]], ...]) -> Any:
     low = text.lower()
     hit = next((code for code, words in rules if low in words), None)
     if hit is None:
@@ -369,6 +374,7 @@ def _stage(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]]) ->
                                          ("open", ("open", "打开", "处理中", "未办结"))))
 
 
+@cache
 def _stage_label(stage: str) -> str:
     from layers.workflow import label
 
@@ -379,7 +385,7 @@ def _stage_label(stage: str) -> str:
 
 
 def _closed_set(ctx: Ctx, out: pd.DataFrame, column: str,
-                rules: Sequence[tuple[Any, tuple[str, ...]]]) -> None:
+                rules: tuple[tuple[Any, tuple[str, ...]], ...]) -> None:
     """Map words of a closed-set column; default (with an assumption) when absent or empty."""
     n = len(out)
     default = DEFAULTS.get(column)
