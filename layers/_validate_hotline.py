@@ -211,6 +211,15 @@ def _assume(ctx: Ctx, severity: str, column: str, value: Any, count: int, *, mis
                 value=str(value), count=count, first_row=ctx.row(first or 0))
 
 
+def _put(ctx: Ctx, out: pd.DataFrame, column: str, values: list[Any],
+         mapped: Counter[tuple[str, str]], *, key: str = "values_mapped") -> None:
+    """Set ``column`` and say in one line which values were translated (``a → b``, count)."""
+    out[column] = pd.Series(values, index=out.index, dtype=object)
+    if mapped:
+        ctx.add("info", _KEY + key, column=column, header=header(_field(column)),
+                count=sum(mapped.values()), pairs=_pairs(mapped))
+
+
 @cache
 def _by_words(text: str, rules: tuple[tuple[Any, tuple[str, ...]], ...]) -> Any:
     low = text.lower()
@@ -356,10 +365,7 @@ def _stage(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]]) ->
                 continue
             mapped[(text, _stage_label(hit))] += 1
             stage.append(hit)
-        out["stage"] = pd.Series(stage, index=out.index, dtype=object)
-        if sum(mapped.values()):
-            ctx.add("info", _KEY + "stage_from_status", column="stage", header=header(f),
-                    count=sum(mapped.values()), pairs=_pairs(mapped))
+        _put(ctx, out, "stage", stage, mapped, key="stage_from_status")
         if blank:
             _assume(ctx, "info", "stage", _stage_label(DEFAULTS["stage"]), len(blank), missing=False,
                     first=blank[0])
@@ -411,10 +417,7 @@ def _closed_set(ctx: Ctx, out: pd.DataFrame, column: str,
             if hit is not None:
                 mapped[(text, str(hit))] += 1
             values.append(hit if hit is not None else text)  # the rest: validation says "not allowed"
-    out[column] = pd.Series(values, index=out.index, dtype=object)
-    if sum(mapped.values()):
-        ctx.add("info", _KEY + "values_mapped", column=column, header=header(f),
-                count=sum(mapped.values()), pairs=_pairs(mapped))
+    _put(ctx, out, column, values, mapped)
     if blank and default is not None:
         _assume(ctx, "info", column, default, len(blank), missing=False, first=blank[0])
 
@@ -425,7 +428,6 @@ def _level(ctx: Ctx, out: pd.DataFrame) -> None:
         out["level"] = DEFAULTS["level"]
         _assume(ctx, "info", "level", DEFAULTS["level"], n, missing=True)
         return
-    f = _field("level")
     raw = out["level"].tolist()
     num = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=float)
     mapped: Counter[tuple[str, str]] = Counter()
@@ -443,10 +445,7 @@ def _level(ctx: Ctx, out: pd.DataFrame) -> None:
             if hit is not None:
                 mapped[(text, str(hit))] += 1
             values.append(hit if hit is not None else text)
-    out["level"] = pd.Series(values, index=out.index, dtype=object)
-    if sum(mapped.values()):
-        ctx.add("info", _KEY + "values_mapped", column="level", header=header(f),
-                count=sum(mapped.values()), pairs=_pairs(mapped))
+    _put(ctx, out, "level", values, mapped)
     if blank:
         _assume(ctx, "info", "level", DEFAULTS["level"], len(blank), missing=False, first=blank[0])
 
@@ -470,10 +469,7 @@ def _department(ctx: Ctx, out: pd.DataFrame) -> None:
         else:
             mapped[(text, hit)] += 1
         values.append(hit)
-    out["department"] = pd.Series(values, index=out.index, dtype=object)
-    if sum(mapped.values()):
-        ctx.add("info", _KEY + "values_mapped", column="department", header=header(f),
-                count=sum(mapped.values()), pairs=_pairs(mapped))
+    _put(ctx, out, "department", values, mapped)
     if unknown:
         ctx.add("warning", _KEY + "department_unknown", column="department", header=header(f),
                 count=sum(unknown.values()),
