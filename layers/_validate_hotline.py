@@ -197,7 +197,7 @@ def header(f: Field) -> str:
 def _pairs(counter: Counter[tuple[str, str]]) -> str:
     shown_pairs = [f"{a} → {b}" for (a, b), _ in counter.most_common(EXAMPLES)]
     more = len(counter) - EXAMPLES
-    return "，".join(shown_pairs) + (f" …(+{more})" if more > 0 else "")
+    return "; ".join(shown_pairs) + (f" …(+{more})" if more > 0 else "")
 
 
 def _assume(ctx: Ctx, severity: str, column: str, value: Any, count: int, *, missing: bool,
@@ -473,7 +473,7 @@ def _department(ctx: Ctx, out: pd.DataFrame) -> None:
     if unknown:
         ctx.add("warning", _KEY + "department_unknown", column="department", header=header(f),
                 count=sum(unknown.values()),
-                values="，".join(shown(v) for v, _ in unknown.most_common(EXAMPLES)))
+                values="; ".join(shown(v) for v, _ in unknown.most_common(EXAMPLES)))
 
 
 # --------------------------------------------------------------------------- after validation

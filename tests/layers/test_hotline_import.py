@@ -182,8 +182,8 @@ def test_common_header_variants(variant: str, store, tmp_path) -> None:
         assert (blank["source"].params["count"], blank["source"].params["first_row"]) == (1, 4)
         assert (blank["level"].params["count"], blank["level"].params["value"]) == (1, "1")
         mapped = {i.column: i.params for i in by_code(report, "hotline.values_mapped")}
-        assert mapped["source"]["pairs"] == "12345热线 → hotline_12345，网格员上报 → patrol"
-        assert (mapped["level"]["count"], mapped["level"]["pairs"]) == (2, "特急 → 3，一般 → 1")
+        assert mapped["source"]["pairs"] == "12345热线 → hotline_12345; 网格员上报 → patrol"
+        assert (mapped["level"]["count"], mapped["level"]["pairs"]) == (2, "特急 → 3; 一般 → 1")
 
 
 # --------------------------------------------------------------------------- refusals
