@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -148,8 +147,7 @@ def prepare_incidents(data: pd.DataFrame, *, file: str | None, row_offset: int,
     -------
     Prepared
     """
-    ctx = Ctx(Report(), "incidents", file, int(row_offset))
-    _HEADERS.set(dict(headers or {}))
+    ctx = _HotlineCtx(Report(), "incidents", file, int(row_offset), headers=dict(headers or {}))
     out = data.copy()
     handled: set[tuple[int | None, str]] = set()
     n = len(out)
@@ -186,12 +184,17 @@ def _field(name: str):  # noqa: ANN202 - a schema Field
     return SCHEMAS["incidents"].field(name)
 
 
-_HEADERS: ContextVar[dict[str, str]] = ContextVar("hotline_headers", default={})  # noqa: B039
+@dataclass
+class _HotlineCtx(Ctx):
+    """:class:`Ctx` that also knows the headers as written in the file."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def header(f: Field) -> str:
+def _header(ctx: Ctx, f: Field) -> str:
     """The header of ``f`` as written in the file being prepared, else the schema's usual one."""
-    return _HEADERS.get().get(f.name) or schema_header(f)
+    written = ctx.headers if isinstance(ctx, _HotlineCtx) else {}
+    return written.get(f.name) or schema_header(f)
 
 
 def _pairs(counter: Counter[tuple[str, str]]) -> str:
@@ -204,10 +207,10 @@ def _assume(ctx: Ctx, severity: str, column: str, value: Any, count: int, *, mis
             first: int | None = None) -> None:
     f = _field(column)
     if missing:
-        ctx.add(severity, _KEY + "assumed_column", column=column, header=header(f),  # type: ignore[arg-type]
+        ctx.add(severity, _KEY + "assumed_column", column=column, header=_header(ctx, f),  # type: ignore[arg-type]
                 value=str(value), count=count)
     else:
-        ctx.add(severity, _KEY + "assumed_blank", column=column, header=header(f),  # type: ignore[arg-type]
+        ctx.add(severity, _KEY + "assumed_blank", column=column, header=_header(ctx, f),  # type: ignore[arg-type]
                 value=str(value), count=count, first_row=ctx.row(first or 0))
 
 
@@ -216,7 +219,7 @@ def _put(ctx: Ctx, out: pd.DataFrame, column: str, values: list[Any],
     """Set ``column`` and say in one line which values were translated (``a → b``, count)."""
     out[column] = pd.Series(values, index=out.index, dtype=object)
     if mapped:
-        ctx.add("info", _KEY + key, column=column, header=header(_field(column)),
+        ctx.add("info", _KEY + key, column=column, header=_header(ctx, _field(column)),
                 count=sum(mapped.values()), pairs=_pairs(mapped))
 
 
@@ -239,7 +242,7 @@ def _ids(ctx: Ctx, out: pd.DataFrame) -> None:
     prefix = "GEN-" + digest.hexdigest()[:8].upper()
     out["service_request_id"] = [f"{prefix}-{ctx.row(p)}" for p in range(len(out))]
     ctx.add("warning", _KEY + "ids_generated", column="service_request_id",
-            header=header(_field("service_request_id")), count=len(out),
+            header=_header(ctx, _field("service_request_id")), count=len(out),
             example=str(out["service_request_id"].iloc[0]))
 
 
@@ -275,10 +278,10 @@ def _categories(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]
     for c in cols:
         f = _field(c)
         if sum(matched[c].values()):
-            ctx.add("info", _KEY + "names_matched", column=c, header=header(f),
+            ctx.add("info", _KEY + "names_matched", column=c, header=_header(ctx, f),
                     count=sum(matched[c].values()), pairs=_pairs(matched[c]))
         if sum(close[c].values()):
-            ctx.add("warning", _KEY + "names_close", column=c, header=header(f),
+            ctx.add("warning", _KEY + "names_close", column=c, header=_header(ctx, f),
                     count=sum(close[c].values()), pairs=_pairs(close[c]))
         if unsure[c]:
             raw = texts[c]
@@ -287,7 +290,7 @@ def _categories(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]
                 m = taxonomy.match_name(str(raw[p]))
                 sug = m.suggestion or taxonomy.FALLBACK_ITEM
                 return {"value": shown(raw[p]), "suggestion": taxonomy.name_of(sug), "suggested_code": sug,
-                        "header": header(f)}
+                        "header": _header(ctx, f)}
 
             ctx.per_row("error", _KEY + "name_unknown", unsure[c], column=c, params=params)
     bad = {p for c in cols for p in unsure[c]}
@@ -312,12 +315,12 @@ def _categories(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]
             item[p] = taxonomy.DEFAULT_ITEMS[cat[p]]
             defaults[(taxonomy.name_of(cat[p]), f"{taxonomy.name_of(item[p])}（{item[p]}）")] += 1
     if sum(defaults.values()):
-        ctx.add("warning", _KEY + "item_default", column="item_code", header=header(_field("item_code")),
+        ctx.add("warning", _KEY + "item_default", column="item_code", header=_header(ctx, _field("item_code")),
                 count=sum(defaults.values()), pairs=_pairs(defaults))
     if fallback:
         code = taxonomy.FALLBACK_ITEM
         ctx.add("warning", _KEY + "category_fallback", column="category_code",
-                header=header(_field("category_code")), count=fallback,
+                header=_header(ctx, _field("category_code")), count=fallback,
                 value=f"{taxonomy.name_of(code[:2])} / {taxonomy.name_of(code)}（{code}）",
                 first_row=ctx.row(first_fallback or 0))
     # keep what could not be matched as written (validation then refuses it; its message dropped)
@@ -339,7 +342,7 @@ def _stage(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]]) ->
         if any(from_status):
             stage = [s or DEFAULTS["stage"] for s in from_status]
             out["stage"] = stage
-            ctx.add("info", _KEY + "stage_from_open_closed", column="stage", header=header(f),
+            ctx.add("info", _KEY + "stage_from_open_closed", column="stage", header=_header(ctx, f),
                     count=sum(s is not None for s in from_status))
         else:
             out["stage"] = DEFAULTS["stage"]
@@ -371,7 +374,7 @@ def _stage(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]]) ->
                     first=blank[0])
         if unknown:
             ctx.per_row("error", _KEY + "status_unknown", unknown, column="stage",
-                        params=lambda p: {"value": shown(texts[p]), "header": header(f)})
+                        params=lambda p: {"value": shown(texts[p]), "header": _header(ctx, f)})
             handled.update((ctx.row(p), "stage") for p in unknown)
     if "status" not in out.columns or out["status"].isna().all():
         out["status"] = ["closed" if s in _CLOSED_STAGES else "open" for s in out["stage"].tolist()]
@@ -471,7 +474,7 @@ def _department(ctx: Ctx, out: pd.DataFrame) -> None:
         values.append(hit)
     _put(ctx, out, "department", values, mapped)
     if unknown:
-        ctx.add("warning", _KEY + "department_unknown", column="department", header=header(f),
+        ctx.add("warning", _KEY + "department_unknown", column="department", header=_header(ctx, f),
                 count=sum(unknown.values()),
                 values="; ".join(shown(v) for v, _ in unknown.most_common(EXAMPLES)))
 
