@@ -150,14 +150,12 @@ def prepare_incidents(data: pd.DataFrame, *, file: str | None, row_offset: int,
     ctx = _HotlineCtx(Report(), "incidents", file, int(row_offset), headers=dict(headers or {}))
     out = data.copy()
     handled: set[tuple[int | None, str]] = set()
-    n = len(out)
-    if n:
-        _ids(ctx, out)
-        _categories(ctx, out, handled)
-        _stage(ctx, out, handled)
-        _closed_set(ctx, out, "source", HOTLINE_SOURCES)
-        _level(ctx, out)
-        _department(ctx, out)
+    _ids(ctx, out)
+    _categories(ctx, out, handled)
+    _stage(ctx, out, handled)
+    _closed_set(ctx, out, "source", HOTLINE_SOURCES)
+    _level(ctx, out)
+    _department(ctx, out)
     return Prepared(out, ctx.report, handled)
 
 
@@ -205,6 +203,8 @@ def _pairs(counter: Counter[tuple[str, str]]) -> str:
 
 def _assume(ctx: Ctx, severity: str, column: str, value: Any, count: int, *, missing: bool,
             first: int | None = None) -> None:
+    if not count:
+        return
     f = _field(column)
     if missing:
         ctx.add(severity, _KEY + "assumed_column", column=column, header=_header(ctx, f),  # type: ignore[arg-type]
@@ -240,10 +240,12 @@ def _ids(ctx: Ctx, out: pd.DataFrame) -> None:
         return
     digest = hashlib.sha1(pd.util.hash_pandas_object(out.astype(str), index=False).to_numpy().tobytes())
     prefix = "GEN-" + digest.hexdigest()[:8].upper()
-    out["service_request_id"] = [f"{prefix}-{ctx.row(p)}" for p in range(len(out))]
-    ctx.add("warning", _KEY + "ids_generated", column="service_request_id",
-            header=_header(ctx, _field("service_request_id")), count=len(out),
-            example=str(out["service_request_id"].iloc[0]))
+    out["service_request_id"] = pd.Series([f"{prefix}-{ctx.row(p)}" for p in range(len(out))],
+                                          index=out.index, dtype=object)
+    if len(out):
+        ctx.add("warning", _KEY + "ids_generated", column="service_request_id",
+                header=_header(ctx, _field("service_request_id")), count=len(out),
+                example=str(out["service_request_id"].iloc[0]))
 
 
 # --------------------------------------------------------------------------- category / item
