@@ -369,3 +369,9 @@ def test_a_resent_export_names_the_rows_already_in_the_store(store, tmp_path) ->
     assert (w.params["count"], w.params["rows"], w.params["example"]) == (2, "2, 3", "A20250301001")
     assert not report.ok and Path(store.url).read_bytes() == before  # the store refuses; nothing written
     assert "追加导入会被拒绝" in report.render("zh") and "appending them is refused" in report.render("en")
+
+
+def test_an_export_with_headers_and_no_rows_says_nothing_assumed(tmp_path) -> None:
+    res = check_file(write_csv(tmp_path / "empty.csv", ISSUE_HEADER, []), "incidents")
+    assert res.ok and len(res.data) == 0
+    assert not [i.code for i in res.report if i.code.startswith(("hotline.", "validation."))]
