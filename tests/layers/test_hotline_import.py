@@ -375,3 +375,18 @@ def test_an_export_with_headers_and_no_rows_says_nothing_assumed(tmp_path) -> No
     res = check_file(write_csv(tmp_path / "empty.csv", ISSUE_HEADER, []), "incidents")
     assert res.ok and len(res.data) == 0
     assert not [i.code for i in res.report if i.code.startswith(("hotline.", "validation."))]
+
+
+def test_with_grids_but_no_district_the_grids_are_the_area(store, tmp_path) -> None:
+    grids = gpd.GeoDataFrame(
+        {"网格代码": ["320106001001001"], "名称": ["宁海路第一网格"], "网格类型": ["comprehensive"],
+         "所属社区代码": ["320106001001"], "户数": [420], "人口": [1130]},
+        geometry=[shapely.box(118.775, 32.055, 118.790, 32.070)], crs=4326)
+    pyogrio.write_dataframe(grids, tmp_path / "grids.geojson", driver="GeoJSON")
+    assert import_file(store, "grids", tmp_path / "grids.geojson").ok
+    rows = [[f"G{i}", "暴露垃圾", "", x, y, "2025-03-01 09:00"] for i, (x, y) in enumerate([*NANJING[:2], SHANGHAI])]
+    report = import_file(store, "incidents", write_csv(tmp_path / "g.csv", ISSUE_HEADER, rows))
+    far = one(report, "validation.far_outside_district")
+    assert (far.severity, far.row) == ("error", 4) and float(far.params["distance_km"]) > 250
+    assert not by_code(report, "hotline.other_city")
+    assert not store.has_layer("incidents")
