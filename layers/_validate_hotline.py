@@ -56,12 +56,12 @@ from layers.schema import SCHEMAS, SOURCES, STAGES, Field
 HOTLINE_STATUS: dict[str, tuple[str, ...]] = {
     "closed_no_action": ("不予受理", "重复工单", "无效工单", "作废", "撤销", "非本辖区", "不属于受理范围"),
     "evaluated": ("已回访", "已评价", "已归档"),
-    "closed": ("已办结", "已结案", "办结", "已完成", "结案", "已解决", "已关闭"),
+    "closed": ("已办结", "已结案", "办结", "已完成", "结案", "已解决", "已关闭", "resolved", "completed", "done"),
     "verifying": ("待核实", "待审核", "待回访", "已反馈", "待结案", "已办理"),
-    "handling": ("办理中", "处理中", "处置中", "正在办理", "待办理", "延期中", "返工", "重办"),
+    "handling": ("办理中", "处理中", "处置中", "正在办理", "待办理", "延期中", "返工", "重办", "in progress", "processing"),
     "dispatched": ("已派单", "已派发", "已分派", "已转办", "待签收", "已签收", "已报到", "派单"),
     "whistled": ("已吹哨", "吹哨"),
-    "collected": ("待受理", "已受理", "待派单", "待分派", "新建", "已登记", "受理"),
+    "collected": ("待受理", "已受理", "待派单", "待分派", "新建", "已登记", "受理", "new", "received", "open"),
 }
 #: Department names -> department code (first keyword contained in the name wins, in this order).
 HOTLINE_DEPARTMENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -80,16 +80,16 @@ HOTLINE_DEPARTMENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 #: Channel words -> source code.
 HOTLINE_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("hotline_12345", ("12345", "热线", "电话", "来电")),
-    ("patrol", ("网格员", "巡查", "巡检", "上报")),
+    ("hotline_12345", ("12345", "热线", "电话", "来电", "hotline", "phone")),
+    ("patrol", ("网格员", "巡查", "巡检", "上报", "patrol", "inspection")),
     ("resident_app", ("app", "小程序", "随手拍", "微信", "网站", "网络", "公众号")),
-    ("sensor", ("传感", "物联", "感知", "视频", "监控")),
+    ("sensor", ("传感", "物联", "感知", "视频", "监控", "iot", "camera")),
 )
 #: Urgency words -> level.
 HOTLINE_LEVELS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (3, ("特急", "非常紧急", "特别紧急", "重大", "高")),
-    (2, ("较急", "紧急", "重要", "中")),
-    (1, ("一般", "普通", "低", "常规")),
+    (3, ("特急", "非常紧急", "特别紧急", "重大", "高", "critical", "high")),
+    (2, ("较急", "紧急", "重要", "中", "urgent", "medium")),
+    (1, ("一般", "普通", "低", "常规", "normal", "low", "routine")),
 )
 #: What is assumed for a missing column or an empty cell.
 DEFAULTS: dict[str, Any] = {"stage": "collected", "level": 1, "source": "hotline_12345"}
@@ -338,6 +338,12 @@ def _categories(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]
 def _stage(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]]) -> None:
     n = len(out)
     f = _field("stage")
+    if "stage" not in out.columns and "status" in out.columns and \
+            not {(t or "").lower() for t in _texts(out["status"])} <= {"", *_OPEN_CLOSED}:
+        # an English export's "status" holds workflow words (In progress, Resolved): it is the stage
+        out["stage"] = out.pop("status")
+        if isinstance(ctx, _HotlineCtx):
+            ctx.headers = {**ctx.headers, "stage": "status"}
     if "stage" not in out.columns:
         status = _texts(out["status"]) if "status" in out.columns else [None] * n
         from_status = [_OPEN_CLOSED.get((s or "").lower()) for s in status]

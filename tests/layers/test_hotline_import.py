@@ -133,7 +133,8 @@ def test_the_gbk_export_from_the_issue_imports_with_its_assumptions(store, tmp_p
     assert str(got["expected_datetime"].iloc[0]) == "2025-03-04 09:15:00"  # level 1: 72 h
 
 
-@pytest.mark.parametrize("variant", ["gbk_ticket_status_address", "xlsx_case_numbers", "utf8_bom_channels"])
+@pytest.mark.parametrize("variant", ["gbk_ticket_status_address", "xlsx_case_numbers", "utf8_bom_channels",
+                                     "english_headers"])
 def test_common_header_variants(variant: str, store, tmp_path) -> None:
     (x0, y0), (x1, y1), (x2, y2), *_ = NANJING
     if variant == "gbk_ticket_status_address":
@@ -157,6 +158,16 @@ def test_common_header_variants(variant: str, store, tmp_path) -> None:
                   "item_code": ["0302", "0501", "0302"], "stage": ["verifying", "evaluated", "closed_no_action"],
                   "status": ["open", "closed", "closed"], "level": [1, 1, 1]}
         assumed = {"level", "source"}
+    elif variant == "english_headers":
+        path = write_csv(tmp_path / "tickets.csv", ["ticket_id", "category", "status", "channel", "priority",
+                                                    "created_at", "longitude", "latitude"], [
+            ["E1", "Illegal parking", "In progress", "Hotline", "High", "2025-03-01 09:00", x0, y0],
+            ["E2", "Street light out", "Resolved", "WeChat app", "Normal", "2025-03-01 10:00", x1, y1],
+            ["E3", "Noise", "New", "Patrol", "Urgent", "2025-03-01 11:00", x2, y2],
+        ], encoding="utf-8")
+        expect = {"item_code": ["0501", "0403", "0701"], "stage": ["handling", "closed", "collected"],
+                  "source": ["hotline_12345", "resident_app", "patrol"], "level": [3, 1, 2]}
+        assumed = set()
     else:
         path = write_csv(tmp_path / "export.csv", ["工单编号", "事项", "来源", "紧急程度", "创建时间", "办结时间", "经度", "纬度"], [
             ["U1", "油烟污染", "12345热线", "特急", "2025-03-01 09:00", "2025-03-02 09:00", x0, y0],
