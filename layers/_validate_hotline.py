@@ -273,10 +273,10 @@ def _categories(ctx: Ctx, out: pd.DataFrame, handled: set[tuple[int | None, str]
                 close[c][(text, f"{taxonomy.name_of(shown_code)}（{shown_code}）")] += 1
             elif m.how != "code":
                 matched[c][(text, shown_code)] += 1
-            if m.item_code and item[p] is None:
+            if m.item_code and item[p] is None:  # the item column (read first) wins
                 item[p] = m.item_code
-            if cat[p] is None:
-                cat[p] = m.category_code
+            if cat[p] is None or c == "category_code":  # the category column wins: a clash is
+                cat[p] = m.category_code  # then reported by validation (item_category_mismatch)
     for c in cols:
         f = _field(c)
         if sum(matched[c].values()):

@@ -401,3 +401,12 @@ def test_with_grids_but_no_district_the_grids_are_the_area(store, tmp_path) -> N
     assert (far.severity, far.row) == ("error", 4) and float(far.params["distance_km"]) > 250
     assert not by_code(report, "hotline.other_city")
     assert not store.has_layer("incidents")
+
+
+def test_a_category_and_an_item_that_disagree_are_refused(tmp_path) -> None:
+    rows = [["K1", "市容环境", "暴露垃圾", "2025-03-01 09:00", *NANJING[0]],
+            ["K2", "交通秩序", "电梯故障", "2025-03-01 10:00", *NANJING[1]]]
+    res = check_file(write_csv(tmp_path / "k.csv", ["编号", "类别", "事项", "上报时间", "经度", "纬度"], rows),
+                     "incidents")
+    assert [(i.code, i.row, i.column) for i in res.report.errors()] == [
+        ("validation.item_category_mismatch", 3, "item_code")]
