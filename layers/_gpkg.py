@@ -51,7 +51,7 @@ import shapely
 
 from layers import _store_common as sc
 from layers.schema import SCHEMAS
-from layers.store import Between, RowUpdate, Store, Where, WriteMode
+from layers.store import Between, Store, Where, WriteMode
 
 _STG = "stg"
 _OLD = "old"
@@ -183,7 +183,7 @@ def _inline(sql: str, params: Sequence[Any]) -> str:
     return "".join(out)
 
 
-class GeoPackageStore(sc.SharedVersions, Store):
+class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
     """A GeoPackage file as the store (see the module docstring for the write protocol).
 
     Parameters
@@ -739,38 +739,13 @@ class GeoPackageStore(sc.SharedVersions, Store):
 
     # -- updates and events ------------------------------------------------------------------------
 
-    def apply(
-        self,
-        updates: Sequence[RowUpdate] = (),
-        *,
-        events: pd.DataFrame | None = None,
-        actor: str = "system",
-        note: str = "",
-    ) -> int:
-        plan = sc.prepare_updates(updates)
-        ev = sc.prepare_events(events)
-        if not plan and ev is None:
-            return 0
-        total = 0
+    @contextlib.contextmanager
+    def _apply_transaction(self, ev: pd.DataFrame | None) -> Iterator[sqlite3.Connection]:
+        """The write transaction of :meth:`apply` (events staged, store locked ``IMMEDIATE``)."""
         with self._transaction({sc.EVENTS: ev} if ev is not None else None) as conn:
-            for layer, keys, changes in plan:
-                total += self._update(conn, layer, keys, changes)
-                self._audit(conn, sc.audit_row("update", layer, len(keys), actor=actor, note=note))
-            if ev is not None:
-                missing = self._missing_refs(conn)
-                if missing:
-                    raise sc.store_error("unknown_ref", layer=sc.EVENTS,
-                                         column="service_request_id", values=", ".join(missing))
-                if self._exists(conn, sc.EVENTS):
-                    self._append_from_staging(conn, sc.EVENTS)
-                else:
-                    self._replace_from_staging(conn, sc.EVENTS)
-                self._audit(conn, sc.audit_row("append", sc.EVENTS, len(ev), actor=actor,
-                                               note=note))
-        return total
+            yield conn
 
-    def _update(self, conn: sqlite3.Connection, layer: str, keys: list[Any],
-                changes: Mapping[str, Any]) -> int:
+    def _existing_keys(self, conn: sqlite3.Connection, layer: str, keys: list[Any]) -> set[Any]:
         key = SCHEMAS[layer].key
         found: set[Any] = set()
         if self._exists(conn, layer):
@@ -779,21 +754,41 @@ class GeoPackageStore(sc.SharedVersions, Store):
                 found.update(r[0] for r in conn.execute(
                     f"SELECT {q(key)} FROM main.{q(layer)} WHERE {q(key)} IN "
                     f"({', '.join('?' * len(chunk))})", chunk))
-        missing = [str(k) for k in keys if k not in found]
-        if missing:
-            raise sc.store_error("missing_keys", layer=layer, column=key,
-                                 values=", ".join(missing[:10]))
+        return found
+
+    @staticmethod
+    def _equal(col: str, kind: str, p: str) -> str:
+        """Null-safe equality; datetimes compared as text normalised to milliseconds."""
+        if kind == "datetime":
+            return f"strftime('%Y-%m-%dT%H:%M:%f', {col}) IS strftime('%Y-%m-%dT%H:%M:%f', {p})"
+        return f"{col} IS {p}"
+
+    def _update_rows(self, conn: sqlite3.Connection, layer: str, keys: list[Any],
+                     changes: Mapping[str, Any], expect: Mapping[str, Any]) -> int:
+        key = SCHEMAS[layer].key
+        cond, cond_params = sc.expect_clause(layer, expect, placeholder="?", equal=self._equal)
         sets = ", ".join(f"{q(c)} = ?" for c in changes)
         values = [_sql_value(v) for v in changes.values()]
+        extra = [_sql_value(v) for v in cond_params]
         n = 0
         for i in range(0, len(keys), 900):
             chunk = keys[i:i + 900]
             n += conn.execute(
                 f"UPDATE main.{q(layer)} SET {sets} WHERE {q(key)} IN "
-                f"({', '.join('?' * len(chunk))})", [*values, *chunk]).rowcount
+                f"({', '.join('?' * len(chunk))})" + (f" AND {cond}" if cond else ""),
+                [*values, *chunk, *extra]).rowcount
         self._touch(conn, layer)
         self._mark_stale(conn, layer)
         return n
+
+    def _missing_event_refs(self, conn: sqlite3.Connection, ev: pd.DataFrame) -> list[str]:
+        return self._missing_refs(conn)
+
+    def _append_events(self, conn: sqlite3.Connection, ev: pd.DataFrame) -> None:
+        if self._exists(conn, sc.EVENTS):
+            self._append_from_staging(conn, sc.EVENTS)
+        else:
+            self._replace_from_staging(conn, sc.EVENTS)
 
     def _missing_refs(self, conn: sqlite3.Connection) -> list[str]:
         ev, inc = q(sc.EVENTS), q(sc.INCIDENTS)
