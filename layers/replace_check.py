@@ -103,10 +103,15 @@ class ReplaceImpact:
         """Referencing rows (all layers) the replace would orphan."""
         return sum(o.rows for o in self.orphans)
 
-    def orphan_text(self, lang: str | None = None) -> str:
-        """``事件流转记录 incident_events.service_request_id: 50,733 行（A1, A2 …）`` per layer."""
-        sep = "；" if lang == "zh" else "; "
-        return sep.join(t("cas.orphan_item", lang, layer=_title(o.layer, lang), column=o.column,
+    def orphan_text(self, lang: str | None = None, *, values: bool = True) -> str:
+        """``事件流转记录 incident_events.service_request_id：50,733 行（如 A1, A2）`` per layer.
+
+        ``values=False`` leaves out the sample ids (text from files: for places that render
+        markdown, show the ids in a table instead).
+        """
+        sep = "；" if normalize_lang(lang) == "zh" else "; "
+        key = "cas.orphan_item" if values else "cas.orphan_count"
+        return sep.join(t(key, lang, layer=_title(o.layer, lang), column=o.column,
                           rows=f"{o.rows:,}", values=", ".join(o.values)) for o in self.orphans)
 
 

@@ -72,7 +72,7 @@ with tab_in:
             policy = "refuse"
             if impact is not None and impact.orphans:
                 st.warning(t("cas.page.orphans_warning", lang, rows=fmt_int(impact.orphaned_rows),
-                             orphans=impact.orphan_text(lang)))
+                             orphans=impact.orphan_text(lang, values=False)))
                 policy = st.radio(t("cas.page.orphans_choice", lang), ORPHAN_POLICIES,
                                   format_func=lambda p: t(f"cas.page.orphans_{p}", lang),
                                   key="w_data_orphans")
