@@ -29,6 +29,11 @@ Reads go through pyogrio with ``use_arrow=True``; filters, bbox (through the R*T
 column lists, order and limit are pushed down as SQLite SQL. Counts, ``h3_counts``,
 the audit log and versions are plain SQL on ``sqlite3``.
 
+Side files (staging and whole-file ``new`` GeoPackages) carry a ``.lock`` companion that the
+writer holds with ``flock``; a writer killed mid-write (SIGKILL, power loss) leaves them
+behind, and the next :class:`GeoPackageStore` opened on the store deletes those whose lock
+nobody holds (:func:`clean_side_files`).
+
 Internal tables: ``audit_log`` (an attributes table, visible in QGIS) and
 ``layer_versions`` (snapshots as GeoParquet blobs, also registered as attributes).
 """

@@ -11,7 +11,9 @@ Contract every engine keeps
   the store is exactly as it was before the call.
 * Every write appends a row to the ``audit_log`` table (who, when, what, why).
 * ``incident_events`` is append-only.
-* :meth:`Store.apply` updates rows and appends events in ONE transaction (workflow transitions).
+* :meth:`Store.apply` updates rows and appends events in ONE transaction (workflow transitions);
+  a :class:`RowUpdate` with ``expect`` is a compare-and-set, refused with
+  :class:`~layers.errors.ConcurrentChangeError` when another writer changed the row first.
 * Versioned layers (the planner's grid drafts): :meth:`Store.save_version` stores a snapshot
   and makes it the live layer in one transaction; :meth:`Store.rollback` makes an old snapshot
   live again by saving it as a new version (history is never rewritten).
