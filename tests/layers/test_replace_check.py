@@ -7,6 +7,7 @@ would point at nothing.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from layers.errors import StoreError
 from layers.replace_check import (
@@ -60,7 +63,8 @@ def events(ids: list[str], per_case: int = 1) -> pd.DataFrame:
              "from_stage": None, "to_stage": "collected", "actor": "gw",
              "time": pd.Timestamp("2025-03-03 08:00"), "note": ""}
             for i in ids for k in range(per_case)]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["event_id", "service_request_id", "action", "from_stage",
+                                       "to_stage", "actor", "time", "note"])
 
 
 @pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
@@ -150,3 +154,30 @@ def test_delete_removes_the_orphans_and_theirs_in_one_write(store: Store) -> Non
     assert list(store.read("workers")["id"]) == ["W1"]
     # W2's patrol fixes went with W2 (patrol points refer to workers)
     assert list(store.read("patrol_points")["fix_id"]) == ["p1"]
+
+
+@settings(max_examples=8, deadline=None)
+@given(events_per_case=st.lists(st.integers(0, 3), min_size=1, max_size=6),
+       keep=st.lists(st.booleans(), min_size=6, max_size=6), extra=st.integers(1, 2))
+def test_the_impact_counts_what_a_replace_removes_and_orphans(events_per_case, keep,
+                                                               extra) -> None:
+    ids = [f"C{i}" for i in range(len(events_per_case))]
+    new_ids = [i for i, k in zip(ids, keep, strict=False) if k] + [f"N{j}" for j in range(extra)]
+    ev = events([i for i, k in zip(ids, events_per_case, strict=True) for _ in range(k)])
+    ev["event_id"] = [f"e{j}" for j in range(len(ev))]
+    with tempfile.TemporaryDirectory() as d, open_store(f"{d}/s.gpkg") as s:
+        s.write({"incidents": cases(ids), "incident_events": ev}, actor="setup")
+        gone = set(ids) - set(new_ids)
+        want_orphans = sum(k for i, k in zip(ids, events_per_case, strict=True) if i in gone)
+        impact = replace_impact(s, "incidents", cases(new_ids))
+        assert impact.removed_rows == len(gone)
+        assert impact.replaced_rows == len(set(ids) & set(new_ids))
+        assert impact.orphaned_rows == want_orphans
+        if want_orphans:
+            with pytest.raises(OrphanError):
+                write_checked(s, "incidents", cases(new_ids), mode="replace")
+            assert s.count("incidents") == len(ids)
+        else:
+            write_checked(s, "incidents", cases(new_ids), mode="replace")
+            assert sorted(s.read("incidents")["service_request_id"]) == sorted(new_ids)
+        assert s.count("incident_events") == len(ev)
