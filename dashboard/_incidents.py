@@ -638,6 +638,8 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
     """
     show_outcome(srid)
     seen = seen_record(srid, record)
+    if any(seen.get(c) != record.get(c) for c in seen):  # moved by someone else since shown
+        st.warning(t("cas.changed", lang))
     r_col, n_col = st.columns(2)
     role = r_col.selectbox(tp("act.role"), workflow.ROLES, key="inc_role",
                            format_func=lambda r: workflow.label("role", r, lang))
@@ -664,6 +666,7 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
         if out.ok:
             st.session_state.pop("inc_note", None)
             st.session_state.pop("inc_action", None)
+            st.session_state.pop("inc_seen", None)  # our own change: nothing to warn about
         st.rerun()
 
 
