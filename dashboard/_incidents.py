@@ -38,7 +38,8 @@ from geo.hotspots import hex_weights, hotspots, rates_per_1000
 from geo.incident_stats import by_hour_of_week, by_month, counts_by, monthly_topics
 from geo.kpis import kpis
 from layers import taxonomy, workflow
-from layers.errors import StoreError
+from layers._store_common import error_text
+from layers.errors import ConcurrentChangeError, StoreError
 from layers.i18n import t
 from layers.privacy import mask_personal
 from layers.schema import DEPARTMENTS, SOURCES, WHISTLES
@@ -604,18 +605,25 @@ class Outcome:
 
 
 def perform(srid: str, action: str, *, actor: str, role: str, note: str, time: pd.Timestamp,
-            options: Mapping[str, Any], lang: str) -> Outcome:
-    """Run one workflow transition on the stored case; a refused one changes nothing."""
+            options: Mapping[str, Any], lang: str, seen: Mapping[str, Any] | None = None) -> Outcome:
+    """Run one workflow transition on the stored case; a refused one changes nothing.
+
+    ``seen`` is the case as the page showed it when the button was clicked: if someone else
+    changed it since, or changes it while this action is written, the action is refused with
+    "this case was just changed by someone else — reload and try again".
+    """
     if not actor.strip():
         return Outcome(False, tp("act.missing_actor"), tp("act.missing_actor.fix"))
     opts = {k: v for k, v in options.items() if v is not None and v != ""}
     store = state.get_store()
     try:
         _, event = state.locked(workflow.transition, store, srid, action, actor=actor.strip(),
-                                role=role, time=time, note=note, **opts)
+                                role=role, time=time, note=note, based_on=seen, **opts)
     except workflow.IllegalTransitionError as err:
         sep = "。" if lang == "zh" else ". "
         return Outcome(False, f"{err.message(lang)}{sep}{tp('act.refused')}", err.fix(lang))
+    except ConcurrentChangeError as err:  # someone moved the case since it was read
+        return Outcome(False, error_text(err, lang), t("cas.conflict.fix", lang))
     except StoreError as err:
         return Outcome(False, tp("act.store_failed", error=str(err)))
     return Outcome(True, tp("act.done", action=workflow.label("action", action, lang),
@@ -629,6 +637,9 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
     The outcome is shown at the top of the form after the rerun that refreshes the case.
     """
     show_outcome(srid)
+    seen = seen_record(srid, record)
+    if any(seen.get(c) != record.get(c) for c in seen):  # moved by someone else since shown
+        st.warning(t("cas.changed", lang))
     r_col, n_col = st.columns(2)
     role = r_col.selectbox(tp("act.role"), workflow.ROLES, key="inc_role",
                            format_func=lambda r: workflow.label("role", r, lang))
@@ -649,12 +660,27 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
     when = action_time(record, now)
     st.caption(tp("act.time", time=when.strftime("%Y-%m-%d %H:%M")))
     if st.button(tp("act.submit"), key="inc_submit", type="primary"):
-        out = perform(srid, action, actor=actor, role=role, note=note, time=when, options=opts, lang=lang)
+        out = perform(srid, action, actor=actor, role=role, note=note, time=when, options=opts,
+                      lang=lang, seen=seen)
         st.session_state["inc_flash"] = (srid, out)
         if out.ok:
             st.session_state.pop("inc_note", None)
             st.session_state.pop("inc_action", None)
+            st.session_state.pop("inc_seen", None)  # our own change: nothing to warn about
         st.rerun()
+
+
+def seen_record(srid: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The case as the page showed it on the previous run (what the user acted on).
+
+    Streamlit reruns the page when a button is clicked, so ``record`` is already the case as
+    stored *now*; the values shown before the click are kept in the session. Returns those
+    (or ``record``'s on a first view) and remembers ``record``'s for the next click.
+    """
+    now = {c: record.get(c) for c in workflow.CAS_COLUMNS if c in record}
+    prev_srid, prev = st.session_state.get("inc_seen", (None, None))
+    st.session_state["inc_seen"] = (srid, now)
+    return prev if prev_srid == srid and prev is not None else now
 
 
 def show_outcome(srid: str) -> None:

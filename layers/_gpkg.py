@@ -29,6 +29,11 @@ Reads go through pyogrio with ``use_arrow=True``; filters, bbox (through the R*T
 column lists, order and limit are pushed down as SQLite SQL. Counts, ``h3_counts``,
 the audit log and versions are plain SQL on ``sqlite3``.
 
+Side files (staging and whole-file ``new`` GeoPackages) carry a ``.lock`` companion that the
+writer holds with ``flock``; a writer killed mid-write (SIGKILL, power loss) leaves them
+behind, and the next :class:`GeoPackageStore` opened on the store deletes those whose lock
+nobody holds (:func:`clean_side_files`).
+
 Internal tables: ``audit_log`` (an attributes table, visible in QGIS) and
 ``layer_versions`` (snapshots as GeoParquet blobs, also registered as attributes).
 """
@@ -51,7 +56,7 @@ import shapely
 
 from layers import _store_common as sc
 from layers.schema import SCHEMAS
-from layers.store import Between, RowUpdate, Store, Where, WriteMode
+from layers.store import Between, Store, Where, WriteMode
 
 _STG = "stg"
 _OLD = "old"
@@ -134,6 +139,102 @@ def _store_errors() -> Iterator[None]:
 def _unlink_db(path: Path) -> None:
     for suffix in ("", "-journal", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    _release_side_lock(path)
+
+
+# -- side files (staging / new) and their clean-up ------------------------------------------------
+
+#: ``flock``-ed lock files of the side files this process is writing (path -> fd).
+_SIDE_LOCKS: dict[str, int] = {}
+_SIDE_LOCKS_GUARD = threading.Lock()
+#: A side file without a lock file (written by an older GridPulse) counts as abandoned after this.
+LEGACY_STALE_AFTER_S = 3600.0
+_SIDE_KINDS = ("staging", "new")
+
+
+def _lock_path(side: Path) -> Path:
+    return side.with_name(side.name + ".lock")
+
+
+def _hold_side_lock(side: Path) -> None:
+    """Create ``<side>.lock`` already ``flock``-ed (made under a temporary name, then renamed),
+    so a cleaner never sees the lock file of a live writer unlocked. The kernel drops the lock
+    when the process dies, even by SIGKILL: that is how an abandoned side file is recognised."""
+    import fcntl
+
+    lock = _lock_path(side)
+    tmp = lock.with_name(f"{lock.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.replace(tmp, lock)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    with _SIDE_LOCKS_GUARD:
+        _SIDE_LOCKS[str(side)] = fd
+
+
+def _release_side_lock(side: Path) -> None:
+    with _SIDE_LOCKS_GUARD:
+        fd = _SIDE_LOCKS.pop(str(side), None)
+    if fd is not None:
+        _lock_path(side).unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _is_abandoned(side: Path, now: float) -> bool:
+    """True when no live writer holds ``side``: its lock file can be locked, or (no lock
+    file) it is older than :data:`LEGACY_STALE_AFTER_S`."""
+    import fcntl
+
+    lock = _lock_path(side)
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            return now - side.stat().st_mtime > LEGACY_STALE_AFTER_S
+        except FileNotFoundError:
+            return False  # finished meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live writer holds it
+    finally:
+        os.close(fd)
+    return True
+
+
+def clean_side_files(store_path: Path) -> list[Path]:
+    """Delete the staging / new files a killed writer left beside ``store_path``.
+
+    Side files are named ``.<store>.<staging|new>-<hex>.gpkg`` (plus SQLite's ``-journal``,
+    ``-wal``, ``-shm``, GDAL's ``.tmp_rtree_<layer>.db`` and GridPulse's ``.lock``). Only abandoned ones go (:func:`_is_abandoned`):
+    a writer still running holds its lock. Returns the side files removed (without companions).
+    """
+    import time
+
+    now = time.time()
+    removed: list[Path] = []
+    prefix = f".{store_path.name}."
+    for side in sorted(store_path.parent.glob(f"{glob_escape(prefix)}*-*.gpkg")):
+        kind = side.name[len(prefix):].split("-", 1)[0]
+        if kind not in _SIDE_KINDS or not _is_abandoned(side, now):
+            continue
+        # the file, SQLite's journals, GDAL's ``.tmp_rtree_*.db`` and the lock file
+        for companion in side.parent.glob(glob_escape(side.name) + "*"):
+            companion.unlink(missing_ok=True)
+        removed.append(side)
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob wildcards escaped (store names may contain ``[``)."""
+    import glob
+
+    return glob.escape(text)
 
 
 def _fsync(path: Path) -> None:
@@ -183,7 +284,7 @@ def _inline(sql: str, params: Sequence[Any]) -> str:
     return "".join(out)
 
 
-class GeoPackageStore(sc.SharedVersions, Store):
+class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
     """A GeoPackage file as the store (see the module docstring for the write protocol).
 
     Parameters
@@ -203,6 +304,8 @@ class GeoPackageStore(sc.SharedVersions, Store):
         self.timeout_s = timeout_s
         if not self.path.exists():
             self._create()
+        #: Staging files of writers killed mid-write, removed when the store was opened.
+        self.cleaned = clean_side_files(self.path)
         self._ensure_internal()
 
     # -- connection plumbing -------------------------------------------------------------------
@@ -322,8 +425,14 @@ class GeoPackageStore(sc.SharedVersions, Store):
                 _unlink_db(staging)
 
     def _side_file(self, kind: str) -> Path:
-        """A hidden file beside the store (same directory, so ``os.replace`` is a rename)."""
-        return self.path.with_name(f".{self.path.name}.{kind}-{uuid.uuid4().hex}.gpkg")
+        """A hidden file beside the store (same directory, so ``os.replace`` is a rename).
+
+        Its ``.lock`` companion is held (``flock``) until :func:`_unlink_db` removes it, so a
+        store opened meanwhile knows it is in use (:func:`clean_side_files`).
+        """
+        side = self.path.with_name(f".{self.path.name}.{kind}-{uuid.uuid4().hex}.gpkg")
+        _hold_side_lock(side)
+        return side
 
     @staticmethod
     def _stage(df: pd.DataFrame, staging: Path, name: str) -> None:
@@ -739,38 +848,31 @@ class GeoPackageStore(sc.SharedVersions, Store):
 
     # -- updates and events ------------------------------------------------------------------------
 
-    def apply(
-        self,
-        updates: Sequence[RowUpdate] = (),
-        *,
-        events: pd.DataFrame | None = None,
-        actor: str = "system",
-        note: str = "",
-    ) -> int:
-        plan = sc.prepare_updates(updates)
-        ev = sc.prepare_events(events)
-        if not plan and ev is None:
-            return 0
-        total = 0
-        with self._transaction({sc.EVENTS: ev} if ev is not None else None) as conn:
-            for layer, keys, changes in plan:
-                total += self._update(conn, layer, keys, changes)
-                self._audit(conn, sc.audit_row("update", layer, len(keys), actor=actor, note=note))
-            if ev is not None:
-                missing = self._missing_refs(conn)
-                if missing:
-                    raise sc.store_error("unknown_ref", layer=sc.EVENTS,
-                                         column="service_request_id", values=", ".join(missing))
-                if self._exists(conn, sc.EVENTS):
-                    self._append_from_staging(conn, sc.EVENTS)
-                else:
-                    self._replace_from_staging(conn, sc.EVENTS)
-                self._audit(conn, sc.audit_row("append", sc.EVENTS, len(ev), actor=actor,
-                                               note=note))
-        return total
+    @contextlib.contextmanager
+    def _apply_transaction(self, ev: pd.DataFrame | None) -> Iterator[sqlite3.Connection]:
+        """The write transaction of :meth:`apply` (store locked ``BEGIN IMMEDIATE``).
 
-    def _update(self, conn: sqlite3.Connection, layer: str, keys: list[Any],
-                changes: Mapping[str, Any]) -> int:
+        Events are staged through GDAL only when the event table does not exist yet; into an
+        existing one (every workflow transition) they are inserted with plain SQL: the table
+        has no geometry, and GDAL's feature-count triggers stay in place. That keeps a case
+        action at a few milliseconds instead of building a staging GeoPackage each time.
+        """
+        stage = ev is not None and not self._has_table(sc.EVENTS)
+        with self._transaction({sc.EVENTS: ev} if stage else None) as conn:
+            yield conn
+
+    def _has_table(self, name: str) -> bool:
+        conn = self._connect()
+        try:
+            return self._exists(conn, name)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _staged(conn: sqlite3.Connection) -> bool:
+        return any(r[1] == _STG for r in conn.execute("PRAGMA database_list"))
+
+    def _existing_keys(self, conn: sqlite3.Connection, layer: str, keys: list[Any]) -> set[Any]:
         key = SCHEMAS[layer].key
         found: set[Any] = set()
         if self._exists(conn, layer):
@@ -779,21 +881,56 @@ class GeoPackageStore(sc.SharedVersions, Store):
                 found.update(r[0] for r in conn.execute(
                     f"SELECT {q(key)} FROM main.{q(layer)} WHERE {q(key)} IN "
                     f"({', '.join('?' * len(chunk))})", chunk))
-        missing = [str(k) for k in keys if k not in found]
-        if missing:
-            raise sc.store_error("missing_keys", layer=layer, column=key,
-                                 values=", ".join(missing[:10]))
+        return found
+
+    @staticmethod
+    def _equal(col: str, kind: str, p: str) -> str:
+        """Null-safe equality; datetimes compared as text normalised to milliseconds."""
+        if kind == "datetime":
+            return f"strftime('%Y-%m-%dT%H:%M:%f', {col}) IS strftime('%Y-%m-%dT%H:%M:%f', {p})"
+        return f"{col} IS {p}"
+
+    def _update_rows(self, conn: sqlite3.Connection, layer: str, keys: list[Any],
+                     changes: Mapping[str, Any], expect: Mapping[str, Any]) -> int:
+        key = SCHEMAS[layer].key
+        cond, cond_params = sc.expect_clause(layer, expect, placeholder="?", equal=self._equal)
         sets = ", ".join(f"{q(c)} = ?" for c in changes)
         values = [_sql_value(v) for v in changes.values()]
+        extra = [_sql_value(v) for v in cond_params]
         n = 0
         for i in range(0, len(keys), 900):
             chunk = keys[i:i + 900]
             n += conn.execute(
                 f"UPDATE main.{q(layer)} SET {sets} WHERE {q(key)} IN "
-                f"({', '.join('?' * len(chunk))})", [*values, *chunk]).rowcount
+                f"({', '.join('?' * len(chunk))})" + (f" AND {cond}" if cond else ""),
+                [*values, *chunk, *extra]).rowcount
         self._touch(conn, layer)
         self._mark_stale(conn, layer)
         return n
+
+    def _missing_event_refs(self, conn: sqlite3.Connection, ev: pd.DataFrame) -> list[str]:
+        if self._staged(conn):
+            return self._missing_refs(conn)
+        ids = sorted({str(v) for v in ev["service_request_id"].dropna()})
+        found = self._existing_keys(conn, sc.INCIDENTS, ids)
+        return [i for i in ids if i not in found]
+
+    def _append_events(self, conn: sqlite3.Connection, ev: pd.DataFrame) -> None:
+        if self._staged(conn):
+            if self._exists(conn, sc.EVENTS):
+                self._append_from_staging(conn, sc.EVENTS)
+            else:
+                self._replace_from_staging(conn, sc.EVENTS)
+            return
+        if not self._exists(conn, sc.EVENTS):  # dropped by a reset since apply() looked
+            raise sc.store_error("write_failed", error="incident_events was just removed; retry")
+        cols = sc.stored_columns(SCHEMAS[sc.EVENTS])
+        rows = [tuple(None if v is None or v is pd.NaT or (isinstance(v, float) and v != v)
+                      else _sql_value(v) for v in rec)
+                for rec in ev[cols].astype(object).itertuples(index=False, name=None)]
+        conn.executemany(f"INSERT INTO main.{q(sc.EVENTS)} ({', '.join(q(c) for c in cols)}) "
+                         f"VALUES ({', '.join('?' * len(cols))})", rows)
+        self._touch(conn, sc.EVENTS)
 
     def _missing_refs(self, conn: sqlite3.Connection) -> list[str]:
         ev, inc = q(sc.EVENTS), q(sc.INCIDENTS)

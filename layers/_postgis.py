@@ -36,7 +36,7 @@ from psycopg import sql
 
 from layers import _store_common as sc
 from layers.schema import SCHEMAS
-from layers.store import Between, RowUpdate, Store, Where, WriteMode
+from layers.store import Between, Store, Where, WriteMode
 
 _PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double precision",
              "bool": "boolean", "datetime": "timestamp"}
@@ -103,7 +103,7 @@ def _dt_param(ts: pd.Timestamp) -> Any:
     return ts.to_pydatetime()
 
 
-class PostGISStore(sc.SharedVersions, Store):
+class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
     """A PostgreSQL + PostGIS schema as the store.
 
     Parameters
@@ -421,58 +421,53 @@ class PostGISStore(sc.SharedVersions, Store):
 
     # -- updates and events -------------------------------------------------------------------------
 
-    def apply(
-        self,
-        updates: Sequence[RowUpdate] = (),
-        *,
-        events: pd.DataFrame | None = None,
-        actor: str = "system",
-        note: str = "",
-    ) -> int:
-        plan = sc.prepare_updates(updates)
-        ev = sc.prepare_events(events)
-        if not plan and ev is None:
-            return 0
-        total = 0
+    @contextlib.contextmanager
+    def _apply_transaction(self, ev: pd.DataFrame | None) -> Iterator[psycopg.Cursor]:
+        """The write transaction of :meth:`apply` (READ COMMITTED; rows locked by the UPDATE)."""
         with self._transaction() as cur:
-            for layer, keys, changes in plan:
-                total += self._update(cur, layer, keys, changes)
-                self._audit(cur, sc.audit_row("update", layer, len(keys), actor=actor, note=note))
-            if ev is not None:
-                ids = sorted(set(ev["service_request_id"].dropna().tolist()))
-                found: set[str] = set()
-                if self._exists(cur, sc.INCIDENTS):
-                    cur.execute(sql.SQL("SELECT service_request_id FROM {} WHERE "
-                                        "service_request_id = ANY(%s)").format(
-                                            self._t(sc.INCIDENTS)), (ids,))
-                    found = {r[0] for r in cur.fetchall()}
-                missing = [i for i in ids if i not in found]
-                if missing:
-                    raise sc.store_error("unknown_ref", layer=sc.EVENTS,
-                                         column="service_request_id",
-                                         values=", ".join(missing[:10]))
-                self._append(cur, sc.EVENTS, ev)
-                self._audit(cur, sc.audit_row("append", sc.EVENTS, len(ev), actor=actor, note=note))
-        return total
+            yield cur
 
-    def _update(self, cur: psycopg.Cursor, layer: str, keys: list[Any],
-                changes: Mapping[str, Any]) -> int:
+    def _existing_keys(self, cur: psycopg.Cursor, layer: str, keys: list[Any]) -> set[Any]:
         key = SCHEMAS[layer].key
-        found: set[Any] = set()
-        if self._exists(cur, layer):
-            cur.execute(sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
-                sql.Identifier(key), self._t(layer), sql.Identifier(key)), (keys,))
-            found = {r[0] for r in cur.fetchall()}
-        missing = [str(k) for k in keys if k not in found]
-        if missing:
-            raise sc.store_error("missing_keys", layer=layer, column=key,
-                                 values=", ".join(missing[:10]))
+        if not self._exists(cur, layer):
+            return set()
+        cur.execute(sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
+            sql.Identifier(key), self._t(layer), sql.Identifier(key)), (keys,))
+        return {r[0] for r in cur.fetchall()}
+
+    @staticmethod
+    def _equal(col: str, kind: str, p: str) -> str:
+        return f"{col} IS NOT DISTINCT FROM {p}::{_PG_TYPES[kind]}"
+
+    def _update_rows(self, cur: psycopg.Cursor, layer: str, keys: list[Any],
+                     changes: Mapping[str, Any], expect: Mapping[str, Any]) -> int:
+        """``UPDATE ... WHERE key = ANY(keys) AND <expected values>``: a racing second writer
+        waits for the first one's row lock, then re-checks the condition on the committed row
+        (READ COMMITTED), so it matches nothing and the caller refuses it."""
+        key = SCHEMAS[layer].key
+        cond, cond_params = sc.expect_clause(layer, expect, placeholder="%s", equal=self._equal)
         sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
-        cur.execute(sql.SQL("UPDATE {} SET {} WHERE {} = ANY(%s)").format(
-            self._t(layer), sets, sql.Identifier(key)), [*changes.values(), keys])
+        stmt = sql.SQL("UPDATE {} SET {} WHERE {} = ANY(%s)").format(
+            self._t(layer), sets, sql.Identifier(key))
+        if cond:
+            stmt = stmt + sql.SQL(" AND " + cond)
+        cur.execute(stmt, [*changes.values(), keys, *cond_params])
         n = cur.rowcount
         self._mark_stale(cur, layer)
         return n
+
+    def _missing_event_refs(self, cur: psycopg.Cursor, ev: pd.DataFrame) -> list[str]:
+        ids = sorted(set(ev["service_request_id"].dropna().tolist()))
+        found: set[str] = set()
+        if self._exists(cur, sc.INCIDENTS):
+            cur.execute(sql.SQL("SELECT service_request_id FROM {} WHERE "
+                                "service_request_id = ANY(%s)").format(
+                                    self._t(sc.INCIDENTS)), (ids,))
+            found = {r[0] for r in cur.fetchall()}
+        return [i for i in ids if i not in found]
+
+    def _append_events(self, cur: psycopg.Cursor, ev: pd.DataFrame) -> None:
+        self._append(cur, sc.EVENTS, ev)
 
     # -- versions -------------------------------------------------------------------------------------
 

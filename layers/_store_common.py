@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ import shapely
 from numpy.typing import NDArray
 
 from geo.hexes import lonlat_to_cells
-from layers.errors import StoreError
+from layers.errors import ConcurrentChangeError, StoreError
 from layers.i18n import t
 from layers.schema import H3_RESOLUTIONS, SCHEMAS, Field, LayerSchema
 from layers.store import RowUpdate
@@ -464,32 +465,125 @@ def check_no_duplicates(prepared: Mapping[str, pd.DataFrame]) -> None:
                               values=", ".join(dups))
 
 
-def prepare_updates(updates: Sequence[RowUpdate]) -> list[tuple[str, list[Any], dict[str, Any]]]:
-    """Check row updates against the schema; values are cast to Python scalars."""
+@dataclass(frozen=True)
+class PreparedUpdate:
+    """A checked :class:`~layers.store.RowUpdate`: Python scalars, key values cast to the key type."""
+
+    layer: str
+    keys: list[Any]
+    changes: dict[str, Any]
+    expect: dict[str, Any]
+
+
+def _update_value(layer: str, s: LayerSchema, col: str, val: Any, *, what: str) -> Any:
+    if col == s.key or col not in s.columns:
+        raise store_error("bad_update_column", layer=layer, column=col)
+    f = s.field(col)
+    v = _scalar(val, f.dtype, lambda ts: ts.to_pydatetime())
+    if what == "changes":
+        if v is None and not f.nullable:
+            raise store_error("null_value", layer=layer, column=col)
+        if v is not None and f.allowed is not None and str(v) not in f.allowed:
+            raise store_error("bad_value", layer=layer, column=col, value=v,
+                              allowed=", ".join(f.allowed))
+    return v
+
+
+def prepare_updates(updates: Sequence[RowUpdate]) -> list[PreparedUpdate]:
+    """Check row updates against the schema; values are cast to Python scalars.
+
+    An update with ``expect`` and no ``changes`` is a pure compare-and-set check: it "sets"
+    its first expected column to the expected value, so the engine still locks and counts the
+    rows that match.
+    """
     out = []
     for u in updates:
         s = schema_of(u.layer)
         if s.append_only:
             raise store_error("append_only", layer=u.layer)
-        if not u.changes:
+        expect = {col: _update_value(u.layer, s, col, val, what="expect")
+                  for col, val in (u.expect or {}).items()}
+        changes = {col: _update_value(u.layer, s, col, val, what="changes")
+                   for col, val in u.changes.items()}
+        if not changes and expect:
+            col = next(iter(expect))
+            changes = {col: expect[col]}
+        if not changes:
             raise store_error("empty_update", layer=u.layer)
-        changes: dict[str, Any] = {}
-        for col, val in u.changes.items():
-            if col == s.key or col not in s.columns:
-                raise store_error("bad_update_column", layer=u.layer, column=col)
-            f = s.field(col)
-            v = _scalar(val, f.dtype, lambda ts: ts.to_pydatetime())
-            if v is None and not f.nullable:
-                raise store_error("null_value", layer=u.layer, column=col)
-            if v is not None and f.allowed is not None and str(v) not in f.allowed:
-                raise store_error("bad_value", layer=u.layer, column=col, value=v,
-                                  allowed=", ".join(f.allowed))
-            changes[col] = v
         keys = [str(k) if s.field(s.key).dtype in ("str", "code") else k for k in u.keys]
         if not keys:
             raise store_error("empty_update", layer=u.layer)
-        out.append((u.layer, keys, changes))
+        out.append(PreparedUpdate(u.layer, keys, changes, expect))
     return out
+
+
+def expect_clause(layer: str, expect: Mapping[str, Any], *, placeholder: str,
+                  equal: Callable[[str, str, str], str]) -> tuple[str, list[Any]]:
+    """The compare-and-set condition of an update: ``col1 <eq> ? AND col2 <eq> ? ...``.
+
+    ``equal(quoted column, logical kind, placeholder)`` is the engine's null-safe equality
+    (SQLite ``IS``, PostgreSQL ``IS NOT DISTINCT FROM``). Returns ``("", [])`` for no
+    expectation.
+    """
+    s = schema_of(layer)
+    parts = [equal(quote_ident(col), s.field(col).dtype, placeholder) for col in expect]
+    return " AND ".join(parts), list(expect.values())
+
+
+def conflict_error(layer: str, keys: Sequence[Any]) -> ConcurrentChangeError:
+    """The refusal of a compare-and-set update whose rows changed meanwhile (``cas.conflict``)."""
+    shown = ", ".join(map(str, list(keys)[:10]))
+    return ConcurrentChangeError("cas.conflict", layer=layer, keys=shown)
+
+
+class SharedApply:
+    """:meth:`layers.store.Store.apply` for both engines, on top of their primitives.
+
+    An engine provides, all working on the transaction object ``tx`` its
+    ``_apply_transaction(events)`` context manager yields (one write transaction; for the
+    GeoPackage the events are staged first and the store locked with ``BEGIN IMMEDIATE``):
+
+    * ``_existing_keys(tx, layer, keys) -> set`` — which keys exist;
+    * ``_update_rows(tx, layer, keys, changes, expect) -> int`` — ``UPDATE ... WHERE key IN
+      keys AND <expect_clause>``, returning the number of rows it matched (PostgreSQL's row
+      lock makes the second of two racing updates wait and then re-check the condition on
+      the committed row, so the check and the write are one step);
+    * ``_missing_event_refs(tx, events) -> list[str]`` and ``_append_events(tx, events)``;
+    * ``_audit(tx, row)``.
+
+    The rules — what is refused, the compare-and-set row count, the audit rows — live only
+    here. Any exception leaves the transaction rolled back: nothing changes.
+    """
+
+    def apply(self, updates: Sequence[RowUpdate] = (), *, events: pd.DataFrame | None = None,
+              actor: str = "system", note: str = "") -> int:
+        """See :meth:`layers.store.Store.apply`."""
+        plan = prepare_updates(updates)
+        ev = prepare_events(events)
+        if not plan and ev is None:
+            return 0
+        total = 0
+        eng: Any = self
+        with eng._apply_transaction(ev) as tx:
+            for u in plan:
+                found = eng._existing_keys(tx, u.layer, u.keys)
+                missing = [str(k) for k in u.keys if k not in found]
+                if missing:
+                    raise store_error("missing_keys", layer=u.layer, column=SCHEMAS[u.layer].key,
+                                      values=", ".join(missing[:10]))
+                n = eng._update_rows(tx, u.layer, u.keys, u.changes, u.expect)
+                if u.expect and n != len(set(u.keys)):
+                    raise conflict_error(u.layer, u.keys)
+                total += n
+                eng._audit(tx, audit_row("update", u.layer, len(u.keys), actor=actor, note=note))
+            if ev is not None:
+                refs = eng._missing_event_refs(tx, ev)
+                if refs:
+                    raise store_error("unknown_ref", layer=EVENTS, column="service_request_id",
+                                      values=", ".join(refs[:10]))
+                eng._append_events(tx, ev)
+                eng._audit(tx, audit_row("append", EVENTS, len(ev), actor=actor, note=note))
+        return total
 
 
 def prepare_events(events: pd.DataFrame | None) -> pd.DataFrame | None:

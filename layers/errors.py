@@ -35,5 +35,21 @@ class StoreError(GridPulseError, RuntimeError):
     """The store could not complete an operation; nothing was changed."""
 
 
+class ConcurrentChangeError(StoreError):
+    """A compare-and-set update found its row changed by someone else; nothing was changed.
+
+    Raised by :meth:`layers.store.Store.apply` for a :class:`~layers.store.RowUpdate` with
+    ``expect`` (a workflow transition racing another one on the same case). ``key`` and
+    ``params`` render it in any language: ``t(err.key, lang, **err.params)``.
+    """
+
+    def __init__(self, key: str, **params: object) -> None:
+        from layers.i18n import t
+
+        self.key = key
+        self.params = params
+        super().__init__(t(key, "en", **params))
+
+
 class ConfigError(GridPulseError, ValueError):
     """An unknown or invalid configuration key or value."""

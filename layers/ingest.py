@@ -26,6 +26,7 @@ import pandas as pd
 from layers._validate_hotline import fill_due_times, prepare_incidents
 from layers.errors import ReaderError, StoreError
 from layers.io import ReadResult, read_file
+from layers.replace_check import OrphanPolicy, default_mode, write_checked
 from layers.report import Report
 from layers.schema import HIERARCHY, SCHEMAS
 from layers.store import Store, WriteMode
@@ -212,6 +213,7 @@ def import_file(
     mode: WriteMode | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
+    on_orphans: OrphanPolicy = "refuse",
 ) -> Report:
     """Import a file into ``layer`` of ``store``; write only when validation finds no error.
 
@@ -230,9 +232,13 @@ def import_file(
     lang
         Language the caller will render the report in.
     mode
-        ``replace`` (default) or ``append`` (default for the append-only ``incident_events``).
+        ``replace`` or ``append``; default :func:`layers.replace_check.default_mode` (append
+        for the event log, cases and patrol fixes, replace for the others).
     encoding, sheet
         Passed to :func:`layers.io.read_file`.
+    on_orphans
+        What a replace does to rows of other layers pointing at rows it removes: ``refuse``
+        (default), ``keep`` or ``delete`` (:func:`layers.replace_check.write_checked`).
 
     Returns
     -------
@@ -249,9 +255,10 @@ def import_file(
     assert data is not None
     keep = [c for c in data.columns if c in SCHEMAS[layer].columns or c == "geometry"]
     data = data[keep]
-    mode = mode or ("append" if SCHEMAS[layer].append_only else "replace")
+    mode = mode or default_mode(layer)
     try:
-        store.write({layer: data}, mode=mode, actor=actor, note=f"import {checked.source}")
+        write_checked(store, layer, data, mode=mode, on_orphans=on_orphans, actor=actor,
+                      note=f"import {checked.source}")
     except StoreError as exc:
         key = getattr(exc, "key", "store.write_failed")
         params = getattr(exc, "params", {"error": str(exc)})

@@ -11,7 +11,9 @@ Contract every engine keeps
   the store is exactly as it was before the call.
 * Every write appends a row to the ``audit_log`` table (who, when, what, why).
 * ``incident_events`` is append-only.
-* :meth:`Store.apply` updates rows and appends events in ONE transaction (workflow transitions).
+* :meth:`Store.apply` updates rows and appends events in ONE transaction (workflow transitions);
+  a :class:`RowUpdate` with ``expect`` is a compare-and-set, refused with
+  :class:`~layers.errors.ConcurrentChangeError` when another writer changed the row first.
 * Versioned layers (the planner's grid drafts): :meth:`Store.save_version` stores a snapshot
   and makes it the live layer in one transaction; :meth:`Store.rollback` makes an old snapshot
   live again by saving it as a new version (history is never rewritten).
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
@@ -46,16 +48,26 @@ class RowUpdate:
         otherwise the whole :meth:`Store.apply` fails and nothing changes.
     changes
         ``{column: new value}``; schema columns only, never the key, geometry or ``h3_*``.
+        May be empty when ``expect`` is given (a pure check that still locks the rows).
+    expect
+        Compare-and-set: ``{column: value read before}``. The update is made only on rows
+        that still hold these values (``None`` matches an empty cell; datetimes compare to
+        the millisecond), in the same transaction as the rest of :meth:`Store.apply`. If any
+        of ``keys`` no longer matches, :class:`~layers.errors.ConcurrentChangeError` is
+        raised and nothing at all changes.
 
     Examples
     --------
     >>> RowUpdate("incidents", ["SR1"], {"stage": "dispatched"}).layer
     'incidents'
+    >>> RowUpdate("incidents", ["SR1"], {"stage": "dispatched"}, expect={"stage": "collected"}).expect
+    {'stage': 'collected'}
     """
 
     layer: str
     keys: Sequence[Any]
     changes: Mapping[str, Any]
+    expect: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Store(ABC):
@@ -145,6 +157,11 @@ class Store(ABC):
         every event's ``service_request_id`` must exist in ``incidents``; otherwise
         :class:`~layers.errors.StoreError` is raised and nothing changes. One ``audit_log`` row is
         appended per updated layer and one for the events. Returns the number of rows updated.
+
+        A :class:`RowUpdate` with ``expect`` is a compare-and-set: when another writer changed
+        one of its rows since it was read, :class:`~layers.errors.ConcurrentChangeError` (a
+        ``StoreError``) is raised and nothing changes — not the other updates, not the events.
+        Engines implement this once in :class:`layers._store_common.SharedApply`.
         """
         raise NotImplementedError(f"{type(self).__name__} does not support apply")
 

@@ -927,6 +927,15 @@ def apply_transition(
     return new, event
 
 
+#: Columns a stored transition compares-and-sets: the values its rules read (stage and role
+#: guards, whistle level, department, the rework and extension counters, due and last-update
+#: times). ``updated_datetime`` changes on every action, so it acts as the case's version.
+CAS_COLUMNS: tuple[str, ...] = (
+    "stage", "status", "whistle", "department", "reworks", "extensions", "expected_datetime",
+    "updated_datetime", "closed_datetime",
+)
+
+
 def transition(
     store: Any,
     service_request_id: str,
@@ -938,6 +947,7 @@ def transition(
     note: str = "",
     policy: WorkflowPolicy = DEFAULT_POLICY,
     incident: Mapping[str, Any] | None = None,
+    based_on: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Perform ``action`` on a stored incident: the row update and its event in one transaction.
@@ -947,6 +957,15 @@ def transition(
     ``Store.apply`` — both or neither. ``collect`` takes the new incident as ``incident`` (with
     its geometry) and appends it together with its event. An illegal transition raises
     :class:`IllegalTransitionError` before anything is written.
+
+    The write is a compare-and-set: it succeeds only if the case still holds the values the
+    decision was made on (:data:`CAS_COLUMNS`: stage, whistle, department, counters, due and
+    last-update times). When another user or process moved the case in between,
+    :class:`layers.errors.ConcurrentChangeError` is raised (catalogue ``cas.conflict``:
+    "this case was just changed by someone else — reload and try again") and nothing changes,
+    so two racing actions never both land (no broken event chain, no lost extension count).
+    ``based_on`` is the case as the actor saw it (e.g. the row a page showed before the click):
+    if any of its :data:`CAS_COLUMNS` differs from the stored case, the same error is raised.
     """
     import geopandas as gpd
 
@@ -970,11 +989,17 @@ def transition(
     if len(df) != 1:
         raise IllegalTransitionError(_MSG + "not_found", id=service_request_id)
     current = {c: (None if _isna(v) else v) for c, v in df.drop(columns="geometry", errors="ignore").iloc[0].items()}
+    if based_on is not None and any(not _same(based_on.get(c), current.get(c))
+                                    for c in CAS_COLUMNS if c in based_on):
+        from layers._store_common import conflict_error
+
+        raise conflict_error("incidents", [service_request_id])
     new, event = apply_transition(current, action, actor=actor, role=role, time=time, note=note,
                                   policy=policy, **options)
     changes = {c: new[c] for c in new if c != "service_request_id" and not _same(new[c], current.get(c))}
-    store.apply([RowUpdate("incidents", [service_request_id], changes)], events=pd.DataFrame([event]),
-                actor=actor, note=action)
+    expect = {c: current.get(c) for c in CAS_COLUMNS if c in current}
+    store.apply([RowUpdate("incidents", [service_request_id], changes, expect=expect)],
+                events=pd.DataFrame([event]), actor=actor, note=action)
     return new, event
 
 

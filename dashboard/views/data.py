@@ -9,7 +9,10 @@ from dashboard import _data as data
 from dashboard import maps, state
 from dashboard.widgets import fmt_int, tr, tr_fn
 from geo.crs import DATUMS
+from layers._store_common import error_text
+from layers.i18n import t
 from layers.io import SUPPORTED_READ
+from layers.replace_check import ORPHAN_POLICIES, replace_impact, write_checked
 
 lang = state.lang()
 st.markdown(f"## {tr('data.heading')}")
@@ -46,27 +49,45 @@ with tab_in:
             st.error(tr("data.report_blocked"))
         if data.is_spatial(checked.data):
             st.markdown(f"#### {tr('data.preview')}")
-            m = maps.preview_map(checked.data, state.map_config(), name=data.layer_title(layer, lang),
+            m = data.preview_map(checked.data, state.map_config(), name=data.layer_title(layer, lang),
                                  label=tr("data.features"))
             maps.show(m, key="data_preview", height=420)
         elif checked.data is not None:
             st.caption(tr("data.no_geometry"))
         if checked.data is not None:
-            st.dataframe(checked.data.drop(columns="geometry", errors="ignore").head(50),
-                         hide_index=True, width="stretch", height=240)
+            st.dataframe(data.preview_table(checked.data, layer, lang), hide_index=True,
+                         width="stretch", height=240)
+        # the mode sits outside the form: switching it shows at once what a replace deletes
+        mode = st.radio(tr("data.mode"), data.commit_modes(layer), horizontal=True,
+                        format_func=tr_fn("data.mode_"), key=f"w_data_mode_{layer}")
+        impact = None
+        if mode == "replace" and checked.ok and checked.data is not None:
+            impact = state.locked(replace_impact, store, layer, checked.data, mode="replace")
+            st.markdown(f"#### {t('cas.page.impact', lang)}")
+            if impact.removed_rows or impact.orphans:
+                st.dataframe(data.impact_frame(impact, lang), hide_index=True, width="stretch")
+            else:
+                st.caption(t("cas.page.impact_none", lang))
         with st.form("data_commit", border=False):
-            mode = st.radio(tr("data.mode"), ["replace", "append"], horizontal=True,
-                            format_func=tr_fn("data.mode_"))
+            policy = "refuse"
+            if impact is not None and impact.orphans:
+                st.warning(t("cas.page.orphans_warning", lang, rows=fmt_int(impact.orphaned_rows),
+                             orphans=impact.orphan_text(lang, values=False)))
+                policy = st.radio(t("cas.page.orphans_choice", lang), ORPHAN_POLICIES,
+                                  format_func=lambda p: t(f"cas.page.orphans_{p}", lang),
+                                  key="w_data_orphans")
             note = st.text_input(tr("data.note"))
             b1, b2 = st.columns(2)
             commit = b1.form_submit_button(tr("data.commit"), type="primary", disabled=not checked.ok)
             cancel = b2.form_submit_button(tr("data.cancel"))
-        if commit and checked.ok and checked.data is not None:
+        if commit and impact is not None and impact.orphans and policy == "refuse":
+            st.error(t("cas.page.orphans_blocked", lang))
+        elif commit and checked.ok and checked.data is not None:
             try:
-                state.locked(store.write, {layer: checked.data}, mode=mode, actor="dashboard",
-                             note=note or checked.file)
+                state.locked(write_checked, store, layer, checked.data, mode=mode,
+                             on_orphans=policy, actor="dashboard", note=note or checked.file)
             except Exception as e:  # noqa: BLE001 - the store rolls back; say why
-                st.error(tr("data.failed", error=str(e)))
+                st.error(tr("data.failed", error=error_text(e, lang)))
             else:
                 st.session_state["data_flash"] = tr("data.committed", rows=fmt_int(rows),
                                                     layer=data.layer_title(layer, lang))

@@ -51,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("import", help=h("help_import"), description=h("help_import"))
     common(p)
     p.add_argument("--datum", choices=DATUMS, default="wgs84", help=h("help_datum"))
-    p.add_argument("--append", action="store_true", help=h("help_append"))
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--append", action="store_true", help=h("help_append"))
+    how.add_argument("--replace", action="store_true", help=t("cas.help_replace", lang))
+    p.add_argument("--orphans", choices=("refuse", "keep", "delete"), default="refuse",
+                   help=t("cas.help_orphans", lang))
     p.add_argument("--encoding", default=None, help=h("help_encoding"))
     p.add_argument("--sheet", default=None, help=h("help_sheet"))
     p.add_argument("--actor", default="cli", help=h("help_actor"))
@@ -134,8 +138,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with open_store(_store_url(args)) as store:
             report = import_file(store, args.layer, args.file, datum=args.datum, actor=args.actor,
-                                 lang=lang, mode="append" if args.append else None,
-                                 encoding=args.encoding, sheet=args.sheet)
+                                 lang=lang, encoding=args.encoding, sheet=args.sheet,
+                                 mode="append" if args.append else
+                                 "replace" if args.replace else None,
+                                 on_orphans=args.orphans)
     except GridPulseError as exc:
         return _fail(exc, lang)
     print(report.render(lang, limit=REPORT_LIMIT))
