@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import _data as data
-from dashboard import maps, state
+from dashboard import _html, maps, state
 from dashboard.widgets import fmt_int, tr, tr_fn
 from geo.crs import DATUMS
 from layers.io import SUPPORTED_READ
@@ -66,7 +66,7 @@ with tab_in:
                 state.locked(store.write, {layer: checked.data}, mode=mode, actor="dashboard",
                              note=note or checked.file)
             except Exception as e:  # noqa: BLE001 - the store rolls back; say why
-                st.error(tr("data.failed", error=str(e)))
+                st.error(tr("data.failed", error=_html.md(e)))
             else:
                 st.session_state["data_flash"] = tr("data.committed", rows=fmt_int(rows),
                                                     layer=data.layer_title(layer, lang))
