@@ -7,9 +7,9 @@ goes through exactly one of these functions:
 * :func:`text` / :func:`attr` - inside HTML we write ourselves (``st.markdown(...,
   unsafe_allow_html=True)``, legends, the wall's cards and feeds): ``& < > " '`` become
   entities;
-* :func:`js` - inside a ``<script>`` (map layers): as JSON **data**, never as source code or
-  inside a template literal, with ``< > &`` and the JavaScript line separators as ``\\u``
-  escapes so that nothing can close the script element;
+* :func:`js` - inside a ``<script>`` (map layers): as JSON **data**, never as source code,
+  with ``< > &``, backtick, ``$`` and the JavaScript line separators as ``\\u`` escapes, so
+  nothing can close the script element or open a template substitution;
 * map tooltips and popups (:class:`Tooltip`, :class:`Popup`, :class:`FieldsTooltip`,
   :data:`TEXT_TIP_JS`) - the browser builds them from DOM text nodes (``textContent``), so
   the value is never parsed as HTML at all;
@@ -54,8 +54,8 @@ __all__ = ["FieldsTooltip", "Popup", "TEXT_TIP_JS", "TIP_MAX_CHARS", "Tooltip", 
 TIP_MAX_CHARS = 200
 
 _MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
-_JS_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_JS_SPECIAL = re.compile("[<>&\u2028\u2029]")
+_JS_ESCAPES = {c: f"\\u{ord(c):04x}" for c in "<>&`$\u2028\u2029"}
+_JS_SPECIAL = re.compile("[<>&`$\u2028\u2029]")
 
 
 def _str(value: Any) -> str:
@@ -129,7 +129,8 @@ def md_frame(df: pd.DataFrame) -> pd.DataFrame:
     for c in out.columns:
         col = out[c]
         if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
-            out[c] = col.map(lambda v: md(v) if isinstance(v, str) else v).astype(object)
+            out[c] = pd.Series([md(v) if isinstance(v, str) else v for v in col], index=col.index,
+                               dtype=object)
     out.columns = [md(c) if isinstance(c, str) else c for c in out.columns]
     if out.index.dtype == object:
         out.index = [md(i) if isinstance(i, str) else i for i in out.index]
@@ -139,14 +140,14 @@ def md_frame(df: pd.DataFrame) -> pd.DataFrame:
 def js(obj: Any) -> str:
     """``obj`` as a JSON literal that is safe anywhere inside a ``<script>`` element.
 
-    Non-ASCII text stays UTF-8 (Chinese is not blown up into ``\\u`` escapes); ``< > &`` and
-    U+2028/U+2029 are ``\\u`` escaped, so ``</script>`` and ``<!--`` cannot occur. The result
-    is an expression (data), not a template literal: backticks and ``${`` are inert in it.
+    Non-ASCII text stays UTF-8 (Chinese is not blown up into ``\\u`` escapes); ``< > &``,
+    backtick, ``$`` and U+2028/U+2029 are ``\\u`` escaped, so ``</script>`` and ``<!--``
+    cannot occur and the literal stays inert even if pasted into a template literal.
 
     Examples
     --------
-    >>> js(["`${x}`", "第1网格"])
-    '["`${x}`","第1网格"]'
+    >>> print(js(["`${x}`", "第1网格"]))
+    ["\\u0060\\u0024{x}\\u0060","第1网格"]
     """
     s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return _JS_SPECIAL.sub(lambda m: _JS_ESCAPES[m.group(0)], s)
