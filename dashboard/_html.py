@@ -27,7 +27,7 @@ Examples
 --------
 >>> text('<img src=x onerror="alert(1)">')
 '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
->>> md("![x](http://198.51.100.1/b.png)")
+>>> md("![x](http://198.51.100.1/b.png)").replace(WORD_JOINER, "")
 '\\\\!\\\\[x\\\\]\\\\(http\\\\:\\\\/\\\\/198\\\\.51\\\\.100\\\\.1\\\\/b\\\\.png\\\\)'
 >>> js({"n": "</script>"})
 '{"n":"\\\\u003c/script\\\\u003e"}'
@@ -46,7 +46,7 @@ import pandas as pd
 from branca.element import MacroElement
 from folium.template import Template
 
-__all__ = ["FieldsTooltip", "Popup", "TEXT_TIP_JS", "TIP_MAX_CHARS", "Tooltip", "attr", "js", "md",
+__all__ = ["FieldsTooltip", "Popup", "TEXT_TIP_JS", "TIP_MAX_CHARS", "Tooltip", "WORD_JOINER", "attr", "js", "md",
            "md_frame", "text"]
 
 #: Longest value a map tooltip shows (longer ones end in "…"); a 10,000-character name must
@@ -54,6 +54,11 @@ __all__ = ["FieldsTooltip", "Popup", "TEXT_TIP_JS", "TIP_MAX_CHARS", "Tooltip", 
 TIP_MAX_CHARS = 200
 
 _MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+#: GitHub-flavoured Markdown (Streamlit's) turns bare ``http://``, ``www.`` and ``a@b.c`` text
+#: into links *after* parsing, so backslashes cannot stop it; an invisible word joiner after
+#: the scheme, ``www`` or ``@`` does.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?:https?|ftp|mailto|xmpp|www)(?=[:.])|@")
 _JS_ESCAPES = {c: f"\\u{ord(c):04x}" for c in "<>&`$\u2028\u2029"}
 _JS_SPECIAL = re.compile("[<>&`$\u2028\u2029]")
 
@@ -103,8 +108,9 @@ def md(value: Any) -> str:
 
     Every ASCII punctuation character gets a backslash (CommonMark's escape), so nothing in
     the value can open a link, an image, an HTML tag, emphasis, code, a heading or list,
-    ``$`` math or a Streamlit ``:directive[...]``. Line breaks are kept as spaces: a value
-    is one run of text and cannot start a block of its own.
+    ``$`` math or a Streamlit ``:directive[...]``; a :data:`WORD_JOINER` after ``http``,
+    ``www`` or ``@`` keeps GitHub-flavoured autolinks from forming. Line breaks become
+    spaces: a value is one run of text and cannot start a block of its own.
 
     Examples
     --------
@@ -116,6 +122,7 @@ def md(value: Any) -> str:
     'line 1 \\\\# 2'
     """
     s = _str(value).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    s = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, s)
     return _MD_SPECIAL.sub(r"\\\1", s)
 
 

@@ -121,7 +121,7 @@ def hostile_layers(layers: dict[str, pd.DataFrame], *, now: pd.Timestamp | None 
         from data.demo import DEMO_ANCHOR
 
         shift = (pd.Timestamp(now) - pd.Timestamp(DEMO_ANCHOR)).floor("min")
-        for name, df in L.items():
+        for df in L.values():
             for col in df.columns:
                 if pd.api.types.is_datetime64_any_dtype(df[col]):
                     df[col] = df[col] + shift
