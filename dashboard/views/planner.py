@@ -120,7 +120,7 @@ if section == "plan":
     table_col, move_col = st.columns([3, 2], gap="medium")
     with table_col:
         st.markdown(f"#### {tp('table.heading')}")
-        st.table(_html.md_frame(pl.comparison_table(ev.summary, lang)))
+        st.table(pl.comparison_table(ev.summary, lang))
     with move_col:
         st.markdown(f"#### {tp('pick.heading')}")
         if pick is None:
@@ -267,7 +267,7 @@ else:
     with map_col:
         maps.show(pl.access_map(res, inputs, kind, cfg), key="pl_map_access", height=560)
     with side:
-        st.table(_html.md_frame(pl.coverage_rows(cov, lang)))
+        st.table(pl.coverage_rows(cov, lang))
         st.markdown(f"**{tp('access.sites')}**")
         sites = pl.useful_sites(res.sites)
         if len(sites):
