@@ -16,8 +16,8 @@ import pandas as pd
 import shapely
 import streamlit as st
 
+from dashboard import _html, maps, state
 from dashboard import _kpis as kpis
-from dashboard import maps, state
 from dashboard.widgets import fmt_int, tr
 
 #: Map styles per layer.
@@ -117,10 +117,10 @@ def breadcrumb(v: state.View) -> list[str]:
     """``鼓楼区 › 宁海路街道 › 山西路社区 › 第1网格``."""
     names = _names()
     district = state.layer("districts", ["code", "name"])
-    out = [f"**{district['name'].iloc[0]}**" if len(district) else f"**{tr('level.district')}**"]
+    out = [f"**{_html.md(district['name'].iloc[0])}**" if len(district) else f"**{tr('level.district')}**"]
     for code in (v.sub, v.com, v.grid):
         if code:
-            out.append(names.get(code, code))
+            out.append(_html.md(names.get(code, code)))
     return out
 
 
@@ -334,14 +334,14 @@ def grid_card(table: pd.DataFrame, code: str, lang: str) -> None:
     r = table.loc[code]
     kind = tr(f"card.{r['kind']}") if r["kind"] in ("comprehensive", "dedicated") else str(r["kind"])
     # masked names end in "*" (谢*, 欧阳**): escaped, so that Markdown shows them as they are
-    leader = r["leader"].replace("*", "\\*") if isinstance(r["leader"], str) and r["leader"] else "—"
+    leader = _html.md(r["leader"]) if isinstance(r["leader"], str) and r["leader"] else "—"
     ab = f"A {fmt_int(r['workers_a'])} · B {fmt_int(r['workers_b'])}"
     rows = [
-        (tr("card.code"), f"`{code}`"),
-        (tr("card.name"), str(r["name"])),
+        (tr("card.code"), _html.md(code)),
+        (tr("card.name"), _html.md(r["name"])),
         (tr("card.kind"), kind),
-        (tr("card.community"), str(r["community"])),
-        (tr("card.subdistrict"), str(r["subdistrict"])),
+        (tr("card.community"), _html.md(r["community"])),
+        (tr("card.subdistrict"), _html.md(r["subdistrict"])),
         (tr("card.leader"), leader),
         (tr("card.workers_ab"), ab),
         (tr("card.area"), f"{float(r['area_km2']):.3f}"),

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 import streamlit as st
 
-from dashboard import maps, state, widgets
+from dashboard import _html, maps, state, widgets
 from geo.crs import convert_geometries, convert_lonlat
 from geo.emerging import PATTERNS, emerging_hotspots, space_time_cube
 from geo.hexes import cells_to_polygons
@@ -440,8 +440,7 @@ def cluster_layer(counts: pd.DataFrame, *, cfg: maps.MapConfig, label: str) -> f
         folium.CircleMarker(
             [round(float(lat), 5), round(float(lon), 5)], radius=float(round(rad, 1)),
             color="#7f2704", weight=1, fill=True, fill_color=colours[max(int(k), 0)], fill_opacity=0.8,
-            tooltip=f"{label} {int(cnt):,}",
-        ).add_to(fg)
+        ).add_child(_html.Tooltip(f"{label} {int(cnt):,}")).add_to(fg)
     return fg
 
 
@@ -579,7 +578,7 @@ def case_map(record: Mapping[str, Any], cfg: maps.MapConfig) -> folium.Map:
         x, y = maps.to_display_lonlat([geom.x], [geom.y], cfg)
         folium.CircleMarker([round(float(y[0]), 5), round(float(x[0]), 5)], radius=9, color="#b10026",
                             weight=2, fill=True, fill_color="#e31a1c", fill_opacity=0.9,
-                            tooltip=str(record.get("service_request_id"))).add_to(m)
+                            ).add_child(_html.Tooltip(record.get("service_request_id"))).add_to(m)
     return maps.finish(m, cfg)
 
 
@@ -688,9 +687,9 @@ def show_outcome(srid: str) -> None:
     case, flash = st.session_state.get("inc_flash", (None, None))
     if flash is None or case != srid:
         return
-    (st.success if flash.ok else st.error)(flash.message)
+    (st.success if flash.ok else st.error)(_html.md(flash.message))
     if flash.fix:
-        st.caption(flash.fix)
+        st.caption(_html.md(flash.fix))
 
 
 def _option_widgets(action: str, record: Mapping[str, Any], lang: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 import streamlit as st
 
-from dashboard import maps, state
+from dashboard import _html, maps, state
 from dashboard.widgets import admin_names
 from geo import patrol
 from geo.crs import convert_geometries, local_metric_crs
@@ -540,7 +540,7 @@ def replay_group(track: Track, cfg: maps.MapConfig, when: np.datetime64) -> foli
         (x,), (y,) = maps.to_display_lonlat([pos[0]], [pos[1]], cfg)
         folium.CircleMarker([round(float(y), 5), round(float(x), 5)], radius=8, color="#ffffff", weight=3,
                             fill=True, fill_color="#e4007c", fill_opacity=1.0,
-                            tooltip=tp("map.position"), class_name="gp-position").add_to(fg)
+                            class_name="gp-position").add_child(_html.Tooltip(tp("map.position"))).add_to(fg)
     return fg
 
 

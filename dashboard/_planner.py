@@ -27,7 +27,7 @@ import streamlit as st
 from numpy.typing import NDArray
 from pyproj import CRS
 
-from dashboard import maps, state
+from dashboard import _html, maps, state
 from geo.partition import (
     ContainerPlan,
     Partition,
@@ -538,10 +538,9 @@ def point_layer(gdf: gpd.GeoDataFrame, cfg: maps.MapConfig, *, name: str, css: s
         c = f["properties"].get(colour_col) if colour_col else colour
         return {"fill": True, "fillColor": c, "color": "#222", "weight": 1, "fillOpacity": 0.95}
 
-    tip = folium.GeoJsonTooltip(fields=[c for c, _ in tooltip], aliases=[a for _, a in tooltip]) \
-        if tooltip else None
-    return folium.GeoJson(data, name=name, marker=folium.CircleMarker(radius=radius, class_name=f"gp-{css}"),
-                          style_function=style, tooltip=tip)
+    layer = folium.GeoJson(data, name=name, marker=folium.CircleMarker(radius=radius, class_name=f"gp-{css}"),
+                           style_function=style)
+    return layer.add_child(_html.FieldsTooltip(tooltip)) if tooltip else layer
 
 
 def current_map(inputs: Inputs, params: Params, cfg: maps.MapConfig) -> folium.Map:

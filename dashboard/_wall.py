@@ -7,7 +7,6 @@ Everything is sized in viewport units (``vw``/``vh``), so the same page reads th
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import folium
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import _html as html  # the one escaping rule: html.escape is _html.text
 from dashboard import _kpis as kpis
 from dashboard import maps, state
 from layers import taxonomy
@@ -148,7 +148,7 @@ def whistle_html(incidents: pd.DataFrame, places: dict[str, str], *, now: pd.Tim
         for _, r in w.iterrows():
             dept = r.get("department")
             dept_txt = t(f"dashboard.department.{dept}", lang) if isinstance(dept, str) else "—"
-            badge = (f"<span class='gp-badge {r['whistle']}'>"
+            badge = (f"<span class='gp-badge {html.attr(r['whistle'])}'>"
                      f"{html.escape(label('whistle', str(r['whistle']), lang))}</span>")
             if r["_late"]:
                 badge += f" <span class='gp-badge late'>{html.escape(t('dashboard.wall.overdue', lang))}</span>"

@@ -29,8 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -44,6 +42,7 @@ import shapely
 from branca.element import Element, MacroElement
 from folium.template import Template
 
+from dashboard import _html
 from geo.crs import convert_geometries, convert_lonlat, to_metric
 from geo.hexes import cells_to_polygons
 from layers.config import Settings
@@ -337,11 +336,7 @@ def ramp(n: int) -> list[str]:
 
 def _js(obj: Any) -> str:
     """Compact JSON that is safe inside a ``<script>`` element."""
-    return (
-        json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        .replace("</", "<\\/")
-        .replace("<!--", "<\\!--")
-    )
+    return _html.js(obj)
 
 
 def _clean(v: Any) -> Any:
@@ -401,7 +396,7 @@ class PolygonLayer(folium.map.Layer):
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = (function () {
-            var S = {{ this.styles_js }}, F = {{ this.fields_js }};
+            var S = {{ this.styles_js }}, F = {{ this.fields_js }}, T = {{ this.tip_js }};
             return L.geoJson({{ this.data_js }}, {
                 interactive: {{ this.interactive_js }},
                 className: "gp-{{ this.css_name }}",
@@ -410,10 +405,7 @@ class PolygonLayer(folium.map.Layer):
                     if (!F.length) { return; }
                     l.bindTooltip(function () {
                         var p = f.properties;
-                        return F.map(function (x) {
-                            var v = p[x[0]];
-                            return "<b>" + x[1] + "</b> " + (v == null ? "—" : v);
-                        }).join("<br>");
+                        return T(F.map(function (x) { return [x[1], p[x[0]]]; }));
                     }, {sticky: true});
                 }
             });
@@ -446,7 +438,7 @@ class PolygonLayer(folium.map.Layer):
         # strokes under 1 px vanish in places when Chromium rasterises an iframe at a fractional
         # offset (seen on axis-aligned edges in headless Chromium); keep every stroke >= 1 px
         self.styles = [{**s, "weight": max(float(s.get("weight", 3)), 1.0)} for s in styles]
-        self.fields = [(c, html.escape(lbl)) for c, lbl in tooltip]
+        self.fields = [(c, str(lbl)) for c, lbl in tooltip]  # shown as text (_html.TEXT_TIP_JS)
         self.interactive = interactive
         self.css_name = "".join(ch for ch in css_name if ch.isalnum() or ch in "-_")
         self._bounds = gdf.total_bounds if len(gdf) else None
@@ -462,6 +454,10 @@ class PolygonLayer(folium.map.Layer):
     @property
     def fields_js(self) -> str:
         return _js([list(f) for f in self.fields])
+
+    @property
+    def tip_js(self) -> str:
+        return _html.TEXT_TIP_JS
 
     @property
     def interactive_js(self) -> str:
@@ -516,7 +512,7 @@ class Legend(MacroElement):
             'box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:260px">'
         ]
         for title, items in entries:
-            parts.append(f"<div style='font-weight:600;margin:2px 0'>{html.escape(title)}</div>")
+            parts.append(f"<div style='font-weight:600;margin:2px 0'>{_html.text(title)}</div>")
             for colour, label, kind in items:
                 if kind == "line":
                     sw = f"border:2px solid {colour};background:transparent"
@@ -524,7 +520,7 @@ class Legend(MacroElement):
                     sw = f"background:{colour};border:1px solid rgba(0,0,0,.25)"
                 parts.append(
                     f"<div><span style='display:inline-block;width:14px;height:11px;{sw};"
-                    f"margin-right:6px;vertical-align:middle'></span>{html.escape(label)}</div>"
+                    f"margin-right:6px;vertical-align:middle'></span>{_html.text(label)}</div>"
                 )
         parts.append("</div>")
         self.html = "".join(parts)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import maps, state
+from dashboard import _html, maps, state
 from layers.i18n import t
 
 
@@ -113,7 +113,7 @@ def drilldown_selectors(container: Any = st.sidebar) -> None:
     names = admin_names()
     districts = state.layer("districts", ["code", "name"])
     if len(districts):
-        container.markdown(f"**{tr('level.district')}**: {districts['name'].iloc[0]}")
+        container.markdown(f"**{tr('level.district')}**: {_html.md(districts['name'].iloc[0])}")
     subs = state.layer("subdistricts", ["code", "name"]).sort_values("code")
     all_label = tr("all")
 
@@ -159,7 +159,7 @@ def search_box(container: Any = st.sidebar) -> None:
     hit = grids[grids["code"].str.contains(query, regex=False)
                 | grids["name"].str.contains(query, regex=False, case=False)]
     if hit.empty:
-        container.caption(tr("explorer.search_none", query=query))
+        container.caption(tr("explorer.search_none", query=_html.md(query)))
         return
     hit = hit.sort_values("code").head(50)
     if len(hit) == 1:

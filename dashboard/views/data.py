@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import _data as data
-from dashboard import maps, state
+from dashboard import _html, maps, state
 from dashboard.widgets import fmt_int, tr, tr_fn
 from geo.crs import DATUMS
 from layers._store_common import error_text
@@ -87,7 +87,7 @@ with tab_in:
                 state.locked(write_checked, store, layer, checked.data, mode=mode,
                              on_orphans=policy, actor="dashboard", note=note or checked.file)
             except Exception as e:  # noqa: BLE001 - the store rolls back; say why
-                st.error(tr("data.failed", error=error_text(e, lang)))
+                st.error(tr("data.failed", error=_html.md(error_text(e, lang))))
             else:
                 st.session_state["data_flash"] = tr("data.committed", rows=fmt_int(rows),
                                                     layer=data.layer_title(layer, lang))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import _html, maps, state, widgets
 from dashboard import _incidents as inc
-from dashboard import maps, state, widgets
 from dashboard._incidents import tp
 from layers import workflow
 from layers.schema import DEPARTMENTS, STAGES
@@ -86,15 +86,15 @@ with case_col:
     if srid:
         record = inc.case_record(srid)
         if record is None:
-            st.warning(tp("case.gone", id=srid))
+            st.warning(tp("case.gone", id=_html.md(srid)))
         else:
             late = workflow.is_overdue(record, now=now)
-            st.markdown(f"#### {tp('case.heading', id=srid)}")
+            st.markdown(f"#### {tp('case.heading', id=_html.md(srid))}")
             badge = workflow.label("stage", str(record["stage"]), lang)
             whistle = str(record.get("whistle") or "none")
             st.markdown(
-                f"**{inc.item_label(record.get('item_code'), lang)}** · "
-                f"{inc.category_label(record.get('category_code'), lang)} · "
+                f"**{_html.md(inc.item_label(record.get('item_code'), lang))}** · "
+                f"{_html.md(inc.category_label(record.get('category_code'), lang))} · "
                 f"{tp('filter.level_value', level=record.get('level'))} · :blue-background[{badge}]"
                 + (f" · :orange-background[{workflow.label('whistle', whistle, lang)}]" if whistle != "none" else "")
                 + (f" · :red-background[{tp('cases.overdue')}]" if late else "")
@@ -113,12 +113,12 @@ with case_col:
                                       f"{int(record.get('extensions') or 0)}"),
             ]
             fact_col, map_col = st.columns([1, 1], gap="small")
-            fact_col.markdown("\n".join(f"- **{a}**: {b}" for a, b in facts))
+            fact_col.markdown("\n".join(f"- **{a}**: {_html.md(b)}" for a, b in facts))
             with map_col:
                 st.caption(tp("case.place"))
                 maps.show(inc.case_map(record, state.map_config()), key="inc_case_map", height=300)
             if record.get("description"):
-                st.caption(f"{tp('cases.description')}: {record['description']}")
+                st.caption(f"{tp('cases.description')}: {_html.md(record['description'])}")
             st.markdown(f"##### {tp('case.history')}")
             hist = inc.case_history(srid, lang)
             if hist.empty:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import _html, maps, state, widgets
 from dashboard import _patrol as pt
-from dashboard import maps, state, widgets
 from dashboard._patrol import tp
 from dashboard.widgets import fmt_hours, fmt_pct
 
@@ -69,7 +69,7 @@ worker = st.sidebar.selectbox(tp("filter.worker"), options, key="pt_worker",
 
 k = pt.kpis(comp)
 dates_text = str(days[0].date()) if len(days) == 1 else f"{days[0].date()} – {days[-1].date()}"
-st.caption(tp("scope_caption", scope=pt.scope_name(v), dates=dates_text,
+st.caption(tp("scope_caption", scope=_html.md(pt.scope_name(v)), dates=dates_text,
               workers=widgets.fmt_int(len(workers))))
 cols = st.columns(8)
 strip = [
@@ -146,7 +146,7 @@ def replay() -> None:
         m = pt.build_map(cfg, own_grid=own_grid, codes=codes, cov=cov, track=track)
         fg = pt.replay_group(track, cfg, when) if when is not None else None
         maps.show(m, key="pt_map", height=560, feature_group=fg)
-        st.caption(tp("map.caption", worker=labels.get(worker, worker), day=day.date(),
+        st.caption(tp("map.caption", worker=_html.md(labels.get(worker, worker)), day=day.date(),
                       tolerance=pt.TRACK_TOLERANCE_M))
 
 
@@ -173,7 +173,7 @@ with stale_col:
         scope = pt.scope_name(v) if (v.grid or v.com) else labels.get(worker, "")
         per = cov.per_grid
         end = (cov.end - pd.Timedelta(days=1)).date()
-        st.caption(tp("stale.caption", scope=scope, stale=widgets.fmt_int(len(stale)),
+        st.caption(tp("stale.caption", scope=_html.md(scope), stale=widgets.fmt_int(len(stale)),
                       total=widgets.fmt_int(per["buildings"].sum()), end=end,
                       radius=int(pt.VISIT_RADIUS_M)))
         a, b = st.columns(2)

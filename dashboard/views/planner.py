@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import streamlit as st
 
+from dashboard import _html, maps, state, widgets
 from dashboard import _planner as pl
-from dashboard import maps, state, widgets
 from dashboard._planner import tp
 from dashboard.widgets import fmt_int
 
@@ -47,7 +47,7 @@ v = state.view()
 scope = pl.scope_key(v)
 inputs = pl.scope_inputs(scope)
 scope_name = names.get(v.com or v.sub, tp("district")) if (v.com or v.sub) else tp("district")
-st.caption(tp("scope_caption", scope=scope_name, communities=fmt_int(len(inputs.containers)),
+st.caption(tp("scope_caption", scope=_html.md(scope_name), communities=fmt_int(len(inputs.containers)),
               grids=fmt_int(len(inputs.current)),
               households=fmt_int(inputs.current["households"].sum())))
 params = pl.Params(balance=balance, lo=float(lo), hi=float(hi), radius_m=float(radius),
@@ -65,7 +65,7 @@ if run:
             try:
                 model = pl.run_plan(inputs, params)
             except ValueError as exc:  # the engine's PartitionInputError names every problem
-                st.error(tp("run.failed", error=exc))
+                st.error(tp("run.failed", error=_html.md(exc)))
                 model = None
             total = time.perf_counter() - t0
         if model is not None:
@@ -95,7 +95,7 @@ if section == "plan":
     if st.session_state.get("pl_model_key") != (scope, params):
         st.warning(tp("run.stale"))
     if st.session_state.get("pl_msg"):
-        st.success(st.session_state["pl_msg"])
+        st.success(_html.md(st.session_state["pl_msg"]))
     ev = pl.evaluate(model)
     pick = st.session_state.get("pl_pick")
     pick = pick if isinstance(pick, int) and 0 <= pick < model.n_units else None
@@ -129,9 +129,9 @@ if section == "plan":
             own = model.region(pick)
             grid_names = model.all_names
             in_unit = model.buildings[model.buildings["unit"] == pick]
-            st.markdown(tp("pick.picked", compound=model.unit_ids[pick], buildings=len(in_unit),
-                           households=fmt_int(in_unit["households"].sum()),
-                           grid=grid_names[own]))
+            st.markdown(_html.md(tp("pick.picked", compound=model.unit_ids[pick], buildings=len(in_unit),
+                                    households=fmt_int(in_unit["households"].sum()),
+                                    grid=grid_names[own])))
             targets = pl.neighbours(model, pick)
             if not pl.can_move(model, pick):
                 st.caption(tp("pick.last_unit"))
@@ -161,8 +161,8 @@ if section == "plan":
         st.success(tp("table.all_met"))
     else:
         st.caption(tp("table.counts", errors=errors, warnings=len(ev.violations) - errors))
-        st.table(pl.violation_rows(ev.violations, dict(zip(model.all_codes, model.all_names, strict=True)),
-                                   lang).head(pl.MAX_LISTED))
+        st.table(_html.md_frame(pl.violation_rows(ev.violations, dict(zip(model.all_codes, model.all_names, strict=True)),
+                                                  lang).head(pl.MAX_LISTED)))
         if len(ev.violations) > pl.MAX_LISTED:
             st.caption(tp("table.more", n=len(ev.violations) - pl.MAX_LISTED))
     st.markdown(f"#### {tp('table.grids')}")
@@ -186,7 +186,7 @@ elif section == "versions":
                     written = pl.save_plan(model, ev, actor=actor, note=note)
                     st.session_state.update(pl_saved=written[-1], pl_rolled=None)
                 except Exception as exc:  # noqa: BLE001 - the store's error says what failed
-                    st.error(tp("save.failed", error=exc))
+                    st.error(tp("save.failed", error=_html.md(exc)))
         if st.session_state.get("pl_saved"):
             st.success(tp("save.saved", version=st.session_state["pl_saved"]))
         st.markdown(f"#### {tp('save.export')}")
@@ -224,7 +224,7 @@ elif section == "versions":
                 st.session_state["pl_rolled"] = None
             pending = st.session_state.get("pl_confirm")
             if pending is not None:
-                st.warning(tp("versions.confirm", version=pending, note=notes.get(pending, "")))
+                st.warning(tp("versions.confirm", version=pending, note=_html.md(notes.get(pending, ""))))
                 ok, cancel = st.columns([1, 5])
                 if ok.button(tp("versions.confirm_button"), key="pl_confirm_yes", type="primary"):
                     if not actor:

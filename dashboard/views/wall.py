@@ -6,11 +6,10 @@ the Leaflet map itself is mounted once and never reloads, so nothing flickers or
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import streamlit as st
 
+from dashboard import _html as html  # the one escaping rule
 from dashboard import _wall as wall
 from dashboard import maps, state, widgets
 from dashboard.widgets import tr
