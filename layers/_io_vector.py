@@ -8,6 +8,7 @@ column names and dtypes GridPulse wrote beside a Shapefile, and tidies the resul
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -28,6 +29,13 @@ from layers._io_common import (
     table_to_frame,
     tidy_dtypes,
     type_table,
+)
+from layers._io_guard import (
+    check_file_size,
+    check_zip,
+    corrupt_detail,
+    extract_member,
+    too_many_rows,
 )
 
 _SHP_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
@@ -51,11 +59,19 @@ def _detail(e: BaseException) -> str:
 
 def ogr_read(ctx: ReadContext, path: str | Path, *, fmt: str, layer_name: str | None = None,
              encoding: str | None = None) -> pd.DataFrame:
-    """Read one layer with GDAL; any GDAL failure becomes ``io.corrupt``."""
+    """Read one layer with GDAL, at most ``ctx.limits.max_rows`` features.
+
+    Any GDAL failure becomes ``io.corrupt``; a layer with more features, ``too_many_rows``.
+    """
+    limit = ctx.limits.max_rows
     try:
-        return pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding)
+        df = pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding,
+                                    max_features=limit + 1)
     except _GDAL_ERRORS as e:
         ctx.fail("io.corrupt", format=fmt, detail=_detail(e))
+    if len(df) > limit:
+        too_many_rows(ctx, row=limit + 1)
+    return df
 
 
 def finish_features(df: pd.DataFrame, ctx: ReadContext, *, truncated: bool = False) -> pd.DataFrame:
@@ -117,6 +133,7 @@ def read_parquet(ctx: ReadContext) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
+        _check_parquet(ctx, pq.ParquetFile(ctx.path).metadata)
         meta = pq.read_schema(ctx.path).metadata or {}
         if b"geo" in meta:
             return finish_features(gpd.read_parquet(ctx.path), ctx)
@@ -125,6 +142,27 @@ def read_parquet(ctx: ReadContext) -> pd.DataFrame:
         ctx.fail("io.corrupt", format="Parquet", detail=_detail(e))
     ctx.numbers_from_text = False
     return table_to_frame(tidy_dtypes(table.reset_index(drop=True)), ctx, row_offset=1)
+
+
+def _check_parquet(ctx: ReadContext, meta: object) -> None:
+    """Refuse Parquet whose footer declares more rows, columns or expanded bytes than the limits.
+
+    Run-length and dictionary encoding can make a tiny file expand to gigabytes, so the
+    uncompressed size the footer declares counts like a zip member's.
+    """
+    lim = ctx.limits
+    if meta.num_rows > lim.max_rows:  # type: ignore[attr-defined]
+        too_many_rows(ctx, row=lim.max_rows + 1)
+    if meta.num_columns > lim.max_columns:  # type: ignore[attr-defined]
+        ctx.fail("readers.too_many_columns", row=1, columns=f"{meta.num_columns:,}",  # type: ignore[attr-defined]
+                 limit=f"{lim.max_columns:,}")
+    expanded = sum(meta.row_group(i).total_byte_size  # type: ignore[attr-defined]
+                   for i in range(meta.num_row_groups))  # type: ignore[attr-defined]
+    if expanded > lim.zip_max_member_bytes:
+        from layers._io_guard import size_mb
+
+        ctx.fail("readers.zip_member_too_large", member=ctx.source, size_mb=size_mb(expanded),
+                 limit_mb=size_mb(lim.zip_max_member_bytes))
 
 
 # --------------------------------------------------------------------------- GPX
@@ -169,9 +207,10 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
     """
     try:
         zf = zipfile.ZipFile(ctx.path)
-    except (zipfile.BadZipFile, OSError) as e:
-        ctx.fail("io.corrupt_zip", detail=_detail(e))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        ctx.fail("io.corrupt_zip", detail=corrupt_detail(e))
     with zf, tempfile.TemporaryDirectory(prefix="gridpulse-zip-") as tmp:
+        check_zip(ctx, zf)
         members: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
             name = _member_name(info)
@@ -197,7 +236,7 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
             if len(data) != 1:
                 ctx.fail("io.zip_no_data", members=contents)
             target = Path(tmp) / ("member" + PurePosixPath(data[0]).suffix.lower())
-            target.write_bytes(_read_member(zf, members[data[0]], ctx))
+            extract_member(ctx, zf, members[data[0]], target)
             return read_member(target)
         by_name = {PurePosixPath(k).name: k for k in layers}
         key = by_name[choose_layer(sorted(by_name), ctx)]
@@ -208,15 +247,8 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
         if missing:
             ctx.fail("io.shapefile_missing_part", layer_name=layer_name, parts=listing(missing))
         for suffix, name in parts.items():
-            (Path(tmp) / ("layer" + suffix)).write_bytes(_read_member(zf, members[name], ctx))
+            extract_member(ctx, zf, members[name], Path(tmp) / ("layer" + suffix))
         return _read_shapefile(ctx, Path(tmp) / "layer", set(parts)), 1
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: ReadContext) -> bytes:
-    try:
-        return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        ctx.fail("io.corrupt_zip", detail=_detail(e))
 
 
 def read_bare_shapefile(ctx: ReadContext) -> pd.DataFrame:
@@ -228,9 +260,10 @@ def read_bare_shapefile(ctx: ReadContext) -> pd.DataFrame:
     missing = [s for s in (".shx", ".dbf") if s not in parts]
     if missing:
         ctx.fail("io.shapefile_missing_part", layer_name=shp.stem, parts=listing(missing))
+    check_file_size(ctx, sum(siblings[stem + s].stat().st_size for s in parts))
     with tempfile.TemporaryDirectory(prefix="gridpulse-shp-") as tmp:
         for s in parts:
-            (Path(tmp) / ("layer" + s)).write_bytes(siblings[stem + s].read_bytes())
+            shutil.copyfile(siblings[stem + s], Path(tmp) / ("layer" + s))
         return _read_shapefile(ctx, Path(tmp) / "layer", parts)
 
 

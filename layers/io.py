@@ -48,13 +48,22 @@ import geopandas as gpd
 import pandas as pd
 
 from layers._io_common import ReadContext
+from layers._io_guard import (
+    ReadLimits,
+    check_file_size,
+    clean_control_chars,
+    corrupt_detail,
+    format_name,
+)
 from layers._io_write import WriterError
+from layers.errors import ReaderError
 from layers.report import Report
 from layers.schema import SCHEMAS
 
 __all__ = [
     "SUPPORTED_READ",
     "SUPPORTED_WRITE",
+    "ReadLimits",
     "ReadResult",
     "WriterError",
     "read_file",
@@ -106,6 +115,7 @@ def read_file(
     layer: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
+    limits: ReadLimits | None = None,
 ) -> ReadResult:
     """Read a file into a raw (Geo)DataFrame with canonical column names.
 
@@ -123,6 +133,11 @@ def read_file(
     sheet
         XLSX sheet name or 0-based number; by default the only sheet, or the one named like
         the layer, or the first.
+    limits
+        What one file may hold (size, rows, columns, zip members...); by default from
+        ``GRIDPULSE_MAX_UPLOAD_MB`` and ``GRIDPULSE_MAX_ROWS`` (see
+        :class:`layers._io_guard.ReadLimits`). A file over a limit is refused before it is
+        read, with the limit and how to split the file.
 
     Returns
     -------
@@ -131,9 +146,11 @@ def read_file(
     Raises
     ------
     layers.errors.ReaderError
-        When the file cannot be read at all (missing, empty, unknown format, corrupt,
-        undecodable, several layers and none named like ``layer``, a table of a spatial
-        layer without coordinates). Its ``report`` says the file and the fix.
+        When the file cannot be read at all (missing, empty, too large, unknown format,
+        corrupt or malformed in any way, undecodable, several layers and none named like
+        ``layer``, a table of a spatial layer without coordinates). Its ``report`` says the
+        file and the fix. Whatever a parsing library raises on a malformed file becomes
+        this error (``io.corrupt``).
     ValueError
         When ``layer`` is not a known layer name.
     """
@@ -144,7 +161,7 @@ def read_file(
             raise ValueError(f"unknown layer {layer!r}; expected one of {', '.join(SCHEMAS)}")
         schema = SCHEMAS[layer]
     ctx = ReadContext(path=p, source=p.name, schema=schema, encoding=encoding or None,
-                      sheet=sheet)
+                      sheet=sheet, limits=limits or ReadLimits.from_settings())
     if encoding:
         try:
             codecs.lookup(encoding)
@@ -154,9 +171,18 @@ def read_file(
         if p.is_dir():
             ctx.fail("io.unsupported_suffix", suffix=p.suffix or "/", supported=_listing(SUPPORTED_READ))
         ctx.fail("io.file_not_found")
+    check_file_size(ctx, p.stat().st_size)
     if p.stat().st_size == 0:
         ctx.fail("io.empty_file")
-    data, row_offset = _dispatch(ctx, p)
+    try:
+        data, row_offset = _dispatch(ctx, p)
+    except ReaderError:
+        raise
+    except MemoryError:
+        ctx.fail("readers.out_of_memory")
+    except Exception as e:  # the one boundary: a malformed file, whatever the library raised
+        ctx.fail("io.corrupt", format=format_name(p), detail=corrupt_detail(e))
+    data = clean_control_chars(data, ctx, row_offset=row_offset)
     return ReadResult(data=data, report=ctx.report, source=ctx.source, row_offset=row_offset)
 
 
