@@ -150,27 +150,28 @@ def check_file_size(ctx: ReadContext, nbytes: int) -> None:
 
 def too_many_rows(ctx: ReadContext, *, row: int) -> NoReturn:
     """Refuse a table or layer that still has data at ``row`` (as the user counts), past the limit."""
-    ctx.fail("readers.too_many_rows", limit=f"{ctx.limits.max_rows:,}", row=f"{row:,}")
+    ctx.fail("readers.too_many_rows", limit=f"{ctx.limits.max_rows:,}", row=row)
 
 
 def too_many_cells(ctx: ReadContext, *, row: int) -> NoReturn:
     """Refuse a table whose cells reach past the limit at ``row``."""
-    ctx.fail("readers.too_many_cells", limit=f"{ctx.limits.max_cells:,}", row=f"{row:,}")
+    ctx.fail("readers.too_many_cells", limit=f"{ctx.limits.max_cells:,}", row=row)
 
 
 def too_many_columns(ctx: ReadContext, *, row: int, columns: int) -> NoReturn:
     """Refuse a table with a row of ``columns`` cells, past the limit."""
-    ctx.fail("readers.too_many_columns", row=f"{row:,}", columns=f"{columns:,}",
+    ctx.fail("readers.too_many_columns", row=row, columns=f"{columns:,}",
              limit=f"{ctx.limits.max_columns:,}")
 
 
-def check_zip(ctx: ReadContext, zf: zipfile.ZipFile) -> None:
+def check_zip(ctx: ReadContext, zf: zipfile.ZipFile | list[zipfile.ZipInfo]) -> None:
     """Refuse a zip whose directory declares too many members, too much data or a bomb's ratio.
 
-    Nothing is expanded: the sizes come from the zip's central directory.
+    Nothing is expanded: the sizes come from the zip's central directory (``zf`` may be the
+    list of its members).
     """
     lim = ctx.limits
-    infos = zf.infolist()
+    infos = zf if isinstance(zf, list) else zf.infolist()
     if len(infos) > lim.zip_max_members:
         ctx.fail("readers.zip_too_many_members", count=f"{len(infos):,}",
                  limit=f"{lim.zip_max_members:,}")

@@ -217,7 +217,11 @@ def read_xlsx(ctx: ReadContext) -> tuple[pd.DataFrame, int]:
 
     try:
         with zipfile.ZipFile(ctx.path) as zf:
-            check_zip(ctx, zf)
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        ctx.fail("io.corrupt", format="XLSX", detail=corrupt_detail(e))
+    check_zip(ctx, infos)
+    try:
         wb = openpyxl.load_workbook(ctx.path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
         ctx.fail("io.corrupt", format="XLSX", detail=corrupt_detail(e))

@@ -8,6 +8,7 @@ column names and dtypes GridPulse wrote beside a Shapefile, and tidies the resul
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import tempfile
@@ -35,6 +36,7 @@ from layers._io_guard import (
     check_zip,
     corrupt_detail,
     extract_member,
+    too_many_columns,
     too_many_rows,
 )
 
@@ -59,14 +61,24 @@ def _detail(e: BaseException) -> str:
 
 def ogr_read(ctx: ReadContext, path: str | Path, *, fmt: str, layer_name: str | None = None,
              encoding: str | None = None) -> pd.DataFrame:
-    """Read one layer with GDAL, at most ``ctx.limits.max_rows`` features.
+    """Read one layer with GDAL, refusing more than ``ctx.limits.max_rows`` features.
 
-    Any GDAL failure becomes ``io.corrupt``; a layer with more features, ``too_many_rows``.
+    Any GDAL failure becomes ``io.corrupt``. GeoPackage and Shapefile know their feature
+    count cheaply, so they are refused before reading; the other formats (whose size the
+    file limit bounds) after. pyogrio's ``max_features`` is not used: it preallocates that
+    many rows when the count is unknown (GPX), which costs more than the read.
     """
     limit = ctx.limits.max_rows
+    count = 0
     try:
-        df = pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding,
-                                    max_features=limit + 1)
+        if fmt in ("GeoPackage", "Shapefile"):
+            count = pyogrio.read_info(path, layer=layer_name, encoding=encoding)["features"]
+    except _GDAL_ERRORS as e:
+        ctx.fail("io.corrupt", format=fmt, detail=_detail(e))
+    if count > limit:
+        too_many_rows(ctx, row=limit + 1)
+    try:
+        df = pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding)
     except _GDAL_ERRORS as e:
         ctx.fail("io.corrupt", format=fmt, detail=_detail(e))
     if len(df) > limit:
@@ -109,9 +121,29 @@ def choose_layer(names: list[str], ctx: ReadContext) -> str:
 # --------------------------------------------------------------------------- GeoJSON, GPKG
 
 
+#: A JSON ``\\u0000``-style escape of a C0 control character (not tab, LF, CR) that is not
+#: itself escaped, or such a character written raw (invalid JSON that GDAL accepts).
+_JSON_CONTROL = re.compile(
+    rb"(?<!\\)((?:\\\\)*)\\u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])|[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def read_geojson(ctx: ReadContext) -> pd.DataFrame:
-    """Read a GeoJSON file."""
-    return finish_features(ogr_read(ctx, ctx.path, fmt="GeoJSON"), ctx)
+    """Read a GeoJSON file.
+
+    GDAL cuts a string at a NUL (``"G\\u0000 1"`` would arrive as ``"G"``), so control
+    characters are removed from the text before GDAL sees it, with a warning.
+    """
+    data = Path(ctx.path).read_bytes()
+    found = len(_JSON_CONTROL.findall(data))
+    if not found:
+        del data
+        return finish_features(ogr_read(ctx, ctx.path, fmt="GeoJSON"), ctx)
+    ctx.note("warning", "readers.control_chars_json", count=found)
+    with tempfile.TemporaryDirectory(prefix="gridpulse-json-") as tmp:
+        clean = Path(tmp) / "clean.geojson"
+        clean.write_bytes(_JSON_CONTROL.sub(rb"\1", data))
+        del data
+        return finish_features(ogr_read(ctx, clean, fmt="GeoJSON"), ctx)
 
 
 def read_gpkg(ctx: ReadContext) -> pd.DataFrame:
@@ -133,7 +165,11 @@ def read_parquet(ctx: ReadContext) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        _check_parquet(ctx, pq.ParquetFile(ctx.path).metadata)
+        footer = pq.ParquetFile(ctx.path).metadata
+    except (pa.ArrowException, OSError, ValueError) as e:
+        ctx.fail("io.corrupt", format="Parquet", detail=_detail(e))
+    _check_parquet(ctx, footer)
+    try:
         meta = pq.read_schema(ctx.path).metadata or {}
         if b"geo" in meta:
             return finish_features(gpd.read_parquet(ctx.path), ctx)
@@ -154,8 +190,7 @@ def _check_parquet(ctx: ReadContext, meta: object) -> None:
     if meta.num_rows > lim.max_rows:  # type: ignore[attr-defined]
         too_many_rows(ctx, row=lim.max_rows + 1)
     if meta.num_columns > lim.max_columns:  # type: ignore[attr-defined]
-        ctx.fail("readers.too_many_columns", row=1, columns=f"{meta.num_columns:,}",  # type: ignore[attr-defined]
-                 limit=f"{lim.max_columns:,}")
+        too_many_columns(ctx, row=1, columns=meta.num_columns)  # type: ignore[attr-defined]
     expanded = sum(meta.row_group(i).total_byte_size  # type: ignore[attr-defined]
                    for i in range(meta.num_row_groups))  # type: ignore[attr-defined]
     if expanded > lim.zip_max_member_bytes:

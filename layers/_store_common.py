@@ -31,6 +31,7 @@ import shapely
 from numpy.typing import NDArray
 
 from geo.hexes import lonlat_to_cells
+from layers._io_guard import CONTROL_CHARS
 from layers.errors import StoreError
 from layers.i18n import t
 from layers.schema import H3_RESOLUTIONS, SCHEMAS, Field, LayerSchema
@@ -192,6 +193,7 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
             cols[f.name] = coerce_column(src, f.dtype)
         except (ValueError, TypeError) as exc:
             raise store_error("bad_column", layer=layer, column=f.name, error=str(exc)) from exc
+    refuse_control_chars(cols, layer)
     if s.geometry is None:
         return pd.DataFrame(cols)
     if not is_geo:
@@ -205,6 +207,29 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
     for col, cells in h3_columns(garr, s).items():
         cols[col] = pd.Series(cells, dtype="int64")
     return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries(garr, crs=4326), crs=4326)
+
+
+def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
+    """Refuse text holding NUL or another C0 control character (tab, LF, CR allowed).
+
+    A NUL cuts GDAL's SQL and PostgreSQL refuses it, so such text would break reads of the
+    whole layer; :func:`layers.io.read_file` removes these characters from files already,
+    so only a caller building frames by hand meets this.
+    """
+    for name, values in columns.items():
+        if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+            continue
+        if values.dtype == object:
+            values = values.map(lambda v: v if isinstance(v, str) else None).astype("str")
+        hit = values.str.contains(CONTROL_CHARS.pattern, regex=True, na=False).to_numpy(bool)
+        if hit.any():
+            rows = np.flatnonzero(hit)
+            params = {"layer": layer, "column": name, "count": len(rows),
+                      "rows": ", ".join(map(str, rows[:5]))}
+            err = StoreError(t("readers.store_control_chars", "en", **params))
+            err.key = "readers.store_control_chars"  # type: ignore[attr-defined]
+            err.params = params  # type: ignore[attr-defined]
+            raise err
 
 
 # -- H3 --------------------------------------------------------------------------------------
@@ -484,6 +509,8 @@ def prepare_updates(updates: Sequence[RowUpdate]) -> list[tuple[str, list[Any], 
             if v is not None and f.allowed is not None and str(v) not in f.allowed:
                 raise store_error("bad_value", layer=u.layer, column=col, value=v,
                                   allowed=", ".join(f.allowed))
+            if isinstance(v, str):
+                refuse_control_chars({col: pd.Series([v], dtype="str")}, u.layer)
             changes[col] = v
         keys = [str(k) if s.field(s.key).dtype in ("str", "code") else k for k in u.keys]
         if not keys:
@@ -530,8 +557,9 @@ def reset_audit_row(rows_removed: int, *, actor: str, note: str) -> dict[str, An
 def audit_row(action: str, layer: str, rows: int, *, actor: str, note: str,
               time: pd.Timestamp | None = None) -> dict[str, Any]:
     """One ``audit_log`` row: ``time, actor, action, layer, rows, note``."""
-    return {"time": time if time is not None else now_local(), "actor": str(actor),
-            "action": action, "layer": layer, "rows": int(rows), "note": str(note or "")}
+    return {"time": time if time is not None else now_local(),
+            "actor": CONTROL_CHARS.sub("", str(actor)), "action": action, "layer": layer,
+            "rows": int(rows), "note": CONTROL_CHARS.sub("", str(note or ""))}
 
 
 def audit_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
