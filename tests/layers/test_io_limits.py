@@ -30,7 +30,7 @@ from layers._io_guard import CONTROL_CHARS, MB, ReadLimits, clean_control_chars
 from layers.config import Settings
 from layers.errors import ConfigError, ReaderError, StoreError
 from layers.io import read_file, write_file
-from layers.store import RowUpdate, Store, open_store
+from layers.store import Store, open_store
 from tests.layers import _fuzz
 from tests.layers.test_store import GRIDS, WORKERS
 
@@ -260,7 +260,7 @@ def test_a_deeply_nested_sidecar_ends_in_the_corrupt_file_message(tmp_path, shp_
 def test_nul_and_control_characters_are_removed_from_csv_with_a_warning(tmp_path) -> None:
     p = tmp_path / "nul.csv"
     p.write_bytes("经度,纬度,描\x00述\n118.7,32.0,垃\x00圾\n118.8,32.1,占道\n118.9,32.2,井\x1b盖\t缺失\n"
-                  .encode("utf-8"))
+                  .encode())
     res = read_file(p)
     assert list(res.data.columns[:1]) == ["描述"]
     assert res.data["描述"].tolist() == ["垃圾", "占道", "井盖\t缺失"]
