@@ -39,6 +39,8 @@ from layers.schema import LAT_ALIASES, LON_ALIASES
 
 #: Rows looked at to find the header row.
 PREVIEW_ROWS = 30
+#: Longest cell the header search accepts (WKT of a detailed district boundary runs to MBs).
+PREVIEW_FIELD_CHARS = 64 * 1024 * 1024
 _DELIMITERS = (",", "\t", ";", "|")
 
 
@@ -155,6 +157,8 @@ def read_csv(ctx: ReadContext, data: bytes) -> tuple[pd.DataFrame, int]:
         ctx.fail("io.empty_file")
     lines = _head_lines(text, PREVIEW_ROWS)
     delim = max(_DELIMITERS, key=lambda d: sum(line.count(d) for line in lines[:5]))
+    # a WKT polygon cell can be longer than the csv module's default 128 KB per field
+    csv.field_size_limit(max(csv.field_size_limit(), PREVIEW_FIELD_CHARS))
     try:
         preview = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim))
     except csv.Error as e:

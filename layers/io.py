@@ -250,7 +250,8 @@ def write_file(
     ------
     WriterError
         When the data cannot be stored in that format (text the encoding cannot hold, mixed
-        geometry types in a Shapefile, too many rows for Excel...), with the fix.
+        geometry types in a Shapefile, too many rows for Excel, NUL or other control
+        characters in text...), with the fix.
     ValueError
         When ``data`` is not a DataFrame or ``encoding`` is not a known codec.
     """
@@ -269,6 +270,7 @@ def write_file(
                supported=_listing(SUPPORTED_WRITE))
     p.parent.mkdir(parents=True, exist_ok=True)
     df = data.reset_index(drop=True)
+    w.refuse_control_chars(df, p)
     if suffix in (".geojson", ".json"):
         w.write_geojson(df, p, layer=layer)
     elif suffix == ".gpkg":

@@ -43,8 +43,8 @@ FORMATS: dict[str, tuple[str, tuple[str | None, ...]]] = {
 }
 SUFFIXES = [".geojson", ".gpkg", ".zip", ".parquet", ".csv", ".xlsx", ".gpx", ".pbf", ".osm",
             ".json", ".tsv", ".txt", ".shp", ".geoparquet", ".xlsm"]
-#: Generic mutations per seed file.
-MUTANTS_PER_SEED = 12
+#: Generic mutations per format, shared among its seed files.
+MUTANTS_PER_FORMAT = 36
 
 
 @dataclass(frozen=True)
@@ -673,11 +673,12 @@ def _bad_crc(data: bytes) -> bytes:
     return bytes(buf)
 
 
-def generate(fmt: str, folder: Path, *, seed: int, mutants_per_seed: int = MUTANTS_PER_SEED) -> list[Case]:
+def generate(fmt: str, folder: Path, *, seed: int, mutants: int = MUTANTS_PER_FORMAT) -> list[Case]:
     """Write the corpus of ``fmt`` into ``folder``: seeds, their mutants, attacks, wrong suffixes."""
     rng = np.random.default_rng(seed)
     suffix, layers = FORMATS[fmt]
     seeds = _seeds(fmt, folder)
+    mutants_per_seed = -(-mutants // len(seeds))
     made: list[tuple[str, str, bytes]] = [(f"seed_{k}", suffix, d) for k, d in seeds]
     for k, data in seeds:
         for j in range(mutants_per_seed):
@@ -717,6 +718,10 @@ def run_child(manifest: Path, out: Path) -> None:
     from layers.io import read_file
 
     def peak_mb() -> float:
+        # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into ru_maxrss
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     with open(out, "a", encoding="utf-8", buffering=1) as fh:

@@ -29,7 +29,7 @@ from layers._io_common import ReadContext
 from layers._io_guard import CONTROL_CHARS, MB, ReadLimits, clean_control_chars
 from layers.config import Settings
 from layers.errors import ConfigError, ReaderError, StoreError
-from layers.io import read_file, write_file
+from layers.io import WriterError, read_file, write_file
 from layers.store import Store, open_store
 from tests.layers import _fuzz
 from tests.layers.test_store import GRIDS, WORKERS
@@ -349,3 +349,22 @@ def test_geometry_types_survive_cleaning() -> None:
     ctx = ReadContext(path=None, source="x", schema=None)
     out = clean_control_chars(gdf, ctx, row_offset=1)
     assert isinstance(out, gpd.GeoDataFrame) and out.crs == gdf.crs and out["n"].tolist() == ["a"]
+
+
+def test_writers_refuse_control_characters_instead_of_cutting_text(tmp_path) -> None:
+    df = pd.DataFrame({"a": ["ok", "n\x00m"], "b": [1, 2]})
+    for suffix in (".csv", ".xlsx", ".gpkg", ".geojson"):
+        with pytest.raises(WriterError) as info:
+            write_file(df, tmp_path / f"t{suffix}")
+        issue = info.value.report.errors()[0]
+        assert (issue.code, issue.column, issue.row) == ("readers.write_control_chars", "a", 2)
+        assert not (tmp_path / f"t{suffix}").exists()
+
+
+def test_a_wkt_cell_longer_than_128_kb_is_read(tmp_path) -> None:
+    ring = shapely.Point(118.78, 32.06).buffer(0.01, quad_segs=5000)
+    p = tmp_path / "district.csv"
+    pd.DataFrame({"name": ["鼓楼"], "wkt": [ring.wkt]}).to_csv(p, index=False)
+    assert len(ring.wkt) > 131_072
+    res = read_file(p)
+    assert res.data.geometry.iloc[0].equals_exact(ring, 1e-9)
