@@ -46,6 +46,11 @@ def _cases(folder: Path) -> dict[str, tuple[Path, str | None]]:
     p.write_bytes(_fuzz._zip(_fuzz._xlsx_parts(_fuzz.sheet_xml(
         _fuzz._XLSX_HEAD, dimension="A1:XFD1048576"))))
     out["xlsx_declares_A1_XFD1048576"] = (p, "incidents")
+    p = folder / "declared_last_row.xlsx"  # the same, plus one value on the sheet's last row
+    p.write_bytes(_fuzz._zip(_fuzz._xlsx_parts(_fuzz.sheet_xml(
+        _fuzz._XLSX_HEAD + '<row r="1048576"><c r="A1048576"><v>1</v></c></row>',
+        dimension="A1:XFD1048576"))))
+    out["xlsx_declares_A1_XFD1048576_value_on_last_row"] = (p, "incidents")
     p = folder / "sheet_bomb.xlsx"  # a sheet part of 256 MB of repeated rows
     row = '<row r="{r}"><c r="A{r}"><v>118.7</v></c><c r="B{r}"><v>32.0</v></c></row>'
     body = "".join(row.format(r=r) for r in range(3, 2_000_000)).encode()
@@ -105,6 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", default=BEFORE)
     ap.add_argument("--cap-gb", type=float, default=3.0)
+    ap.add_argument("--only", default="", help="run only the cases whose name contains this")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gridpulse-bombs-") as d:
         folder = Path(d)
@@ -116,6 +122,8 @@ def main() -> None:
             tar.extractall(before, filter="data")
         out = {"before": args.before, "address_space_cap_gb": args.cap_gb, "cases": {}}
         for name, (path, layer) in _cases(folder).items():
+            if args.only not in name:
+                continue
             out["cases"][name] = {
                 "file_kb": round(path.stat().st_size / 1024, 1),
                 "after": _run(ROOT, path, layer, args.cap_gb),

@@ -287,6 +287,9 @@ def hostile_xlsx() -> list[tuple[str, bytes]]:
                        for r in range(3, 4000))
     out = [
         ("declared_XFD1048576", _zip(_xlsx_parts(sheet_xml(_XLSX_HEAD, dimension="A1:XFD1048576")))),
+        ("declared_XFD1048576_value_on_last_row", _zip(_xlsx_parts(sheet_xml(
+            _XLSX_HEAD + '<row r="1048576">' + _cell("A1048576", 1.0) + "</row>",
+            dimension="A1:XFD1048576")))),
         ("row_1048576", _zip(_xlsx_parts(sheet_xml(
             _XLSX_HEAD + '<row r="1048576">' + _cell("A1048576", 1.0) + "</row>",
             dimension="A1:C1048576")))),

@@ -61,6 +61,7 @@ def test_the_attacks_get_the_answers_they_should(tmp_path) -> None:
         ("xlsx", "declared_XFD1048576"): ("ok", None),
         ("xlsx", "blank_styled_row_1048576"): ("ok", None),
         ("xlsx", "row_1048576"): ("reader_error", "readers.too_many_rows"),
+        ("xlsx", "declared_XFD1048576_value_on_last_row"): ("reader_error", "readers.too_many_rows"),
         ("xlsx", "cell_at_XFD"): ("reader_error", "readers.too_many_columns"),
         ("xlsx", "zip_bomb_member"): ("reader_error", "readers.zip_ratio"),
         ("xlsx", "billion_laughs"): ("reader_error", "io.corrupt"),

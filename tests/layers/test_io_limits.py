@@ -368,3 +368,15 @@ def test_a_wkt_cell_longer_than_128_kb_is_read(tmp_path) -> None:
     assert len(ring.wkt) > 131_072
     res = read_file(p)
     assert res.data.geometry.iloc[0].equals_exact(ring, 1e-9)
+
+
+def test_a_value_on_the_last_row_of_a_whole_sheet_dimension_is_refused_cheaply(tmp_path) -> None:
+    """The 4.6 KB workbook of issue 10: ``A1:XFD1048576`` and a value on row 1,048,576.
+
+    The old reader padded a million rows to 16,384 cells (128 GB); the blank rows now cost
+    nothing (the fuzz test measures this file's RSS; tracemalloc would make it slow here).
+    """
+    p = xlsx(tmp_path / "炸弹.xlsx", _fuzz._XLSX_HEAD + '<row r="1048576">'
+             + _fuzz._cell("A1048576", 1.0) + "</row>", dimension="A1:XFD1048576")
+    err = refused(p, "readers.too_many_rows", layer="incidents")
+    assert "row 1048576 still holds data" in err.report.render("en")
