@@ -31,6 +31,7 @@ from layers._io_common import (
 from layers._io_guard import (
     check_zip,
     corrupt_detail,
+    scan_sheet,
     too_many_cells,
     too_many_columns,
     too_many_rows,
@@ -230,7 +231,12 @@ def read_xlsx(ctx: ReadContext) -> tuple[pd.DataFrame, int]:
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
         ctx.fail("io.corrupt", format="XLSX", detail=corrupt_detail(e))
     try:
-        rows = _sheet_rows(wb[_choose_sheet(wb.sheetnames, ctx)], ctx)
+        ws = wb[_choose_sheet(wb.sheetnames, ctx)]
+        part = getattr(ws, "_worksheet_path", None)  # openpyxl's name of the sheet's XML part
+        if isinstance(part, str):
+            with zipfile.ZipFile(ctx.path) as zf:
+                scan_sheet(ctx, zf, part)
+        rows = _sheet_rows(ws, ctx)
     finally:
         wb.close()
     if not rows:

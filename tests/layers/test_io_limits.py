@@ -121,6 +121,8 @@ def test_csv_row_limit_names_the_row_and_ignores_trailing_blank_lines(tmp_path) 
     over.write_text("lon,lat,name\n" + rows + "118.9,32.9,y\n", encoding="utf-8")
     err = refused(over, "readers.too_many_rows", limits=lim)
     assert "more than the limit of 3 rows (row 5 still holds data)" in err.report.render("en")
+    err = refused(ok, "readers.too_many_cells", limits=ReadLimits(max_cells=6))  # 3 columns
+    assert "more than the limit of 6 cells (reached at row 4)" in err.report.render("en")
 
 
 def test_csv_column_limit(tmp_path) -> None:
@@ -155,9 +157,15 @@ def test_xlsx_row_column_and_cell_limits(tmp_path) -> None:
                    + "</row>" for r in range(3, 9))
     p = xlsx(tmp_path / "rows.xlsx", _fuzz._XLSX_HEAD + body)  # header + 7 data rows
     assert len(read_file(p, limits=ReadLimits(max_rows=7)).data) == 7
-    err = refused(p, "readers.too_many_rows", limits=ReadLimits(max_rows=6))
-    assert "(row 8 still holds data)" in err.report.render("en")
-    refused(p, "readers.too_many_cells", limits=ReadLimits(max_cells=10))
+    # counted in the sheet's XML before openpyxl parses it
+    err = refused(p, "readers.xlsx_too_many_rows", limits=ReadLimits(max_rows=6))
+    assert "The sheet has 8+ rows" in err.report.render("en")
+    refused(p, "readers.xlsx_too_many_cells", limits=ReadLimits(max_cells=10))
+    # rows far apart: the XML holds 3 rows, the streaming reader finds row 40 past the limit
+    gap = xlsx(tmp_path / "gap.xlsx", _fuzz._XLSX_HEAD + '<row r="40">'
+               + _fuzz._cell("A40", 1.0) + "</row>")
+    err = refused(gap, "readers.too_many_rows", limits=ReadLimits(max_rows=6))
+    assert "(row 40 still holds data)" in err.report.render("en")
     far = xlsx(tmp_path / "far.xlsx", _fuzz._XLSX_HEAD.replace(
         "</row>", _fuzz._cell("XFD1", "远") + "</row>", 1))
     err = refused(far, "readers.too_many_columns")
