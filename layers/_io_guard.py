@@ -268,18 +268,20 @@ def clean_control_chars(df: pd.DataFrame, ctx: ReadContext, *, row_offset: int) 
         if c == geometry:
             continue
         s = df[c]
-        if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
-            hit = s.str.contains(CONTROL_CHARS.pattern, regex=True, na=False).to_numpy(dtype=bool)
-            if hit.any():
-                df[c] = s.str.replace(CONTROL_CHARS.pattern, "", regex=True)
-        elif s.dtype == object:
-            hit = s.map(lambda v: isinstance(v, str) and CONTROL_CHARS.search(v) is not None
-                        ).to_numpy(dtype=bool)
-            if hit.any():
-                df[c] = s.map(lambda v: CONTROL_CHARS.sub("", v) if isinstance(v, str) else v)
-        else:
+        if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
             continue
+        try:  # object columns may mix text with other values: those give NA here
+            found = s.str.contains(CONTROL_CHARS.pattern, regex=True, na=False)
+        except AttributeError:  # no text at all
+            continue
+        hit = found.to_numpy(dtype=bool, na_value=False)
         if hit.any():
+            if s.dtype == object:
+                fixed = s.copy()
+                fixed[hit] = [CONTROL_CHARS.sub("", v) for v in s[hit]]
+                df[c] = fixed
+            else:
+                df[c] = s.str.replace(CONTROL_CHARS.pattern, "", regex=True)
             count, rows = rows_text(np.flatnonzero(hit), row_offset)
             ctx.note("warning", "readers.control_chars", column=str(rename.get(c, c)),
                      count=count, rows=rows)
