@@ -18,6 +18,12 @@ Formats read (by suffix, see :data:`SUPPORTED_READ`):
 * GPX (track points with time, for ``patrol_points``); OSM ``.pbf``/``.osm`` (``roads`` with a
   ``kind`` from ``highway=*``, rivers and railways as barriers; or ``buildings``).
 
+Hostile input: a file over a limit (size, rows, columns, zip members, expanded size,
+compression ratio; :class:`ReadLimits`, from ``GRIDPULSE_MAX_UPLOAD_MB`` and
+``GRIDPULSE_MAX_ROWS``) is refused before it is read, saying the limit and how to split the
+file; anything a parsing library raises on a malformed file ends in ``io.corrupt``; NUL and
+other control characters are removed from text with a warning (see :mod:`layers._io_guard`).
+
 Formats written (:data:`SUPPORTED_WRITE`): GeoJSON, GeoPackage, zipped Shapefile (with
 ``.cpg`` and a ``.columns.json`` sidecar that restores long names and dtypes), GeoParquet,
 CSV (``lon``/``lat`` for points, ``wkt`` otherwise) and XLSX.
