@@ -27,11 +27,13 @@ from layers._io_common import (
     listing,
     map_headers,
     normalise_header,
+    rows_text,
     table_to_frame,
     tidy_dtypes,
     type_table,
 )
 from layers._io_guard import (
+    CONTROL_CHARS,
     check_file_size,
     check_zip,
     corrupt_detail,
@@ -153,7 +155,52 @@ def read_gpkg(ctx: ReadContext) -> pd.DataFrame:
     except _GDAL_ERRORS as e:
         ctx.fail("io.corrupt", format="GeoPackage", detail=_detail(e))
     name = choose_layer(names, ctx)
-    return finish_features(ogr_read(ctx, ctx.path, fmt="GeoPackage", layer_name=name), ctx)
+    cut = _gpkg_nul_text(ctx, name)
+    df = ogr_read(ctx, ctx.path, fmt="GeoPackage", layer_name=name)
+    if cut:  # GDAL stops a text at its first NUL: put the whole text back, NUL removed
+        fids = pyogrio.read_dataframe(ctx.path, layer=name, columns=[], read_geometry=False,
+                                      fid_as_index=True).index
+        pos = pd.Series(range(len(fids)), index=fids)
+        for column, values in cut.items():
+            if column not in df.columns:
+                continue
+            at = pos.reindex(list(values)).dropna().astype(int).to_numpy()
+            df.loc[df.index[at], column] = [values[f] for f in fids[at]]
+            count, rows = rows_text(sorted(at), 1)
+            ctx.note("warning", "readers.control_chars", column=column, count=count, rows=rows)
+    return finish_features(df, ctx)
+
+
+def _gpkg_nul_text(ctx: ReadContext, table: str) -> dict[str, dict[int, str]]:
+    """Text cells of ``table`` holding a NUL: ``{column: {fid: text without control characters}}``.
+
+    Read with sqlite3 as bytes, since GDAL (a C string) cuts such a text at the NUL.
+    Returns ``{}`` when the file cannot be opened this way (GDAL then reports the problem).
+    """
+    import sqlite3
+
+    out: dict[str, dict[int, str]] = {}
+    try:
+        con = sqlite3.connect(Path(ctx.path).resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return out
+    try:
+        quoted = '"' + table.replace('"', '""') + '"'
+        for _, column, ctype, *_ in con.execute(f"PRAGMA table_info({quoted})").fetchall():
+            if not str(ctype).upper().startswith("TEXT"):
+                continue
+            col = '"' + str(column).replace('"', '""') + '"'
+            found = con.execute(f"SELECT rowid, CAST({col} AS BLOB) FROM {quoted} "
+                                f"WHERE instr(CAST({col} AS BLOB), x'00') > 0").fetchall()
+            if found:
+                out[str(column)] = {
+                    int(fid): CONTROL_CHARS.sub("", bytes(raw).decode("utf-8", "replace"))
+                    for fid, raw in found}
+    except sqlite3.Error:
+        return {}
+    finally:
+        con.close()
+    return out
 
 
 # --------------------------------------------------------------------------- GeoParquet

@@ -388,3 +388,13 @@ def test_a_value_on_the_last_row_of_a_whole_sheet_dimension_is_refused_cheaply(t
              + _fuzz._cell("A1048576", 1.0) + "</row>", dimension="A1:XFD1048576")
     err = refused(p, "readers.too_many_rows", layer="incidents")
     assert "row 1048576 still holds data" in err.report.render("en")
+
+
+def test_a_nul_in_geopackage_text_does_not_cut_it(tmp_path) -> None:
+    p = write_file(GRIDS, tmp_path / "g.gpkg", layer="grids")
+    p.write_bytes(_fuzz._gpkg_sql(p.read_bytes(), "UPDATE \"{t}\" SET name = '宁海' || char(0) "
+                                  "|| '路' || char(1) || '网格' WHERE rowid = 2"))
+    res = read_file(p, layer="grids")
+    assert res.data["name"].tolist() == ["宁海路第一网格", "宁海路网格"]  # GDAL alone: "宁海"
+    warn = [i for i in res.report if i.code == "readers.control_chars"]
+    assert len(warn) == 1 and warn[0].column == "name" and "rows 2" in warn[0].message("en")
