@@ -28,6 +28,9 @@ zip members                            1,000
 one member, expanded                   2 x the file limit (400 MB)
 all members, expanded                  3 x the file limit (600 MB)
 compression ratio                      200:1, for members expanding beyond 10 MB
+XLSX sheet                             ``<row>``/``<c>`` elements counted in its XML
+                                       against the row and cell limits before parsing
+Parquet                                rows, columns and expanded size from the footer
 =====================================  =============================================
 
 The ratio rule follows Apache POI's ``ZipSecureFile`` (a minimum inflate ratio checked past a
@@ -37,8 +40,8 @@ that zip bombs use.
 
 Examples
 --------
->>> ReadLimits.from_settings().max_file_bytes // MB
-200
+>>> ReadLimits().max_file_bytes // MB, ReadLimits().zip_max_ratio
+(200, 200.0)
 >>> CONTROL_CHARS.sub("", "东风\\x00社区\\x1b")
 '东风社区'
 """
