@@ -145,11 +145,16 @@ def test_a_tiny_xlsx_declaring_the_whole_sheet_is_read_without_allocating_it(tmp
     assert len(res.data) == 1 and res.data.geometry.iloc[0].equals(shapely.Point(118.78, 32.06))
 
 
-def test_xlsx_stray_formatting_far_below_costs_nothing(tmp_path) -> None:
+def test_xlsx_stray_formatting_far_below_is_ignored(tmp_path) -> None:
+    """A formatted empty cell on the last row neither trips the row limit nor adds rows.
+
+    (The million blank rows before it are never stored; the fuzz test measures this file's
+    RSS. Under tracemalloc iterating them would make this test slow.)
+    """
     p = xlsx(tmp_path / "styled.xlsx",
              _fuzz._XLSX_HEAD + '<row r="1048576"><c r="A1048576" s="0"/></row>')
-    peak, res = peak_alloc_mb(lambda: read_file(p))
-    assert peak < 30 and len(res.data) == 1
+    res = read_file(p)
+    assert len(res.data) == 1 and not [i for i in res.report if i.severity != "info"]
 
 
 def test_xlsx_row_column_and_cell_limits(tmp_path) -> None:
