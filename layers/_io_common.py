@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from layers._io_guard import ReadLimits
 from layers.errors import ReaderError
 from layers.report import Report, Severity
 from layers.schema import LAT_ALIASES, LON_ALIASES, LayerSchema
@@ -58,6 +59,8 @@ class ReadContext:
     report: Report = field(default_factory=Report)
     #: Tables only: type text cells that are numbers as numbers (CSV yes; XLSX cells carry types).
     numbers_from_text: bool = True
+    #: What one file may hold (size, rows, zip members...).
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     @property
     def layer(self) -> str | None:

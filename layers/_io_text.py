@@ -28,10 +28,20 @@ from layers._io_common import (
     table_to_frame,
     unique_headers,
 )
+from layers._io_guard import (
+    check_zip,
+    corrupt_detail,
+    scan_sheet,
+    too_many_cells,
+    too_many_columns,
+    too_many_rows,
+)
 from layers.schema import LAT_ALIASES, LON_ALIASES
 
 #: Rows looked at to find the header row.
 PREVIEW_ROWS = 30
+#: Longest cell the header search accepts (WKT of a detailed district boundary runs to MBs).
+PREVIEW_FIELD_CHARS = 64 * 1024 * 1024
 _DELIMITERS = (",", "\t", ";", "|")
 
 
@@ -141,52 +151,94 @@ def frame_from_rows(header: list[Any], body: pd.DataFrame, ctx: ReadContext, *,
 
 
 def read_csv(ctx: ReadContext, data: bytes) -> tuple[pd.DataFrame, int]:
-    """Read a delimited text file (CSV, TSV, TXT)."""
+    """Read a delimited text file (CSV, TSV, TXT), at most ``ctx.limits`` rows and columns."""
     text = decode(data, ctx)
-    if not text.strip():
+    del data
+    if not text or text.isspace():
         ctx.fail("io.empty_file")
-    lines = text.splitlines()[:PREVIEW_ROWS]
+    lines = _head_lines(text, PREVIEW_ROWS)
     delim = max(_DELIMITERS, key=lambda d: sum(line.count(d) for line in lines[:5]))
+    # a WKT polygon cell can be longer than the csv module's default 128 KB per field
+    csv.field_size_limit(max(csv.field_size_limit(), PREVIEW_FIELD_CHARS))
     try:
         preview = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim))
     except csv.Error as e:
         ctx.fail("io.bad_table", detail=str(e))
+    lim = ctx.limits
+    for i, r in enumerate(preview):
+        if len(r) > lim.max_columns:
+            too_many_columns(ctx, row=i + 1, columns=len(r))
     h = find_header_row(preview, ctx)
+    width = max((len(r) for r in preview), default=1) or 1
+    row_cap = min(lim.max_rows, lim.max_cells // width)
     try:
         raw = pd.read_csv(io.StringIO(text), sep=delim, header=None, skiprows=h, dtype=str,
                           keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                          engine="c")
+                          engine="c", nrows=row_cap + 2)
     except (pd.errors.ParserError, ValueError) as e:
         ctx.fail("io.bad_table", detail=str(e).strip())
+    del text
     if raw.empty:
         ctx.fail("io.empty_file")
     header = raw.iloc[0].tolist()
     body = raw.iloc[1:].reset_index(drop=True)
     body.columns = range(body.shape[1])
     body = body.mask(body.apply(lambda c: c.str.strip() == ""))
+    if len(body) > row_cap:
+        if body.iloc[row_cap:].notna().any(axis=None):
+            row = h + 2 + row_cap
+            if row_cap == lim.max_rows:
+                too_many_rows(ctx, row=row)
+            too_many_cells(ctx, row=row)
+        body = body.iloc[:row_cap]
     ctx.numbers_from_text = True
     return frame_from_rows(header, body, ctx, header_index=h)
+
+
+def _head_lines(text: str, n: int) -> list[str]:
+    """The first ``n`` lines of ``text``, without splitting the whole of it."""
+    end = 0
+    for _ in range(n):
+        i = text.find("\n", end)
+        if i < 0:
+            end = len(text)
+            break
+        end = i + 1
+    return text[:end].splitlines()[:n]
 
 
 # --------------------------------------------------------------------------- XLSX
 
 
 def read_xlsx(ctx: ReadContext) -> tuple[pd.DataFrame, int]:
-    """Read one sheet of an .xlsx workbook (openpyxl, values not formulas)."""
+    """Read one sheet of an .xlsx workbook (openpyxl, values not formulas), streaming its rows.
+
+    The workbook's zip is checked against ``ctx.limits`` before openpyxl opens it; the sheet's
+    declared dimension (``A1:XFD1048576`` in a hostile file) is ignored and rows are read
+    one at a time up to the row, column and cell limits.
+    """
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
+        with zipfile.ZipFile(ctx.path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        ctx.fail("io.corrupt", format="XLSX", detail=corrupt_detail(e))
+    check_zip(ctx, infos)
+    try:
         wb = openpyxl.load_workbook(ctx.path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
-        ctx.fail("io.corrupt", format="XLSX", detail=f"{type(e).__name__}: {e}")
+        ctx.fail("io.corrupt", format="XLSX", detail=corrupt_detail(e))
     try:
         ws = wb[_choose_sheet(wb.sheetnames, ctx)]
-        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        part = getattr(ws, "_worksheet_path", None)  # openpyxl's name of the sheet's XML part
+        if isinstance(part, str):
+            with zipfile.ZipFile(ctx.path) as zf:
+                scan_sheet(ctx, zf, part)
+        rows = _sheet_rows(ws, ctx)
     finally:
         wb.close()
-    while rows and _filled(rows[-1]) == 0:
-        rows.pop()
     if not rows:
         ctx.fail("io.empty_file")
     h = find_header_row(rows[:PREVIEW_ROWS], ctx)
@@ -201,6 +253,37 @@ def read_xlsx(ctx: ReadContext) -> tuple[pd.DataFrame, int]:
     body = pd.DataFrame(columns, index=pd.RangeIndex(len(body_rows)))
     ctx.numbers_from_text = False
     return frame_from_rows(rows[h], body, ctx, header_index=h, mixed=frozenset(mixed))
+
+
+def _sheet_rows(ws: Any, ctx: ReadContext) -> list[list[Any]]:
+    """The rows of a read-only sheet up to its last non-blank one, trailing blank cells cut.
+
+    Blank rows cost nothing until a non-blank row follows them, so a stray formatted cell on
+    row 1,048,576 neither allocates a million rows nor trips the row limit.
+    """
+    lim = ctx.limits
+    if hasattr(ws, "reset_dimensions"):
+        ws.reset_dimensions()  # trust the cells, not the <dimension> the file declares
+    rows: list[list[Any]] = []
+    pending_blank = cells = 0
+    for n, r in enumerate(ws.iter_rows(values_only=True), start=1):
+        width = len(r)
+        while width and _blank(r[width - 1]):
+            width -= 1
+        if width == 0:
+            pending_blank += 1
+            continue
+        if n > lim.max_rows + 1:  # one header row allowed above the limit's rows
+            too_many_rows(ctx, row=n)
+        if width > lim.max_columns:
+            too_many_columns(ctx, row=n, columns=width)
+        cells += width
+        if cells > lim.max_cells:
+            too_many_cells(ctx, row=n)
+        rows.extend([] for _ in range(pending_blank))
+        pending_blank = 0
+        rows.append(list(r[:width]))
+    return rows
 
 
 def _choose_sheet(names: list[str], ctx: ReadContext) -> str:

@@ -8,6 +8,8 @@ column names and dtypes GridPulse wrote beside a Shapefile, and tidies the resul
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -25,9 +27,19 @@ from layers._io_common import (
     listing,
     map_headers,
     normalise_header,
+    rows_text,
     table_to_frame,
     tidy_dtypes,
     type_table,
+)
+from layers._io_guard import (
+    CONTROL_CHARS,
+    check_file_size,
+    check_zip,
+    corrupt_detail,
+    extract_member,
+    too_many_columns,
+    too_many_rows,
 )
 
 _SHP_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
@@ -51,11 +63,29 @@ def _detail(e: BaseException) -> str:
 
 def ogr_read(ctx: ReadContext, path: str | Path, *, fmt: str, layer_name: str | None = None,
              encoding: str | None = None) -> pd.DataFrame:
-    """Read one layer with GDAL; any GDAL failure becomes ``io.corrupt``."""
+    """Read one layer with GDAL, refusing more than ``ctx.limits.max_rows`` features.
+
+    Any GDAL failure becomes ``io.corrupt``. GeoPackage and Shapefile know their feature
+    count cheaply, so they are refused before reading; the other formats (whose size the
+    file limit bounds) after. pyogrio's ``max_features`` is not used: it preallocates that
+    many rows when the count is unknown (GPX), which costs more than the read.
+    """
+    limit = ctx.limits.max_rows
+    count = 0
     try:
-        return pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding)
+        if fmt in ("GeoPackage", "Shapefile"):
+            count = pyogrio.read_info(path, layer=layer_name, encoding=encoding)["features"]
     except _GDAL_ERRORS as e:
         ctx.fail("io.corrupt", format=fmt, detail=_detail(e))
+    if count > limit:
+        too_many_rows(ctx, row=limit + 1)
+    try:
+        df = pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding)
+    except _GDAL_ERRORS as e:
+        ctx.fail("io.corrupt", format=fmt, detail=_detail(e))
+    if len(df) > limit:
+        too_many_rows(ctx, row=limit + 1)
+    return df
 
 
 def finish_features(df: pd.DataFrame, ctx: ReadContext, *, truncated: bool = False) -> pd.DataFrame:
@@ -93,9 +123,29 @@ def choose_layer(names: list[str], ctx: ReadContext) -> str:
 # --------------------------------------------------------------------------- GeoJSON, GPKG
 
 
+#: A JSON ``\\u0000``-style escape of a C0 control character (not tab, LF, CR) that is not
+#: itself escaped, or such a character written raw (invalid JSON that GDAL accepts).
+_JSON_CONTROL = re.compile(
+    rb"(?<!\\)((?:\\\\)*)\\u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])|[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def read_geojson(ctx: ReadContext) -> pd.DataFrame:
-    """Read a GeoJSON file."""
-    return finish_features(ogr_read(ctx, ctx.path, fmt="GeoJSON"), ctx)
+    """Read a GeoJSON file.
+
+    GDAL cuts a string at a NUL (``"G\\u0000 1"`` would arrive as ``"G"``), so control
+    characters are removed from the text before GDAL sees it, with a warning.
+    """
+    data = Path(ctx.path).read_bytes()
+    found = len(_JSON_CONTROL.findall(data))
+    if not found:
+        del data
+        return finish_features(ogr_read(ctx, ctx.path, fmt="GeoJSON"), ctx)
+    ctx.note("warning", "readers.control_chars_json", count=found)
+    with tempfile.TemporaryDirectory(prefix="gridpulse-json-") as tmp:
+        clean = Path(tmp) / "clean.geojson"
+        clean.write_bytes(_JSON_CONTROL.sub(rb"\1", data))
+        del data
+        return finish_features(ogr_read(ctx, clean, fmt="GeoJSON"), ctx)
 
 
 def read_gpkg(ctx: ReadContext) -> pd.DataFrame:
@@ -105,7 +155,52 @@ def read_gpkg(ctx: ReadContext) -> pd.DataFrame:
     except _GDAL_ERRORS as e:
         ctx.fail("io.corrupt", format="GeoPackage", detail=_detail(e))
     name = choose_layer(names, ctx)
-    return finish_features(ogr_read(ctx, ctx.path, fmt="GeoPackage", layer_name=name), ctx)
+    cut = _gpkg_nul_text(ctx, name)
+    df = ogr_read(ctx, ctx.path, fmt="GeoPackage", layer_name=name)
+    if cut:  # GDAL stops a text at its first NUL: put the whole text back, NUL removed
+        fids = pyogrio.read_dataframe(ctx.path, layer=name, columns=[], read_geometry=False,
+                                      fid_as_index=True).index
+        pos = pd.Series(range(len(fids)), index=fids)
+        for column, values in cut.items():
+            if column not in df.columns:
+                continue
+            at = pos.reindex(list(values)).dropna().astype(int).to_numpy()
+            df.loc[df.index[at], column] = [values[f] for f in fids[at]]
+            count, rows = rows_text(sorted(at), 1)
+            ctx.note("warning", "readers.control_chars", column=column, count=count, rows=rows)
+    return finish_features(df, ctx)
+
+
+def _gpkg_nul_text(ctx: ReadContext, table: str) -> dict[str, dict[int, str]]:
+    """Text cells of ``table`` holding a NUL: ``{column: {fid: text without control characters}}``.
+
+    Read with sqlite3 as bytes, since GDAL (a C string) cuts such a text at the NUL.
+    Returns ``{}`` when the file cannot be opened this way (GDAL then reports the problem).
+    """
+    import sqlite3
+
+    out: dict[str, dict[int, str]] = {}
+    try:
+        con = sqlite3.connect(Path(ctx.path).resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return out
+    try:
+        quoted = '"' + table.replace('"', '""') + '"'
+        for _, column, ctype, *_ in con.execute(f"PRAGMA table_info({quoted})").fetchall():
+            if not str(ctype).upper().startswith("TEXT"):
+                continue
+            col = '"' + str(column).replace('"', '""') + '"'
+            found = con.execute(f"SELECT rowid, CAST({col} AS BLOB) FROM {quoted} "
+                                f"WHERE instr(CAST({col} AS BLOB), x'00') > 0").fetchall()
+            if found:
+                out[str(column)] = {
+                    int(fid): CONTROL_CHARS.sub("", bytes(raw).decode("utf-8", "replace"))
+                    for fid, raw in found}
+    except sqlite3.Error:
+        return {}
+    finally:
+        con.close()
+    return out
 
 
 # --------------------------------------------------------------------------- GeoParquet
@@ -117,6 +212,11 @@ def read_parquet(ctx: ReadContext) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
+        footer = pq.ParquetFile(ctx.path).metadata
+    except (pa.ArrowException, OSError, ValueError) as e:
+        ctx.fail("io.corrupt", format="Parquet", detail=_detail(e))
+    _check_parquet(ctx, footer)
+    try:
         meta = pq.read_schema(ctx.path).metadata or {}
         if b"geo" in meta:
             return finish_features(gpd.read_parquet(ctx.path), ctx)
@@ -125,6 +225,26 @@ def read_parquet(ctx: ReadContext) -> pd.DataFrame:
         ctx.fail("io.corrupt", format="Parquet", detail=_detail(e))
     ctx.numbers_from_text = False
     return table_to_frame(tidy_dtypes(table.reset_index(drop=True)), ctx, row_offset=1)
+
+
+def _check_parquet(ctx: ReadContext, meta: object) -> None:
+    """Refuse Parquet whose footer declares more rows, columns or expanded bytes than the limits.
+
+    Run-length and dictionary encoding can make a tiny file expand to gigabytes, so the
+    uncompressed size the footer declares counts like a zip member's.
+    """
+    lim = ctx.limits
+    if meta.num_rows > lim.max_rows:  # type: ignore[attr-defined]
+        too_many_rows(ctx, row=lim.max_rows + 1)
+    if meta.num_columns > lim.max_columns:  # type: ignore[attr-defined]
+        too_many_columns(ctx, row=1, columns=meta.num_columns)  # type: ignore[attr-defined]
+    expanded = sum(meta.row_group(i).total_byte_size  # type: ignore[attr-defined]
+                   for i in range(meta.num_row_groups))  # type: ignore[attr-defined]
+    if expanded > lim.zip_max_member_bytes:
+        from layers._io_guard import size_mb
+
+        ctx.fail("readers.zip_member_too_large", member=ctx.source, size_mb=size_mb(expanded),
+                 limit_mb=size_mb(lim.zip_max_member_bytes))
 
 
 # --------------------------------------------------------------------------- GPX
@@ -169,9 +289,10 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
     """
     try:
         zf = zipfile.ZipFile(ctx.path)
-    except (zipfile.BadZipFile, OSError) as e:
-        ctx.fail("io.corrupt_zip", detail=_detail(e))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        ctx.fail("io.corrupt_zip", detail=corrupt_detail(e))
     with zf, tempfile.TemporaryDirectory(prefix="gridpulse-zip-") as tmp:
+        check_zip(ctx, zf)
         members: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
             name = _member_name(info)
@@ -197,7 +318,7 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
             if len(data) != 1:
                 ctx.fail("io.zip_no_data", members=contents)
             target = Path(tmp) / ("member" + PurePosixPath(data[0]).suffix.lower())
-            target.write_bytes(_read_member(zf, members[data[0]], ctx))
+            extract_member(ctx, zf, members[data[0]], target)
             return read_member(target)
         by_name = {PurePosixPath(k).name: k for k in layers}
         key = by_name[choose_layer(sorted(by_name), ctx)]
@@ -208,15 +329,8 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
         if missing:
             ctx.fail("io.shapefile_missing_part", layer_name=layer_name, parts=listing(missing))
         for suffix, name in parts.items():
-            (Path(tmp) / ("layer" + suffix)).write_bytes(_read_member(zf, members[name], ctx))
+            extract_member(ctx, zf, members[name], Path(tmp) / ("layer" + suffix))
         return _read_shapefile(ctx, Path(tmp) / "layer", set(parts)), 1
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: ReadContext) -> bytes:
-    try:
-        return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        ctx.fail("io.corrupt_zip", detail=_detail(e))
 
 
 def read_bare_shapefile(ctx: ReadContext) -> pd.DataFrame:
@@ -228,9 +342,10 @@ def read_bare_shapefile(ctx: ReadContext) -> pd.DataFrame:
     missing = [s for s in (".shx", ".dbf") if s not in parts]
     if missing:
         ctx.fail("io.shapefile_missing_part", layer_name=shp.stem, parts=listing(missing))
+    check_file_size(ctx, sum(siblings[stem + s].stat().st_size for s in parts))
     with tempfile.TemporaryDirectory(prefix="gridpulse-shp-") as tmp:
         for s in parts:
-            (Path(tmp) / ("layer" + s)).write_bytes(siblings[stem + s].read_bytes())
+            shutil.copyfile(siblings[stem + s], Path(tmp) / ("layer" + s))
         return _read_shapefile(ctx, Path(tmp) / "layer", parts)
 
 

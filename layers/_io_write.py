@@ -52,6 +52,22 @@ def fail(code: str, path: Path, *, column: str | None = None, row: int | None = 
     raise WriterError(report)
 
 
+def refuse_control_chars(df: pd.DataFrame, path: Path) -> None:
+    """Refuse text with NUL or other C0 control characters: GDAL would cut it at a NUL."""
+    from layers._io_guard import CONTROL_CHARS
+
+    geometry = getattr(df, "_geometry_column_name", None)
+    for c in df.columns:
+        s = df[c]
+        if c == geometry or not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
+            continue
+        hit = s.map(lambda v: isinstance(v, str) and CONTROL_CHARS.search(v) is not None)
+        if hit.any():
+            rows = np.flatnonzero(hit.to_numpy(dtype=bool))
+            fail("readers.write_control_chars", path, column=str(c), row=int(rows[0]) + 1,
+                 count=len(rows))
+
+
 @contextmanager
 def atomic(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds."""

@@ -32,6 +32,7 @@ import shapely
 from numpy.typing import NDArray
 
 from geo.hexes import lonlat_to_cells
+from layers._io_guard import CONTROL_CHARS
 from layers.errors import ConcurrentChangeError, StoreError
 from layers.i18n import t
 from layers.schema import H3_RESOLUTIONS, SCHEMAS, Field, LayerSchema
@@ -193,6 +194,7 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
             cols[f.name] = coerce_column(src, f.dtype)
         except (ValueError, TypeError) as exc:
             raise store_error("bad_column", layer=layer, column=f.name, error=str(exc)) from exc
+    refuse_control_chars(cols, layer)
     if s.geometry is None:
         return pd.DataFrame(cols)
     if not is_geo:
@@ -206,6 +208,29 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
     for col, cells in h3_columns(garr, s).items():
         cols[col] = pd.Series(cells, dtype="int64")
     return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries(garr, crs=4326), crs=4326)
+
+
+def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
+    """Refuse text holding NUL or another C0 control character (tab, LF, CR allowed).
+
+    A NUL cuts GDAL's SQL and PostgreSQL refuses it, so such text would break reads of the
+    whole layer; :func:`layers.io.read_file` removes these characters from files already,
+    so only a caller building frames by hand meets this.
+    """
+    for name, values in columns.items():
+        if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+            continue
+        if values.dtype == object:
+            values = values.map(lambda v: v if isinstance(v, str) else None).astype("str")
+        hit = values.str.contains(CONTROL_CHARS.pattern, regex=True, na=False).to_numpy(bool)
+        if hit.any():
+            rows = np.flatnonzero(hit)
+            params = {"layer": layer, "column": name, "count": len(rows),
+                      "rows": ", ".join(map(str, rows[:5]))}
+            err = StoreError(t("readers.store_control_chars", "en", **params))
+            err.key = "readers.store_control_chars"  # type: ignore[attr-defined]
+            err.params = params  # type: ignore[attr-defined]
+            raise err
 
 
 # -- H3 --------------------------------------------------------------------------------------
@@ -486,6 +511,8 @@ def _update_value(layer: str, s: LayerSchema, col: str, val: Any, *, what: str) 
         if v is not None and f.allowed is not None and str(v) not in f.allowed:
             raise store_error("bad_value", layer=layer, column=col, value=v,
                               allowed=", ".join(f.allowed))
+        if isinstance(v, str):
+            refuse_control_chars({col: pd.Series([v], dtype="str")}, layer)
     return v
 
 
@@ -624,8 +651,9 @@ def reset_audit_row(rows_removed: int, *, actor: str, note: str) -> dict[str, An
 def audit_row(action: str, layer: str, rows: int, *, actor: str, note: str,
               time: pd.Timestamp | None = None) -> dict[str, Any]:
     """One ``audit_log`` row: ``time, actor, action, layer, rows, note``."""
-    return {"time": time if time is not None else now_local(), "actor": str(actor),
-            "action": action, "layer": layer, "rows": int(rows), "note": str(note or "")}
+    return {"time": time if time is not None else now_local(),
+            "actor": CONTROL_CHARS.sub("", str(actor)), "action": action, "layer": layer,
+            "rows": int(rows), "note": CONTROL_CHARS.sub("", str(note or ""))}
 
 
 def audit_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:

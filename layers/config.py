@@ -52,6 +52,11 @@ class Settings:
         ``GRIDPULSE_DEMO_PRESET``: demo district preset loaded into an empty store.
     wall_refresh_s
         ``GRIDPULSE_WALL_REFRESH_S``: wall-display refresh interval in seconds.
+    max_upload_mb
+        ``GRIDPULSE_MAX_UPLOAD_MB``: the largest file the readers, the CLI and the Data page
+        accept, in MB (a zip may expand to twice that; see :mod:`layers._io_guard`).
+    max_rows
+        ``GRIDPULSE_MAX_ROWS``: the most rows (or features) one file may hold.
     """
 
     store: str = ""
@@ -62,6 +67,8 @@ class Settings:
     offline: bool = False
     demo_preset: str = "full"
     wall_refresh_s: int = 30
+    max_upload_mb: int = 200
+    max_rows: int = 1_000_000
 
     def __post_init__(self) -> None:
         if self.basemap not in BASEMAPS:
@@ -78,6 +85,8 @@ class Settings:
             raise ConfigError(f"GRIDPULSE_DEMO_PRESET={self.demo_preset!r} must be small, medium or full")
         if self.wall_refresh_s < 5:
             raise ConfigError("GRIDPULSE_WALL_REFRESH_S must be at least 5 seconds")
+        if self.max_upload_mb < 1 or self.max_rows < 1:
+            raise ConfigError("GRIDPULSE_MAX_UPLOAD_MB and GRIDPULSE_MAX_ROWS must be at least 1")
 
     @property
     def store_url(self) -> str:

@@ -18,6 +18,12 @@ Formats read (by suffix, see :data:`SUPPORTED_READ`):
 * GPX (track points with time, for ``patrol_points``); OSM ``.pbf``/``.osm`` (``roads`` with a
   ``kind`` from ``highway=*``, rivers and railways as barriers; or ``buildings``).
 
+Hostile input: a file over a limit (size, rows, columns, zip members, expanded size,
+compression ratio; :class:`ReadLimits`, from ``GRIDPULSE_MAX_UPLOAD_MB`` and
+``GRIDPULSE_MAX_ROWS``) is refused before it is read, saying the limit and how to split the
+file; anything a parsing library raises on a malformed file ends in ``io.corrupt``; NUL and
+other control characters are removed from text with a warning (see :mod:`layers._io_guard`).
+
 Formats written (:data:`SUPPORTED_WRITE`): GeoJSON, GeoPackage, zipped Shapefile (with
 ``.cpg`` and a ``.columns.json`` sidecar that restores long names and dtypes), GeoParquet,
 CSV (``lon``/``lat`` for points, ``wkt`` otherwise) and XLSX.
@@ -48,13 +54,22 @@ import geopandas as gpd
 import pandas as pd
 
 from layers._io_common import ReadContext
+from layers._io_guard import (
+    ReadLimits,
+    check_file_size,
+    clean_control_chars,
+    corrupt_detail,
+    format_name,
+)
 from layers._io_write import WriterError
+from layers.errors import ReaderError
 from layers.report import Report
 from layers.schema import SCHEMAS
 
 __all__ = [
     "SUPPORTED_READ",
     "SUPPORTED_WRITE",
+    "ReadLimits",
     "ReadResult",
     "WriterError",
     "read_file",
@@ -106,6 +121,7 @@ def read_file(
     layer: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
+    limits: ReadLimits | None = None,
 ) -> ReadResult:
     """Read a file into a raw (Geo)DataFrame with canonical column names.
 
@@ -123,6 +139,11 @@ def read_file(
     sheet
         XLSX sheet name or 0-based number; by default the only sheet, or the one named like
         the layer, or the first.
+    limits
+        What one file may hold (size, rows, columns, zip members...); by default from
+        ``GRIDPULSE_MAX_UPLOAD_MB`` and ``GRIDPULSE_MAX_ROWS`` (see
+        :class:`layers._io_guard.ReadLimits`). A file over a limit is refused before it is
+        read, with the limit and how to split the file.
 
     Returns
     -------
@@ -131,9 +152,11 @@ def read_file(
     Raises
     ------
     layers.errors.ReaderError
-        When the file cannot be read at all (missing, empty, unknown format, corrupt,
-        undecodable, several layers and none named like ``layer``, a table of a spatial
-        layer without coordinates). Its ``report`` says the file and the fix.
+        When the file cannot be read at all (missing, empty, too large, unknown format,
+        corrupt or malformed in any way, undecodable, several layers and none named like
+        ``layer``, a table of a spatial layer without coordinates). Its ``report`` says the
+        file and the fix. Whatever a parsing library raises on a malformed file becomes
+        this error (``io.corrupt``).
     ValueError
         When ``layer`` is not a known layer name.
     """
@@ -144,7 +167,7 @@ def read_file(
             raise ValueError(f"unknown layer {layer!r}; expected one of {', '.join(SCHEMAS)}")
         schema = SCHEMAS[layer]
     ctx = ReadContext(path=p, source=p.name, schema=schema, encoding=encoding or None,
-                      sheet=sheet)
+                      sheet=sheet, limits=limits or ReadLimits.from_settings())
     if encoding:
         try:
             codecs.lookup(encoding)
@@ -154,9 +177,18 @@ def read_file(
         if p.is_dir():
             ctx.fail("io.unsupported_suffix", suffix=p.suffix or "/", supported=_listing(SUPPORTED_READ))
         ctx.fail("io.file_not_found")
+    check_file_size(ctx, p.stat().st_size)
     if p.stat().st_size == 0:
         ctx.fail("io.empty_file")
-    data, row_offset = _dispatch(ctx, p)
+    try:
+        data, row_offset = _dispatch(ctx, p)
+    except ReaderError:
+        raise
+    except MemoryError:
+        ctx.fail("readers.out_of_memory")
+    except Exception as e:  # the one boundary: a malformed file, whatever the library raised
+        ctx.fail("io.corrupt", format=format_name(p), detail=corrupt_detail(e))
+    data = clean_control_chars(data, ctx, row_offset=row_offset)
     return ReadResult(data=data, report=ctx.report, source=ctx.source, row_offset=row_offset)
 
 
@@ -224,7 +256,8 @@ def write_file(
     ------
     WriterError
         When the data cannot be stored in that format (text the encoding cannot hold, mixed
-        geometry types in a Shapefile, too many rows for Excel...), with the fix.
+        geometry types in a Shapefile, too many rows for Excel, NUL or other control
+        characters in text...), with the fix.
     ValueError
         When ``data`` is not a DataFrame or ``encoding`` is not a known codec.
     """
@@ -243,6 +276,7 @@ def write_file(
                supported=_listing(SUPPORTED_WRITE))
     p.parent.mkdir(parents=True, exist_ok=True)
     df = data.reset_index(drop=True)
+    w.refuse_control_chars(df, p)
     if suffix in (".geojson", ".json"):
         w.write_geojson(df, p, layer=layer)
     elif suffix == ".gpkg":

@@ -39,13 +39,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def streamlit_command(*, port: int, address: str | None = None, app: Path = APP) -> list[str]:
-    """The ``streamlit run`` command line ``serve`` executes."""
+def streamlit_command(*, port: int, address: str | None = None, app: Path = APP,
+                      max_upload_mb: int | None = None) -> list[str]:
+    """The ``streamlit run`` command line ``serve`` executes.
+
+    Uploads are capped at ``max_upload_mb`` (default ``GRIDPULSE_MAX_UPLOAD_MB``), the same
+    limit :func:`layers.io.read_file` applies.
+    """
+    if max_upload_mb is None:
+        from layers.config import settings
+
+        max_upload_mb = settings().max_upload_mb
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.enableStaticServing", "true",
+        "--server.maxUploadSize", str(max_upload_mb),
         "--browser.gatherUsageStats", "false",
         "--browser.serverAddress", "localhost",
         "--client.toolbarMode", "minimal",
