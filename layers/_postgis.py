@@ -35,6 +35,8 @@ import shapely
 from psycopg import sql
 
 from layers import _store_common as sc
+from layers.errors import StoreError
+from layers.i18n import t
 from layers.schema import SCHEMAS
 from layers.store import Between, RowUpdate, Store, Where, WriteMode
 
@@ -44,6 +46,9 @@ _PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double pr
 
 #: Rows per CSV batch handed to COPY (a few MB each).
 _COPY_BATCH_ROWS = 100_000
+#: How ``read`` moves rows: ``"binary"`` (ADBC, binary COPY into Arrow; issue 14) or ``"csv"``
+#: (text COPY parsed by pandas, the path before; kept for ``benchmarks/postgis_bulk.py``).
+_COPY_FORMAT = "binary"
 #: Memory for the index builds of a write (session default is 64 MB).
 _INDEX_MEMORY = "256MB"
 
@@ -117,6 +122,7 @@ class PostGISStore(sc.SharedVersions, Store):
         self._conninfo, self.schema = split_url(url)
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
+        self._adbc_conn: Any = None
         try:
             with self._transaction() as cur:
                 cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -170,6 +176,7 @@ class PostGISStore(sc.SharedVersions, Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._close_adbc()
 
     def _exists(self, cur: psycopg.Cursor, name: str) -> bool:
         cur.execute("SELECT to_regclass(%s) IS NOT NULL",
@@ -314,7 +321,10 @@ class PostGISStore(sc.SharedVersions, Store):
         cond, params = self._where(name, where, between, bbox)
         select = [sql.Identifier(c) for c in cols]
         if s.geometry is not None:
-            select.append(sql.SQL(f"encode(ST_AsBinary({sc.GEOM_COL}), 'hex') AS {sc.GEOM_COL}"))
+            wkb = f"ST_AsBinary({sc.GEOM_COL})"
+            if _COPY_FORMAT != "binary":  # CSV carries the WKB as hex text
+                wkb = f"encode({wkb}, 'hex')"
+            select.append(sql.SQL(f"{wkb} AS {sc.GEOM_COL}"))
         inner = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(select) if select else sql.SQL("fid"), self._t(name))
         if cond:
@@ -330,6 +340,8 @@ class PostGISStore(sc.SharedVersions, Store):
                 return sc.empty_frame(name, cols)
             # COPY takes no parameters: bind them client-side into the statement first.
             stmt = psycopg.ClientCursor(cur.connection).mogrify(inner, params)
+            if _COPY_FORMAT == "binary":
+                return self._read_binary(stmt, name, cols)
             with cur.copy(f"COPY ({stmt}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')") as cp:
                 for chunk in cp:
                     buf.write(chunk)
@@ -348,6 +360,58 @@ class PostGISStore(sc.SharedVersions, Store):
         else:
             df = df[cols]
         return sc.conform(df.reset_index(drop=True), name)
+
+    def _adbc(self) -> Any:
+        """The ADBC connection of the binary reads (autocommit: no transaction is left open)."""
+        import adbc_driver_postgresql.dbapi as adbc
+
+        if self._adbc_conn is None:
+            self._adbc_conn = adbc.connect(self._conninfo, autocommit=True)
+        return self._adbc_conn
+
+    def _read_binary(self, stmt: str, name: str, cols: list[str]) -> pd.DataFrame:
+        """Run the ``SELECT`` ``stmt`` through ADBC: binary COPY into Arrow, in C++.
+
+        The ADBC PostgreSQL driver fetches results with ``COPY ... TO STDOUT (FORMAT
+        binary)`` and decodes them straight into Arrow columns (text, int8, float8, bool,
+        timestamp keep their types; NULLs stay missing); the geometry arrives as WKB
+        (``ST_AsBinary``, in the statement) and becomes shapely geometries with
+        ``shapely.from_wkb``. Against the CSV text COPY this skips formatting every value as
+        text on the server and parsing it back in pandas (see ``benchmarks/postgis_bulk.py``).
+        """
+        import pyarrow as pa
+
+        with self._lock:
+            try:
+                with self._adbc().cursor() as cur:
+                    cur.execute(stmt)
+                    table = cur.fetch_arrow_table()
+            except Exception as exc:  # the driver's errors share no base class worth naming
+                self._close_adbc()
+                err = StoreError(t("perf.read_failed", "en", layer=name, error=str(exc).strip()))
+                err.key = "perf.read_failed"  # type: ignore[attr-defined]
+                err.params = {"layer": name, "error": str(exc).strip()}  # type: ignore[attr-defined]
+                raise err from exc
+        s = SCHEMAS[name]
+        if s.geometry is not None:
+            col = table.column(sc.GEOM_COL)
+            chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in col.chunks]
+            wkb = pa.chunked_array(chunks, type=pa.binary()).to_numpy(zero_copy_only=False)
+            table = table.drop_columns([sc.GEOM_COL])
+        df = table.to_pandas(self_destruct=True)
+        del table
+        df = df[cols] if cols else pd.DataFrame(index=df.index)
+        if s.geometry is not None:
+            geoms = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
+            df = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326, index=df.index),
+                                  crs=4326)
+        return sc.conform(df.reset_index(drop=True), name)
+
+    def _close_adbc(self) -> None:
+        if self._adbc_conn is not None:
+            with contextlib.suppress(Exception):
+                self._adbc_conn.close()
+            self._adbc_conn = None
 
     def write(
         self,
