@@ -178,24 +178,52 @@ def _day_window(day: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
     return day - MARGIN, day + pd.Timedelta(days=1) + MARGIN
 
 
-@st.cache_resource(max_entries=1024, show_spinner=False)
-def _sub_day(url: str, version: str, sub: str, day: pd.Timestamp) -> SubDay:
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _district_day(url: str, version: str, day: pd.Timestamp) -> dict[str, SubDay]:
+    """Every sub-district's :class:`SubDay` from ONE read of the day's fixes and one cleaning.
+
+    The day's fixes are one ``between`` read (on a GeoPackage a scan of the rows of that day,
+    see :meth:`layers._gpkg.GeoPackageStore.read`) instead of one filtered read per
+    sub-district; cleaning, time in grid and post coverage are per worker and per grid, so
+    splitting the district's figures by sub-district gives each sub-district's own.
+    """
     grids = state.layer("grids")
     coms = state.layer("communities", ["code", "subdistrict_code"])
-    grids = grids[grids["community_code"].isin(coms.loc[coms["subdistrict_code"] == sub, "code"])]
     workers = state.layer("workers", ["id", "grid_code", "post"])
-    workers = workers[workers["grid_code"].isin(grids["code"])]
-    if workers.empty:
-        fixes = _read_fixes(where={"worker_id": ["—"]})
-    else:
-        fixes = _read_fixes(where={"worker_id": workers["id"].tolist()}, between={"time": _day_window(day)})
+    sub_of_com = dict(zip(coms["code"], coms["subdistrict_code"], strict=False))
+    grid_sub = pd.Series(grids["community_code"].map(sub_of_com).to_numpy(), index=grids["code"].to_numpy())
+    workers = workers[workers["grid_code"].isin(grid_sub.index)]
+    worker_sub = pd.Series(workers["grid_code"].map(grid_sub).to_numpy(), index=workers["id"].to_numpy())
+    fixes = _read_fixes(between={"time": _day_window(day)})
+    fixes = fixes[fixes["worker_id"].isin(worker_sub.index)]
     clean = patrol.clean_fixes(fixes, rules=RULES)
-    per_worker = patrol.time_in_grid(clean, grids, workers, day=day)
-    per_grid = patrol.post_coverage(clean, grids, workers, day=day)
+    per_worker = patrol.time_in_grid(clean, grids, workers, day=day).assign(day=day)
+    per_grid = patrol.post_coverage(clean, grids, workers, day=day).assign(day=day)
     kept = clean.fixes.groupby("worker_id").size().rename("fixes").reset_index().assign(reason="kept")
     dropped = clean.dropped.groupby(["worker_id", "reason"]).size().rename("fixes").reset_index()
     counts = pd.concat([dropped, kept], ignore_index=True)[["worker_id", "reason", "fixes"]]
-    return SubDay(per_worker.assign(day=day), per_grid.assign(day=day), counts)
+    w_sub = per_worker["worker_id"].map(worker_sub)
+    g_sub = per_grid["grid_code"].map(grid_sub)
+    c_sub = counts["worker_id"].map(worker_sub)
+    return {
+        sub: SubDay(per_worker[(w_sub == sub).to_numpy()].reset_index(drop=True),
+                    per_grid[(g_sub == sub).to_numpy()].reset_index(drop=True),
+                    counts[(c_sub == sub).to_numpy()].reset_index(drop=True))
+        for sub in pd.unique(grid_sub.dropna())
+    }
+
+
+def _sub_day(url: str, version: str, sub: str, day: pd.Timestamp) -> SubDay:
+    """Patrol figures of sub-district ``sub`` on ``day`` (from :func:`_district_day`, cached)."""
+    parts = _district_day(url, version, day)
+    if sub in parts:
+        return parts[sub]
+    if parts:  # a sub-district without grids: the same columns, no rows
+        some = next(iter(parts.values()))
+        return SubDay(some.per_worker.iloc[:0], some.per_grid.iloc[:0], some.dropped.iloc[:0])
+    return SubDay(pd.DataFrame(columns=["worker_id", "grid_code", "n_fixes", "day"]),
+                  pd.DataFrame(columns=["grid_code", "workers", "day"]),
+                  pd.DataFrame(columns=["worker_id", "reason", "fixes"]))
 
 
 @dataclass(frozen=True)

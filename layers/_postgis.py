@@ -35,6 +35,8 @@ import shapely
 from psycopg import sql
 
 from layers import _store_common as sc
+from layers.errors import StoreError
+from layers.i18n import t
 from layers.schema import SCHEMAS
 from layers.store import Between, Store, Where, WriteMode
 
@@ -44,6 +46,9 @@ _PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double pr
 
 #: Rows per CSV batch handed to COPY (a few MB each).
 _COPY_BATCH_ROWS = 100_000
+#: How ``read`` moves rows: ``"binary"`` (ADBC, binary COPY into Arrow; issue 14) or ``"csv"``
+#: (text COPY parsed by pandas, the path before; kept for ``benchmarks/postgis_bulk.py``).
+_COPY_FORMAT = "binary"
 #: Memory for the index builds of a write (session default is 64 MB).
 _INDEX_MEMORY = "256MB"
 
@@ -99,6 +104,112 @@ def ewkb_hex(geoms: np.ndarray) -> pa.Array:
                     type=pa.string())
 
 
+#: Microseconds from the Unix epoch to PostgreSQL's (2000-01-01), for binary timestamps.
+_PG_EPOCH_US = 946_684_800_000_000
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+
+
+def ewkb_bytes(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Geometries as EWKB with SRID 4326: ``(lengths, concatenated bytes)``, -1 for missing.
+
+    Points are encoded with numpy (25 bytes each), like :func:`ewkb_hex`; others by shapely.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> lens, data = ewkb_bytes(np.array([shapely.Point(1, 2), None], dtype=object))
+    >>> lens.tolist(), bytes(data) == shapely.to_wkb(shapely.set_srid(shapely.Point(1, 2), 4326),
+    ...                                               include_srid=True)
+    ([25, -1], True)
+    """
+    n = len(geoms)
+    missing = shapely.is_missing(geoms)
+    present = geoms[~missing]
+    if len(present) and (shapely.get_type_id(present) == 0).all() and not shapely.is_empty(present).any():
+        raw = np.empty((len(present), 25), dtype=np.uint8)
+        raw[:, :9] = _POINT_4326
+        xy = np.column_stack([shapely.get_x(present), shapely.get_y(present)]).astype("<f8")
+        raw[:, 9:] = xy.view(np.uint8).reshape(len(present), 16)
+        lens = np.where(missing, -1, 25).astype(np.int64)
+        return lens, raw.reshape(-1)
+    wkb = shapely.to_wkb(shapely.set_srid(present, 4326), include_srid=True)
+    lens = np.full(n, -1, dtype=np.int64)
+    lens[~missing] = [len(b) for b in wkb]
+    return lens, np.frombuffer(b"".join(wkb), dtype=np.uint8)
+
+
+def _binary_field(values: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """One column as ``(lengths, bytes)`` in PostgreSQL's binary format; length -1 is NULL."""
+    if kind == "geometry":
+        return ewkb_bytes(values)
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    valid = (np.ones(len(arr), dtype=bool) if arr.null_count == 0
+             else arr.is_valid().to_numpy(zero_copy_only=False))
+    if kind in ("str", "code"):
+        arr = arr.cast(pa.large_binary())
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+        data = (np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None
+                else np.zeros(0, dtype=np.uint8))[offsets[0]:offsets[-1]]
+        lens = np.diff(offsets)
+        return np.where(valid, lens, -1), data
+    if kind == "bool":
+        raw = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1)
+    elif kind == "datetime":
+        us = arr.cast(pa.timestamp("us")).cast(pa.int64()).fill_null(0).to_numpy()
+        raw = (us - _PG_EPOCH_US).astype(">i8").view(np.uint8).reshape(-1, 8)
+    elif kind == "float":
+        raw = arr.cast(pa.float64()).fill_null(0.0).to_numpy().astype(">f8").view(np.uint8).reshape(-1, 8)
+    else:  # int and H3 ids: bigint
+        raw = arr.cast(pa.int64()).fill_null(0).to_numpy().astype(">i8").view(np.uint8).reshape(-1, 8)
+    raw = raw[valid]
+    return np.where(valid, raw.shape[1], -1).astype(np.int64), raw.reshape(-1)
+
+
+def copy_binary_batches(columns: Sequence[Any], kinds: Sequence[str], *,
+                        batch_rows: int = 100_000) -> Iterator[bytes]:
+    r"""Rows of ``columns`` as a ``COPY ... (FORMAT binary)`` stream, in chunks of ``batch_rows``.
+
+    Each column (an Arrow array, or an object array of geometries for ``kind ==
+    "geometry"``) is encoded whole with numpy; the rows are then assembled by scattering
+    every field (4-byte big-endian length, then its bytes) into one buffer per batch. The
+    first chunk starts with the COPY header, the last ends with the trailer.
+
+    Examples
+    --------
+    >>> chunks = list(copy_binary_batches([pa.array([7, None])], ["int"]))
+    >>> b"".join(chunks)[19:]  # after the 19-byte header: 1 field, 8 bytes, 7; 1 field, NULL; end
+    b'\x00\x01\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x07\x00\x01\xff\xff\xff\xff\xff\xff'
+    """
+    n = len(columns[0]) if columns else 0
+    k = len(columns)
+    yield _COPY_HEADER
+    for start in range(0, n, batch_rows):
+        stop = min(start + batch_rows, n)
+        fields = [_binary_field(col[start:stop], kind) for col, kind in zip(columns, kinds, strict=True)]
+        m = stop - start
+        sizes = np.stack([np.maximum(lens, 0) + 4 for lens, _ in fields], axis=1)  # m x k
+        row_size = 2 + sizes.sum(axis=1)
+        row_start = np.zeros(m, dtype=np.int64)
+        np.cumsum(row_size[:-1], out=row_start[1:])
+        out = np.empty(int(row_size.sum()), dtype=np.uint8)
+        out[row_start[:, None] + np.arange(2)] = np.array([k], dtype=">i2").view(np.uint8)
+        field_start = row_start[:, None] + 2 + np.concatenate(
+            [np.zeros((m, 1), dtype=np.int64), np.cumsum(sizes[:, :-1], axis=1)], axis=1)
+        for j, (lens, data) in enumerate(fields):
+            pos = field_start[:, j]
+            out[pos[:, None] + np.arange(4)] = lens.astype(">i4").view(np.uint8).reshape(m, 4)
+            dlen = np.maximum(lens, 0)
+            if data.size:
+                first = np.zeros(m, dtype=np.int64)
+                np.cumsum(dlen[:-1], out=first[1:])
+                dest = np.repeat(pos + 4 - first, dlen) + np.arange(data.size, dtype=np.int64)
+                out[dest] = data
+        yield out.tobytes() if stop < n else out.tobytes() + _COPY_TRAILER
+    if n == 0:
+        yield _COPY_TRAILER
+
+
 def _dt_param(ts: pd.Timestamp) -> Any:
     return ts.to_pydatetime()
 
@@ -117,6 +228,7 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         self._conninfo, self.schema = split_url(url)
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
+        self._adbc_conn: Any = None
         try:
             with self._transaction() as cur:
                 cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -170,6 +282,7 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._close_adbc()
 
     def _exists(self, cur: psycopg.Cursor, name: str) -> bool:
         cur.execute("SELECT to_regclass(%s) IS NOT NULL",
@@ -213,6 +326,35 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
                 sql.Identifier(sc.GEOM_COL)))
 
     def _copy(self, cur: psycopg.Cursor, table: str, layer: str, df: pd.DataFrame) -> None:
+        """Load a prepared frame with ``COPY ... FROM STDIN``, binary (default) or CSV."""
+        if _COPY_FORMAT == "binary":
+            self._copy_binary(cur, table, layer, df)
+        else:
+            self._copy_csv(cur, table, layer, df)
+
+    def _copy_binary(self, cur: psycopg.Cursor, table: str, layer: str, df: pd.DataFrame) -> None:
+        """Load a prepared frame with ``COPY ... FROM STDIN (FORMAT binary)``.
+
+        Every value is sent in PostgreSQL's binary wire format, encoded column by column with
+        numpy by :func:`copy_binary_batches` (geometry as EWKB, SRID 4326): the server parses
+        no text (no hex geometry, no timestamp or number text). Same transaction as the rest
+        of the write.
+        """
+        s = SCHEMAS[layer]
+        names = sc.stored_columns(s)
+        kinds = [sc.column_kind(s, c) for c in names]
+        arrays = [pa.Array.from_pandas(df[c]) for c in names]
+        if s.geometry is not None:
+            names = [*names, sc.GEOM_COL]
+            kinds = [*kinds, "geometry"]
+            arrays.append(np.asarray(df.geometry.values, dtype=object))
+        cols = sql.SQL(", ").join(map(sql.Identifier, names))
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+                self._t(table), cols)) as copy:
+            for chunk in copy_binary_batches(arrays, kinds, batch_rows=_COPY_BATCH_ROWS):
+                copy.write(chunk)
+
+    def _copy_csv(self, cur: psycopg.Cursor, table: str, layer: str, df: pd.DataFrame) -> None:
         """Load a prepared frame with ``COPY ... FROM STDIN (FORMAT csv)``.
 
         The CSV is written by Arrow in C (strings quoted, so ``""`` is an empty string and an
@@ -314,7 +456,10 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         cond, params = self._where(name, where, between, bbox)
         select = [sql.Identifier(c) for c in cols]
         if s.geometry is not None:
-            select.append(sql.SQL(f"encode(ST_AsBinary({sc.GEOM_COL}), 'hex') AS {sc.GEOM_COL}"))
+            wkb = f"ST_AsBinary({sc.GEOM_COL})"
+            if _COPY_FORMAT != "binary":  # CSV carries the WKB as hex text
+                wkb = f"encode({wkb}, 'hex')"
+            select.append(sql.SQL(f"{wkb} AS {sc.GEOM_COL}"))
         inner = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(select) if select else sql.SQL("fid"), self._t(name))
         if cond:
@@ -330,6 +475,8 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
                 return sc.empty_frame(name, cols)
             # COPY takes no parameters: bind them client-side into the statement first.
             stmt = psycopg.ClientCursor(cur.connection).mogrify(inner, params)
+            if _COPY_FORMAT == "binary":
+                return self._read_binary(stmt, name, cols)
             with cur.copy(f"COPY ({stmt}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')") as cp:
                 for chunk in cp:
                     buf.write(chunk)
@@ -348,6 +495,58 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         else:
             df = df[cols]
         return sc.conform(df.reset_index(drop=True), name)
+
+    def _adbc(self) -> Any:
+        """The ADBC connection of the binary reads (autocommit: no transaction is left open)."""
+        import adbc_driver_postgresql.dbapi as adbc
+
+        if self._adbc_conn is None:
+            self._adbc_conn = adbc.connect(self._conninfo, autocommit=True)
+        return self._adbc_conn
+
+    def _read_binary(self, stmt: str, name: str, cols: list[str]) -> pd.DataFrame:
+        """Run the ``SELECT`` ``stmt`` through ADBC: binary COPY into Arrow, in C++.
+
+        The ADBC PostgreSQL driver fetches results with ``COPY ... TO STDOUT (FORMAT
+        binary)`` and decodes them straight into Arrow columns (text, int8, float8, bool,
+        timestamp keep their types; NULLs stay missing); the geometry arrives as WKB
+        (``ST_AsBinary``, in the statement) and becomes shapely geometries with
+        ``shapely.from_wkb``. Against the CSV text COPY this skips formatting every value as
+        text on the server and parsing it back in pandas (see ``benchmarks/postgis_bulk.py``).
+        """
+        import pyarrow as pa
+
+        with self._lock:
+            try:
+                with self._adbc().cursor() as cur:
+                    cur.execute(stmt)
+                    table = cur.fetch_arrow_table()
+            except Exception as exc:  # the driver's errors share no base class worth naming
+                self._close_adbc()
+                err = StoreError(t("perf.read_failed", "en", layer=name, error=str(exc).strip()))
+                err.key = "perf.read_failed"  # type: ignore[attr-defined]
+                err.params = {"layer": name, "error": str(exc).strip()}  # type: ignore[attr-defined]
+                raise err from exc
+        s = SCHEMAS[name]
+        if s.geometry is not None:
+            col = table.column(sc.GEOM_COL)
+            chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in col.chunks]
+            wkb = pa.chunked_array(chunks, type=pa.binary()).to_numpy(zero_copy_only=False)
+            table = table.drop_columns([sc.GEOM_COL])
+        df = table.to_pandas(self_destruct=True)
+        del table
+        df = df[cols] if cols else pd.DataFrame(index=df.index)
+        if s.geometry is not None:
+            geoms = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
+            df = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326, index=df.index),
+                                  crs=4326)
+        return sc.conform(df.reset_index(drop=True), name)
+
+    def _close_adbc(self) -> None:
+        if self._adbc_conn is not None:
+            with contextlib.suppress(Exception):
+                self._adbc_conn.close()
+            self._adbc_conn = None
 
     def write(
         self,

@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layers.config import settings
 from layers.errors import GridPulseError, StoreError
 from layers.i18n import default_lang, t
 from layers.schema import SCHEMAS
-from layers.store import Store, open_store
+
+if TYPE_CHECKING:  # the store imports pandas: only the handlers that open it import it
+    from layers.store import Store
 
 DATUMS = ("wgs84", "gcj02", "bd09")
 #: Issues shown before the report is cut (the rest is counted).
@@ -79,6 +82,8 @@ def _store_url(args: argparse.Namespace) -> str:
 
 def _existing_store(args: argparse.Namespace) -> Store | None:
     """The store when it exists (``validate`` must not create an empty GeoPackage)."""
+    from layers.store import open_store
+
     url = _store_url(args)
     if not url.startswith(("postgresql://", "postgres://")) and not Path(url).expanduser().exists():
         return None
@@ -131,6 +136,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """``gridpulse import``: 0 when written, 1 (store unchanged) otherwise."""
     from layers.ingest import import_file
+    from layers.store import open_store
 
     lang = args.lang
     if not _known_layer(args):
@@ -157,6 +163,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``gridpulse export``: masked personal fields unless ``--unmask``."""
     from layers.io import write_file
     from layers.privacy import mask_personal, personal_columns
+    from layers.store import open_store
 
     lang = args.lang
     if not _known_layer(args):
@@ -186,24 +193,35 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``gridpulse info``: store URL, layers with row counts, latest audit entries."""
+    from layers.store_info import gpkg_summary
+
     lang = args.lang
-    try:
-        with open_store(_store_url(args)) as store:
-            print(f"{t('cli.store', lang)}: {store.url}")
-            names = store.layer_names()
-            print(f"{t('cli.layers', lang)}:")
-            if not names:
-                print(f"  {t('cli.no_layers', lang)}")
-            for name in names:
-                s = SCHEMAS[name]
-                title = s.title_zh if (lang or default_lang()) == "zh" else s.title_en
-                print(f"  {name:<16} {title:<12} {store.count(name):>10,} {t('cli.rows', lang)}")
-            log = store.audit_log(limit=10)
-    except StoreError as exc:
-        return _fail(exc, lang)
-    if len(log):
+    url = _store_url(args)
+    summary = gpkg_summary(url, limit=10)  # sqlite3 only: no pandas for an existing GeoPackage
+    if summary is None:
+        from layers.store import open_store
+        from layers.store_info import AuditEntry, StoreSummary
+
+        try:
+            with open_store(url) as store:
+                layers = tuple((name, store.count(name)) for name in store.layer_names())
+                log = store.audit_log(limit=10)
+                summary = StoreSummary(store.url, layers, tuple(
+                    AuditEntry(r.time.to_pydatetime(), r.actor, r.action, r.layer, int(r.rows), r.note)
+                    for r in log.itertuples(index=False)))
+        except StoreError as exc:
+            return _fail(exc, lang)
+    print(f"{t('cli.store', lang)}: {summary.url}")
+    print(f"{t('cli.layers', lang)}:")
+    if not summary.layers:
+        print(f"  {t('cli.no_layers', lang)}")
+    for name, rows in summary.layers:
+        s = SCHEMAS[name]
+        title = s.title_zh if (lang or default_lang()) == "zh" else s.title_en
+        print(f"  {name:<16} {title:<12} {rows:>10,} {t('cli.rows', lang)}")
+    if summary.recent:
         print(f"{t('cli.recent', lang)}:")
-        for r in log.itertuples(index=False):
+        for r in summary.recent:
             note = f"  {r.note}" if r.note else ""
             print(f"  {r.time:%Y-%m-%d %H:%M:%S}  {r.actor:<10} {r.action:<14} {r.layer:<16} "
                   f"{r.rows:>8}{note}")

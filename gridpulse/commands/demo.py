@@ -20,11 +20,13 @@ from layers.config import settings
 from layers.errors import GridPulseError
 from layers.i18n import default_lang, t
 
+#: The presets of :data:`data.demo.PRESETS`, spelled out so that building the parser does not
+#: import the generator (numpy, pandas, geopandas); a test keeps the two equal.
+PRESETS: tuple[str, ...] = ("small", "medium", "full")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``demo`` to the CLI."""
-    from data.demo import PRESETS
-
     lang = default_lang()
     p = subparsers.add_parser("demo", help=t("demo.help", lang), description=t("demo.help", lang))
     p.add_argument("--preset", choices=PRESETS, default=None, help=t("demo.help_preset", lang))

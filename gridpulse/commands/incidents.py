@@ -28,12 +28,12 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from layers.i18n import default_lang, t
+
+if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
+    import pandas as pd
 
 _MSG = "incidents.cli."
 GEO_SUFFIXES: dict[str, str] = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
@@ -85,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _period(date_from: str | None, date_to: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    import pandas as pd
+
     def parse(v: str) -> pd.Timestamp:
         try:
             ts = pd.Timestamp(v)
@@ -143,6 +145,9 @@ def hotspot_cells(
     lang: str | None = None,
 ) -> tuple[Any, int]:
     """The hotspot table (GeoDataFrame, EPSG:4326) for one filter, and the number of EHSA steps."""
+    import numpy as np
+    import pandas as pd
+
     from geo.emerging import emerging_hotspots, space_time_cube
     from geo.hexes import cells_gdf, cells_to_str
     from geo.hotspots import hex_weights, hotspots
@@ -254,6 +259,8 @@ def kpi_table(
     lang: str | None = None,
 ) -> pd.DataFrame:
     """The KPI table from the store, one row per ``by`` group, with ``code`` and ``name`` first."""
+    import pandas as pd
+
     from geo.kpis import code_prefix, kpis
     from layers.workflow import label
 
@@ -294,6 +301,8 @@ def kpi_table(
 
 
 def _table(store: Any, layer: str, columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         if not store.has_layer(layer):
             return pd.DataFrame(columns=columns)

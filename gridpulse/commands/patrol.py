@@ -19,11 +19,12 @@ import argparse
 import sys
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from layers.i18n import default_lang, normalize_lang, t
+
+if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
+    import pandas as pd
 
 #: Fixes read around the day, so that intervals across midnight and jumps at its edges count.
 MARGIN = timedelta(hours=1)
@@ -148,6 +149,8 @@ def _cleaned_line(clean: Any, lang: str | None) -> None:
 
 def cmd_patrols(args: argparse.Namespace) -> int:
     """``gridpulse patrols``: hours in own grid per worker for one day."""
+    import pandas as pd
+
     from geo.patrol import clean_fixes, time_in_grid
 
     lang = args.lang
@@ -184,6 +187,8 @@ def cmd_patrols(args: argparse.Namespace) -> int:
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     """``gridpulse coverage``: per-grid coverage over a range of days."""
+    import pandas as pd
+
     from geo.patrol import clean_fixes, coverage, rollup
 
     lang = args.lang

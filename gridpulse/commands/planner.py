@@ -22,14 +22,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import geopandas as gpd
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from layers.i18n import default_lang, t
-from layers.planner_text import fmt_value, violation_text
+
+if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
+    import pandas as pd
 
 SUFFIXES = (".gpkg", ".geojson", ".json")
 _TABLE_COLS = ("grids", "households_min", "households_median", "households_max",
@@ -143,6 +141,9 @@ def _band(args: argparse.Namespace, lang: str | None) -> tuple[str, tuple[float,
 
 
 def _repartition(args: argparse.Namespace, lang: str | None) -> int:
+    import numpy as np
+    import pandas as pd
+
     from geo.partition import PartitionInputError, repartition
 
     t0 = time.perf_counter()
@@ -218,6 +219,9 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
 
 
 def _write_regions(res: Any, path: Path, level: str) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
     regions = res.regions.copy()
     regions["violations"] = regions["violations"].map(lambda v: json.dumps(v, ensure_ascii=False))
     layer = "grids" if level == "grid" else "communities"
@@ -238,6 +242,8 @@ def _write_regions(res: Any, path: Path, level: str) -> None:
 
 
 def _print_table(summary: pd.DataFrame, lang: str | None) -> None:
+    from layers.planner_text import fmt_value
+
     if summary.empty:
         return
     plans = list(summary.index)
@@ -271,6 +277,8 @@ def _print_grid(head: list[str], rows: list[list[str]]) -> None:
 
 
 def _print_violations(viol: list[dict[str, Any]], lang: str | None, *, limit: int = 20) -> None:
+    from layers.planner_text import violation_text
+
     if not viol:
         _say("planner.cli.all_met", lang)
         return
@@ -294,6 +302,9 @@ def cmd_accessibility(args: argparse.Namespace) -> int:
 
 
 def _accessibility(args: argparse.Namespace, lang: str | None) -> int:
+    import geopandas as gpd
+    import numpy as np
+
     from geo.accessibility import accessibility
 
     t0 = time.perf_counter()
