@@ -126,6 +126,7 @@ class WorkCalendar:
 
     def is_workday(self, day: date) -> bool:
         """True when ``day`` is a working day."""
+        self._warn_beyond(_day_index(day), _day_index(day))
         return bool(self._is_work(np.array([_day_index(day)]))[0])
 
     @cached_property
@@ -141,8 +142,6 @@ class WorkCalendar:
         return np.isin(np.arange(7), sorted(self.weekdays))
 
     def _is_work(self, days: NDArray[np.int64]) -> NDArray[np.bool_]:
-        if self.covered is not None and days.size:
-            self._warn_beyond(int(days.min()), int(days.max()))
         ok = self._weekday_mask[(days + 3) % 7]  # 1970-01-01 was a Thursday
         if self.holidays:
             ok &= ~np.isin(days, self._holiday_idx)
@@ -151,7 +150,9 @@ class WorkCalendar:
         return ok
 
     def _warn_beyond(self, lo: int, hi: int) -> None:
-        assert self.covered is not None
+        """Log once when days ``lo`` .. ``hi`` (day numbers) leave the holiday data's years."""
+        if self.covered is None:
+            return
         first, last = (_day_index(d) for d in self.covered)
         if (lo < first or hi > last) and self.covered not in _WARNED:
             _WARNED.add(self.covered)
@@ -196,6 +197,7 @@ class WorkCalendar:
         if ok.any():
             lo = int(min(s[ok].min(), e[ok].min()) // _DAY_S)
             hi = int(max(s[ok].max(), e[ok].max()) // _DAY_S)
+            self._warn_beyond(lo, hi)
             per_day, before = self._table(lo, hi - lo + 1)
             out[ok] = (self._clock(e[ok], lo, per_day, before) - self._clock(s[ok], lo, per_day, before)) / 3600.0
         return float(out[0]) if scalar else out
@@ -234,7 +236,9 @@ class WorkCalendar:
         cum = np.concatenate([[0], np.cumsum(lengths)])
         k = np.clip(np.searchsorted(cum[1:], rem, side="left"), 0, len(lengths) - 1)
         sec = (d0 + idx) * _DAY_S + b[k, 0] + (rem - cum[k])
-        sec = np.where(h == 0, s, sec).astype("datetime64[s]")
+        sec = np.where(h == 0, s, sec)
+        self._warn_beyond(d0, int(sec[~na].max() // _DAY_S))
+        sec = sec.astype("datetime64[s]")
         out = pd.DatetimeIndex(np.where(na, np.datetime64("NaT"), sec))
         return out[0] if scalar else out
 
