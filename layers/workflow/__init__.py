@@ -122,6 +122,7 @@ from layers.workflow.limits import (
     escalation_due,
     is_overdue,
     limit_hours,
+    limits_rule,
     overdue,
     overdue_flags,
 )
@@ -150,6 +151,6 @@ __all__ = [
     "IllegalTransitionError", "Mode", "TimeLimits", "Transition", "WorkCalendar", "WorkflowPolicy",
     "action_for", "apply_transition", "check_history", "china_calendar", "coverage", "due_time",
     "due_times", "escalation_due", "illegal_events", "is_legal_path", "is_overdue", "label",
-    "legal_actions", "limit_hours", "overdue", "overdue_flags", "parse_note", "pending_extension",
+    "legal_actions", "limit_hours", "limits_rule", "overdue", "overdue_flags", "parse_note", "pending_extension",
     "transition", "transitions_table",
 ]

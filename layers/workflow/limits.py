@@ -215,11 +215,14 @@ def overdue_flags(stage: Any, due: Any, closed: Any, *, now: Any) -> np.ndarray:
 
     Cases closed without action and cases without a due time are never overdue.
     """
-    st = pd.Series(np.asarray(stage, dtype=object))
-    due_a, closed_a = _as_datetimes(due, len(st)), _as_datetimes(closed, len(st))
+    stage = stage if isinstance(stage, pd.Series | pd.Index) else np.asarray(stage, dtype=object)
+    codes, names = pd.factorize(stage)  # few distinct stages: test those
+    resolved = np.append(np.isin(np.asarray(names, dtype=object), RESOLVED), False)[codes]
+    open_ = np.append(np.isin(np.asarray(names, dtype=object), sorted(OPEN_STAGES)), False)[codes]
+    due_a, closed_a = _as_datetimes(due, codes.size), _as_datetimes(closed, codes.size)
     when = np.datetime64(to_local(now).as_unit("ns").to_datetime64())
-    late_closed = st.isin(RESOLVED).to_numpy(bool) & ~np.isnat(closed_a) & (closed_a > due_a)
-    late_open = st.isin(sorted(OPEN_STAGES)).to_numpy(bool) & (due_a < when)
+    late_closed = resolved & ~np.isnat(closed_a) & (closed_a > due_a)
+    late_open = open_ & (due_a < when)
     return late_closed | late_open
 
 
@@ -263,4 +266,34 @@ def escalation_due(
 
 
 __all__ = ["DEFAULT_POLICY", "MODES", "Mode", "TimeLimits", "WorkflowPolicy", "due_time", "due_times",
-           "escalation_due", "is_overdue", "limit_hours", "overdue", "overdue_flags"]
+           "escalation_due", "is_overdue", "limit_hours", "limits_rule", "overdue", "overdue_flags"]
+
+
+def limits_rule(lang: str | None = None, *, policy: WorkflowPolicy = DEFAULT_POLICY) -> str:
+    """How ``policy`` counts time limits, in one sentence for the case board (``lang``: zh / en).
+
+    Examples
+    --------
+    >>> limits_rule("en").startswith("Time limits count working hours: Monday to Friday 9:00–12:00 and 13:30–18:00")
+    True
+    >>> "level 3 (urgent) cases count calendar hours" in limits_rule("en")
+    True
+    """
+    from layers.i18n import t
+
+    key = "workflow_calendar."
+    cal, lim = policy.calendar, policy.limits
+    periods = t(key + "period_sep", lang).join(
+        f"{a.hour}:{a.minute:02d}–{b.hour}:{b.minute:02d}" for a, b in cal.periods)
+    if lim.mode == "working":
+        if cal.covered is not None:
+            text = t(key + "working", lang, periods=periods, last=cal.covered[1].isoformat())
+        else:
+            text = t(key + "working_plain", lang, periods=periods)
+    else:
+        text = t(key + "calendar", lang)
+    other = "calendar" if lim.mode == "working" else "working"
+    levels = ", ".join(str(lv) for lv in sorted(lim.mode_by_level) if lim.mode_by_level[lv] == other)
+    if levels:
+        text += t(key + ("clock_levels" if other == "calendar" else "working_levels"), lang, levels=levels)
+    return text + t(key + "end", lang)
