@@ -877,3 +877,8 @@ def monthly_topic_table(flt: IncidentFilter, *, lang: str) -> None:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _topics(url: str, version: str, key: tuple[Any, ...]) -> pd.DataFrame:
     return monthly_topics(_filtered(url, version, key), type_col="item_code", area_col="grid_code")
+
+
+def limits_caption(lang: str) -> None:
+    """State how time limits are counted (working hours, holidays, urgent cases) under the KPIs."""
+    st.caption(workflow.limits_rule(lang))

@@ -28,6 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import maps
+from geo.domain import LOCAL_TZ
 from layers.config import Settings
 from layers.i18n import LANGS
 from layers.schema import SCHEMAS
@@ -135,8 +136,8 @@ def now() -> pd.Timestamp:
         from data.demo import DEMO_ANCHOR
 
         anchor = pd.Timestamp(DEMO_ANCHOR)
-        return anchor.tz_convert("Asia/Shanghai").tz_localize(None) if anchor.tzinfo else anchor
-    return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+        return anchor.tz_convert(LOCAL_TZ).tz_localize(None) if anchor.tzinfo else anchor
+    return pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None).floor("s")
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)

@@ -24,6 +24,7 @@ from data import _columns as C
 from data._names import fake_phones, person_names
 from data._world import World
 from layers import taxonomy
+from layers.workflow import DEFAULT_POLICY
 
 DAY_S = 86_400
 CATEGORY_WEIGHT = {
@@ -308,6 +309,8 @@ def generate(
 
     # ---- the closed loop: slot times in seconds after the request
     limit_h = np.array([0.0] + [taxonomy.DEFAULT_LIMIT_HOURS[k] for k in (1, 2, 3)])[level]
+    # the limit's length on the wall clock: working hours (level 3 on the clock), by the workflow rule
+    span = _add_limit_hours(epoch, limit_h, level) - epoch
 
     def ln(median_s: float | np.ndarray, sigma: float) -> np.ndarray:
         return np.maximum(60.0, median_s * np.exp(rng.normal(0.0, sigma, n)))
@@ -323,7 +326,7 @@ def generate(
     t[go, 3] = np.where(wh, t[:, 2], 0.0)[go] + ln(40 * 60, 0.7)[go]
     t[go, 4] = t[go, 3] + ln(2 * 3600, 0.8)[go]
     ext = (rng.random(n) < 0.065).astype(int) + (rng.random(n) < 0.015).astype(int)
-    dur = ln(limit_h * 3600 * 0.33, 0.75) * np.where(ext > 0, 1.8, 1.0)
+    dur = ln(span * 0.33, 0.75) * np.where(ext > 0, 1.8, 1.0)
     tail = rng.random(n)
     dur = np.where(tail < 0.05, dur * rng.uniform(1.5, 4.0, n), dur)  # some overdue
     dur = np.where(tail > 0.996, dur + rng.uniform(20, 150, n) * DAY_S, dur)
@@ -350,7 +353,7 @@ def generate(
     n_ext = valid[:, 5:7].sum(axis=1)
     n_rework = valid[:, [8, 10]].sum(axis=1)
     closed_at = np.where(valid[:, 12], ts[:, 12], np.where(valid[:, 1], ts[:, 1], np.nan))
-    expected = epoch + limit_h * 3600 * (1 + n_ext)
+    expected = _add_limit_hours(epoch, limit_h * (1 + n_ext), level)
     status_i = np.isin(stage_i, [STAGE_CODES.index(s) for s in ("closed", "evaluated", "closed_no_action")])
 
     # ---- text columns, built in Arrow
@@ -448,6 +451,18 @@ def pa_where(mask: np.ndarray, a: pa.Array, b: pa.Array | None) -> pa.Array:
     """Element-wise ``a if mask else b`` for Arrow string arrays (``b=None`` gives nulls)."""
     other = pa.nulls(len(a), pa.string()) if b is None else b
     return pc.if_else(pa.array(mask), a, other)
+
+
+def _add_limit_hours(epoch: np.ndarray, hours: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Seconds since the epoch of ``epoch + hours`` counted as the workflow counts each level's
+    time limits (:meth:`layers.workflow.WorkflowPolicy.add_hours` of ``DEFAULT_POLICY``)."""
+    out = np.zeros(epoch.shape, dtype=np.float64)
+    for lvl in (1, 2, 3):
+        m = level == lvl
+        if m.any():
+            due = DEFAULT_POLICY.add_hours(epoch[m].astype(np.int64).astype("datetime64[s]"), hours[m], level=lvl)
+            out[m] = np.asarray(due).astype("datetime64[s]").astype(np.int64)
+    return out
 
 
 def _dt(sec: np.ndarray) -> np.ndarray:

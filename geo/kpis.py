@@ -51,10 +51,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: Stages that count as closed (结案) and as closed without action (不予受理); as in layers.schema.
-CLOSED_STAGES: tuple[str, ...] = ("closed", "evaluated")
-VOID_STAGES: tuple[str, ...] = ("closed_no_action",)
-REPORTED_STAGES: tuple[str, ...] = ("verifying", "closed", "evaluated")
+from geo.domain import REPORTED_STAGES, RESOLVED_STAGES, VOID_STAGES
+
+# Stage sets are defined once in geo.domain: RESOLVED_STAGES (closed, evaluated) count as closed
+# (结案), VOID_STAGES (closed_no_action) as closed without action (不予受理).
+
 REQUIRED: tuple[str, ...] = ("stage", "requested_datetime", "expected_datetime", "closed_datetime")
 KPI_COLUMNS: tuple[str, ...] = (
     "incidents", "no_action", "accepted", "closed", "open", "due", "closed_on_time", "overdue_open",
@@ -109,7 +110,7 @@ def kpis(
     reworks = pd.to_numeric(df.get("reworks", 0), errors="coerce")
     extensions = pd.to_numeric(df.get("extensions", 0), errors="coerce")
     void = stage.isin(VOID_STAGES).fillna(False).to_numpy(bool)
-    closed = stage.isin(CLOSED_STAGES).fillna(False).to_numpy(bool)
+    closed = stage.isin(RESOLVED_STAGES).fillna(False).to_numpy(bool)
     accepted = ~void
     open_ = accepted & ~closed
     late_open = open_ & (due_t < now_ts).fillna(False).to_numpy(bool)

@@ -63,6 +63,7 @@ from geo import _patrol_clean as _c
 from geo import _patrol_time as _tm
 from geo import _patrol_visits as _v
 from geo.crs import DATUMS, Datum, convert_lonlat, local_metric_crs
+from geo.domain import LOCAL_TZ
 
 __all__ = [
     "EBIKE_KMH",
@@ -87,8 +88,6 @@ WALKING_KMH: float = 7.0
 EBIKE_KMH: float = 25.0
 #: Why a fix was dropped, in the order the checks run (catalogue ``patrol.reason.<code>``).
 REASONS: tuple[str, ...] = _c.REASONS
-#: Local time zone of timezone-naive timestamps.
-LOCAL_TZ = "Asia/Shanghai"
 #: Columns of the hour-of-day matrix of :func:`post_coverage`.
 HOUR_COLUMNS: tuple[str, ...] = tuple(f"h{h:02d}" for h in range(24))
 

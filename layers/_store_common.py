@@ -31,6 +31,7 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
+from geo.domain import LOCAL_TZ  # local time zone of stored (naive) datetimes
 from geo.hexes import lonlat_to_cells
 from layers._io_guard import CONTROL_CHARS
 from layers.errors import ConcurrentChangeError, StoreError
@@ -38,8 +39,6 @@ from layers.i18n import t
 from layers.schema import H3_RESOLUTIONS, SCHEMAS, Field, LayerSchema
 from layers.store import RowUpdate
 
-#: Local time zone of stored (naive) datetimes.
-LOCAL_TZ = "Asia/Shanghai"
 #: Name of the geometry column inside the store (GDAL's GeoPackage default).
 GEOM_COL = "geom"
 #: Internal tables (never reported by ``layer_names``).

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.domain import CLOSED_STAGES
 from layers import taxonomy
 from layers._validate_core import Ctx, shown
 from layers._validate_core import header as schema_header
@@ -98,7 +99,7 @@ EXAMPLES: int = 5
 _KEY = "hotline."
 _STAGE_WORDS = tuple((stage, words) for stage, words in HOTLINE_STATUS.items())
 _OPEN_CLOSED = {"closed": "closed", "open": "collected"}
-_CLOSED_STAGES = frozenset({"closed", "evaluated", "closed_no_action"})
+_CLOSED_STAGES = frozenset(CLOSED_STAGES)  # defined once in geo.domain
 if not (set(HOTLINE_STATUS) <= set(STAGES) and {c for c, _ in HOTLINE_SOURCES} <= set(SOURCES)
         and _CLOSED_STAGES <= set(STAGES)):  # pragma: no cover
     raise RuntimeError("layers._validate_hotline tables name a stage or source missing from the schema")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.domain import LOCAL_TZ
 from layers._validate_core import Ctx, header, shown
 from layers.schema import Field
 
@@ -262,7 +263,7 @@ def coerce_datetime(ctx: Ctx, f: Field, s: pd.Series) -> pd.Series:
     """
     raw = s.to_numpy(dtype=object)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        out = s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        out = s.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     elif pd.api.types.is_datetime64_dtype(s):
         out = s
     elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
@@ -291,7 +292,7 @@ def coerce_datetime(ctx: Ctx, f: Field, s: pd.Series) -> pd.Series:
                 out = out.copy()
                 out[still] = conv.to_numpy()
     if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        out = out.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     out = out.astype("datetime64[us]")
     bad = np.flatnonzero((out.isna() & s.notna()).to_numpy())
     if len(bad):
@@ -308,7 +309,7 @@ def _to_datetime(s: pd.Series) -> pd.Series:
         except (ValueError, TypeError):  # mixed offsets or types
             out = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
     if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        out = out.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     return out
 
 
@@ -320,7 +321,7 @@ def _one_datetime(v: Any) -> Any:
     if ts is pd.NaT:
         return None
     if ts.tzinfo is not None:
-        ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
+        ts = ts.tz_convert(LOCAL_TZ).tz_localize(None)
     return ts
 
 

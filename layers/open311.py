@@ -46,6 +46,7 @@ import pandas as pd
 import shapely
 
 from geo.crs import DATUMS, convert_gdf
+from geo.domain import LOCAL_TZ
 from layers import taxonomy
 from layers._validate_hotline import (
     HOTLINE_DEPARTMENTS,
@@ -233,7 +234,7 @@ def read_open311(source: str | Path | Sequence[Mapping[str, Any]]) -> tuple[gpd.
     df = pd.DataFrame(recs, columns=list(OPEN311_FIELDS))
     for f in _DATETIME_FIELDS:
         ts = pd.to_datetime(df[f], errors="coerce", utc=True, format="ISO8601")
-        df[f] = ts.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        df[f] = ts.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     code = df["service_code"].astype("string")
     is_item = code.isin(list(taxonomy.ITEMS)).fillna(False)
     df["item_code"] = code.where(is_item)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from geo import domain as _domain
 from layers import taxonomy
 
 DType = Literal["str", "code", "int", "float", "bool", "datetime"]
@@ -28,18 +29,8 @@ GeomType = Literal["Polygon", "Point", "LineString", "Point|Polygon"]
 #: H3 resolutions stored as integer columns ``h3_<res>`` on every point layer.
 H3_RESOLUTIONS: tuple[int, ...] = (7, 8, 9, 10)
 
-#: Stages of the closed loop (see shared DOMAIN.md): collect -> whistle ->
-#: departments report for duty -> handle and report back -> verify -> close -> evaluate.
-STAGES: tuple[str, ...] = (
-    "collected",  # 问题收集
-    "whistled",  # 街道吹哨
-    "dispatched",  # 部门报到
-    "handling",  # 处理反馈
-    "verifying",  # 核实结项 (pending verification)
-    "closed",  # 已结项
-    "evaluated",  # 综合评价
-    "closed_no_action",  # 不予受理/重复/非本部门职责
-)
+#: Stages of the closed loop: defined once in :mod:`geo.domain` (with the stage sets).
+STAGES: tuple[str, ...] = _domain.STAGES
 WHISTLES: tuple[str, ...] = ("none", "work", "tough")  # 无 / 工作推进哨 / 攻坚克难哨
 SOURCES: tuple[str, ...] = ("hotline_12345", "patrol", "resident_app", "sensor")
 GRID_KINDS: tuple[str, ...] = ("comprehensive", "dedicated")

@@ -54,6 +54,7 @@ strip = [
 ]
 for col, (key, value) in zip(cols, strip, strict=True):
     col.metric(tp(f"kpi.{key}"), value)
+inc.limits_caption(lang)
 
 # --- the table ------------------------------------------------------------------------------
 table_col, case_col = st.columns([1, 1], gap="medium")

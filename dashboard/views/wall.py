@@ -13,6 +13,7 @@ from dashboard import _html as html  # the one escaping rule
 from dashboard import _wall as wall
 from dashboard import maps, state, widgets
 from dashboard.widgets import tr
+from geo.domain import LOCAL_TZ
 
 widgets.dark_css(hide_sidebar=True)
 st.markdown(wall.CSS, unsafe_allow_html=True)
@@ -28,7 +29,7 @@ if not state.has_data():
 @st.fragment(run_every=refresh_s)
 def header_and_kpis() -> None:
     now = state.now()
-    clock = pd.Timestamp.now(tz="Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S")
+    clock = pd.Timestamp.now(tz=LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
     data_time = (f"<span class='gp-sub'>{html.escape(tr('updated', time=now.strftime('%Y-%m-%d %H:%M')))}</span>"
                  if state.demo_loaded() else "")
     st.markdown(

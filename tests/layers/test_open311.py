@@ -167,8 +167,9 @@ def test_import_a_gbk_csv_export(tmp_path: Path) -> None:
     assert gdf["reporter_name"].iloc[0] == "张先生"
     assert gdf["requested_datetime"].iloc[0] == pd.Timestamp("2025-03-01 09:15")
     assert pd.isna(gdf["requested_datetime"].iloc[4])
-    # due times from the time-limit table (calendar hours by default): level 1 = 72 h; 0402 urgent = 4 h
-    assert gdf["expected_datetime"].iloc[0] == pd.Timestamp("2025-03-04 09:15")
+    # due times from the time-limit table: level 1 = 72 working hours (Sat 1 Mar 09:15 -> Mon 3 ..
+    # Thu 13 Mar, 67.5 h, + 4.5 h on Fri 14 Mar); 0402 urgent = 4 calendar hours
+    assert gdf["expected_datetime"].iloc[0] == pd.Timestamp("2025-03-14 15:00")
     assert gdf["expected_datetime"].iloc[1] == pd.Timestamp("2025-03-01 14:00")
     codes = {i.code for i in rep}
     for key in ("mapped_columns", "unmapped_columns", "unknown_stage", "unknown_department", "unknown_type",

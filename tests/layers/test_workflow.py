@@ -344,7 +344,10 @@ def test_extensions_move_the_due_time_and_are_limited() -> None:
     refused(inc, "grant_extension", "command_centre", key="missing_option")
     new, ev = apply_transition(inc, "grant_extension", actor="cc", role="command_centre",
                                time=T0 + pd.Timedelta(hours=10), hours=24, policy=pol)
-    assert new["expected_datetime"] == due + pd.Timedelta(hours=24) and new["extensions"] == 1
+    # level 1 counts working hours: due Fri 2025-03-14 15:00 + 24 h = Fri 15:00-18:00 (3 h), Mon and
+    # Tue (7.5 h each), Wed 9:00-12:00 and 13:30-16:30
+    assert due == pd.Timestamp("2025-03-14 15:00")
+    assert new["expected_datetime"] == pd.Timestamp("2025-03-19 16:30") and new["extensions"] == 1
     assert parse_note(ev["note"]) == ({"hours": "24"}, "")
     with pytest.raises(IllegalTransitionError) as e:
         apply_transition(new, "grant_extension", actor="cc", role="command_centre",
@@ -464,7 +467,10 @@ def test_time_limit_table_and_modes() -> None:
     assert due_time(fri, category_code="01", level=1, policy=pol) == pd.Timestamp("2025-03-11 17:00")
     assert due_time(fri, category_code="01", level=3, policy=pol) == pd.Timestamp("2025-03-08 17:00")
     assert lim.hours("05", 2) == 30.0 and lim.hours("06", 2) == 120.0
-    assert due_time(fri, category_code="01", level=1) == pd.Timestamp("2025-03-10 17:00")  # calendar default
+    # the default counts working hours (72 h: Fri 17:00-18:00, nine days of 7.5 h, Fri 21st 9:00-14:00) ...
+    assert due_time(fri, category_code="01", level=1) == pd.Timestamp("2025-03-21 14:00")
+    # ... except level 3 (urgent), on the clock
+    assert due_time(fri, category_code="01", level=3) == pd.Timestamp("2025-03-08 17:00")
     with pytest.raises(ValueError, match="mode"):
         TimeLimits(mode="lunar")
     with pytest.raises(ValueError, match="unknown category"):
@@ -493,9 +499,11 @@ def test_vectorised_due_and_overdue_match_the_scalar_rules() -> None:
 
 
 def test_every_message_key_the_module_uses_exists() -> None:
+    from pathlib import Path
+
     import layers.workflow as wf
 
-    src = open(wf.__file__, encoding="utf-8").read()
+    src = "".join(p.read_text(encoding="utf-8") for p in Path(wf.__file__).parent.glob("*.py"))
     keys = {f"incidents.workflow.{k}" for k in re.findall(r'_MSG \+ "(\w+)"', src)}
     assert keys and keys <= set(catalogue())
     for area, codes in (("stage", ("new", *STAGES)), ("action", ACTIONS), ("role", ROLES),
