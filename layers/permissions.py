@@ -38,7 +38,7 @@ True
 >>> can(a, "case.collect", scope_code="320106001001002").key
 'auth.decision.out_of_scope'
 >>> print(can(a, "case.whistle").message("en"))
-a full-time grid worker may not act on a case (blow the whistle)
+the role “full-time grid worker” may not act on a case (blow the whistle)
 """
 
 from __future__ import annotations
