@@ -511,9 +511,18 @@ def _personal(url: str, version: str, ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 def case_record(srid: str) -> dict[str, Any] | None:
-    """One stored case (every column, geometry included) with personal fields masked."""
+    """One stored case (every column, geometry included) with personal fields masked.
+
+    ``None`` also when the case lies outside the signed-in account's scope.
+    """
+    from dashboard import _auth
+    from layers.permissions import filter_frame
+
     store = state.get_store()
     df = state.locked(store.read, "incidents", where={"service_request_id": srid})
+    acc = _auth.account()
+    if acc is not None:
+        df = filter_frame(acc, df, "incidents")
     if len(df) != 1:
         return None
     row = mask_personal(df, "incidents").iloc[0].to_dict()
@@ -603,16 +612,25 @@ class Outcome:
     fix: str | None = None
 
 
-def perform(srid: str, action: str, *, actor: str, role: str, note: str, time: pd.Timestamp,
+def perform(srid: str, action: str, *, note: str, time: pd.Timestamp,
             options: Mapping[str, Any], lang: str) -> Outcome:
-    """Run one workflow transition on the stored case; a refused one changes nothing."""
-    if not actor.strip():
-        return Outcome(False, tp("act.missing_actor"), tp("act.missing_actor.fix"))
+    """Run one workflow transition on the stored case as the signed-in account.
+
+    The role and the actor come from the account (:func:`layers.app.act_on_case` checks role,
+    scope and department); a refused step changes nothing.
+    """
+    from dashboard import _auth
+    from layers.app import act_on_case
+    from layers.permissions import PermissionDenied
+
+    account = _auth.actor()
     opts = {k: v for k, v in options.items() if v is not None and v != ""}
     store = state.get_store()
     try:
-        _, event = state.locked(workflow.transition, store, srid, action, actor=actor.strip(),
-                                role=role, time=time, note=note, **opts)
+        _, event = state.locked(act_on_case, store, account, srid, action, time=time, note=note,
+                                **opts)
+    except PermissionDenied as err:
+        return Outcome(False, err.message(lang), err.fix(lang))
     except workflow.IllegalTransitionError as err:
         sep = "。" if lang == "zh" else ". "
         return Outcome(False, f"{err.message(lang)}{sep}{tp('act.refused')}", err.fix(lang))
@@ -624,20 +642,26 @@ def perform(srid: str, action: str, *, actor: str, role: str, note: str, time: p
 
 
 def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang: str) -> None:
-    """Role and name, action (the legal ones, or all), the action's options, note, and the button.
+    """The signed-in account's role, the action (the legal ones, or all), its options, note, button.
 
     The outcome is shown at the top of the form after the rerun that refreshes the case.
     """
+    from dashboard import _auth
+    from layers.app import legal_case_actions
+    from layers.permissions import role_label
+
     show_outcome(srid)
-    r_col, n_col = st.columns(2)
-    role = r_col.selectbox(tp("act.role"), workflow.ROLES, key="inc_role",
-                           format_func=lambda r: workflow.label("role", r, lang))
-    actor = n_col.text_input(tp("act.actor"), key="inc_actor")
+    account = _auth.actor()
+    role = account.workflow_role
+    if role is None:
+        return
+    st.caption(f"{tp('act.role')}: {role_label(account.role, lang)} · "
+               f"{tp('act.actor')}: {account.username}")
     show_all = st.checkbox(tp("act.show_all"), key="inc_show_all")
-    legal = workflow.legal_actions(record, role, time=now)
+    legal = legal_case_actions(account, record, time=now)
     choices = [a for a in (workflow.ACTIONS if show_all else legal) if a != "collect"]
     if not choices:
-        st.info(tp("act.no_legal", role=workflow.label("role", role, lang),
+        st.info(tp("act.no_legal", role=role_label(account.role, lang),
                    stage=workflow.label("stage", str(record["stage"]), lang)))
         return
     if st.session_state.get("inc_action") not in choices:
@@ -649,7 +673,7 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
     when = action_time(record, now)
     st.caption(tp("act.time", time=when.strftime("%Y-%m-%d %H:%M")))
     if st.button(tp("act.submit"), key="inc_submit", type="primary"):
-        out = perform(srid, action, actor=actor, role=role, note=note, time=when, options=opts, lang=lang)
+        out = perform(srid, action, note=note, time=when, options=opts, lang=lang)
         st.session_state["inc_flash"] = (srid, out)
         if out.ok:
             st.session_state.pop("inc_note", None)

@@ -73,14 +73,18 @@ def locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def data_version() -> str:
     """A token that changes whenever the store is written (its newest audit-log row)."""
+    from layers.app import is_data_action
+
     store = get_store()
     try:
-        log = locked(store.audit_log, limit=1)
+        log = locked(store.audit_log, limit=50)
     except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
         return "empty"
     if log is None or len(log) == 0:
         return "empty"
-    row = log.iloc[0]
+    # sign-ins, account changes and downloads change no layer: they keep the caches warm
+    data = log[[is_data_action(a) for a in log["action"]]]
+    row = data.iloc[0] if len(data) else log.iloc[-1]
     return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
 
 
@@ -102,9 +106,36 @@ def _empty(name: str) -> pd.DataFrame:
 
 
 def layer(name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A layer of the store (GeoDataFrame in EPSG:4326 for spatial layers), shared read-only."""
-    return _read(settings().store_url, data_version(), name,
-                 None if columns is None else tuple(columns))
+    """A layer of the store (GeoDataFrame in EPSG:4326 for spatial layers), shared read-only.
+
+    Cases and workers are limited to the signed-in account's scope (and a department
+    handler's department): every page that reads them through here shows only those.
+    """
+    cols = None if columns is None else tuple(columns)
+    acc = st.session_state.get("gp_account")
+    if name in SCOPED_LAYERS and acc is not None and (acc.scope_code or acc.role == "department"):
+        return _scoped(settings().store_url, data_version(), name, cols, acc.role, acc.scope_code,
+                       acc.department)
+    return _read(settings().store_url, data_version(), name, cols)
+
+
+#: Layers :func:`layer` limits to the account's scope.
+SCOPED_LAYERS: tuple[str, ...] = ("incidents", "workers")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _scoped(url: str, version: str, name: str, columns: tuple[str, ...] | None, role: str,
+            scope_code: str, department: str) -> pd.DataFrame:
+    from layers.permissions import Account, filter_frame, scope_mask
+
+    acc = Account("scope", role=role, scope_code=scope_code, department=department)
+    need = {"grid_code", "department"} - set(columns or ())
+    if columns is None or not need:
+        return filter_frame(acc, _read(url, version, name, columns), name)
+    full = _read(url, version, name, (*columns, *sorted(need & set(SCHEMAS[name].columns))))
+    keep = scope_mask(acc, full, name).to_numpy()
+    return full.loc[keep, list(columns) + ([full.geometry.name] if isinstance(full, gpd.GeoDataFrame)
+                                           and full.geometry.name not in columns else [])]
 
 
 def has_data() -> bool:
@@ -233,8 +264,13 @@ def set_view(**changes: Any) -> View:
 
 
 def sync_query_params() -> None:
-    """Write the view into ``st.query_params`` (only when it differs, to avoid churn)."""
+    """Write the view into ``st.query_params`` (only when it differs, to avoid churn).
+
+    A wall kiosk's ``kiosk`` token stays in the link, so the unattended screen survives a reload.
+    """
     want = view().to_params()
+    if st.query_params.get("kiosk"):
+        want["kiosk"] = st.query_params.get("kiosk")
     have = {k: st.query_params.get(k, "") for k in st.query_params}
     if want != have:
         st.query_params.from_dict(want)

@@ -401,3 +401,54 @@ __all__ = [
     "hash_password", "issue_kiosk_token", "list_accounts", "purge_expired", "resolve_session",
     "set_disabled", "set_password", "sign_in", "sign_out", "token_hash", "verify_password",
 ]
+
+
+# -- the demo: one account per role -------------------------------------------------------------
+
+#: Demo user names by role (``gridpulse serve`` on a demo store creates them).
+DEMO_USERS: dict[str, str] = {
+    "admin": "admin", "district_leader": "district", "subdistrict_secretary": "secretary",
+    "subdistrict_director": "director", "subdistrict_leader": "leader",
+    "command_centre": "centre", "community_secretary": "community", "grid_leader": "gridleader",
+    "grid_worker_full": "worker", "grid_worker_part": "parttime", "department": "dept",
+    "planner": "planner", "analyst": "analyst", "kiosk": "wall",
+}
+#: The demo department handler's department.
+DEMO_DEPARTMENT = "urban_management"
+
+
+def demo_scopes(store: Any) -> dict[str, str]:
+    """A scope code per level taken from the store: its first district, sub-district,
+    community and (comprehensive) grid, nested in one another."""
+    grids = store.read("grids", columns=["code", "kind"]) if store.has_layer("grids") else None
+    if grids is None or not len(grids):
+        raise AccountError("auth.account.unknown", username="grids")
+    comp = grids[grids["kind"] == "comprehensive"] if "kind" in grids else grids
+    grid = str(sorted((comp if len(comp) else grids)["code"].astype(str))[0])
+    return {"district": grid[:6], "subdistrict": grid[:9], "community": grid[:12], "grid": grid}
+
+
+def create_demo_accounts(store: Any, *, actor: str = "demo") -> dict[str, tuple[str, str]]:
+    """One account per role with a random password (the kiosk gets a token instead).
+
+    Returns ``{role: (username, password or kiosk token)}``; accounts that already exist are
+    left alone and not returned. Meant for demo stores only: the passwords are printed once.
+    """
+    from layers.permissions import ROLES, SCOPE_LEVELS
+
+    scopes = demo_scopes(store)
+    existing = {a.username for a in list_accounts(store)}
+    out: dict[str, tuple[str, str]] = {}
+    for role in ROLES:
+        user = DEMO_USERS[role]
+        if user in existing:
+            continue
+        level = SCOPE_LEVELS[role][0]
+        scope = scopes[level] if level else ""
+        password = secrets.token_urlsafe(9)
+        create_account(store, user, password, role=role, scope_code=scope,
+                       department=DEMO_DEPARTMENT if role == "department" else "",
+                       display_name=f"演示{user}", actor=actor)
+        out[role] = (user, issue_kiosk_token(store, user, actor=actor) if role == "kiosk"
+                     else password)
+    return out

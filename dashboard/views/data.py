@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import _auth, maps, state
 from dashboard import _data as data
-from dashboard import maps, state
 from dashboard.widgets import fmt_int, tr, tr_fn
 from geo.crs import DATUMS
+from layers.app import import_layers, record_download
 from layers.io import SUPPORTED_READ
+from layers.permissions import PermissionDenied, can
+from layers.privacy import mask_name
 
 lang = state.lang()
 st.markdown(f"## {tr('data.heading')}")
 store = state.get_store()
+account = _auth.actor()  # every write and download below is checked and audited as this account
 tab_in, tab_out = st.tabs([tr("data.import"), tr("data.export")])
 
 with tab_in:
@@ -63,8 +67,10 @@ with tab_in:
             cancel = b2.form_submit_button(tr("data.cancel"))
         if commit and checked.ok and checked.data is not None:
             try:
-                state.locked(store.write, {layer: checked.data}, mode=mode, actor="dashboard",
+                state.locked(import_layers, store, account, {layer: checked.data}, mode=mode,
                              note=note or checked.file)
+            except PermissionDenied as e:
+                st.error(e.message(lang))
             except Exception as e:  # noqa: BLE001 - the store rolls back; say why
                 st.error(tr("data.failed", error=str(e)))
             else:
@@ -93,11 +99,15 @@ with tab_out:
     frame = state.layer(ex_layer) if ex_layer in names else None
     if frame is None or len(frame) == 0:
         st.caption(tr("data.export_empty"))
+    elif not can(account, "export"):
+        st.caption(can(account, "export").message(lang))
     else:
         st.caption(tr("data.rows", rows=fmt_int(len(frame))))
         fname = f"{ex_layer}{suffix}"
         st.download_button(tr("data.download", file=fname),
-                           data=lambda: data.export_bytes(frame, ex_layer, suffix),
+                           data=lambda: (state.locked(record_download, store, account, ex_layer,
+                                                      rows=len(frame), note=fname),
+                                         data.export_bytes(frame, ex_layer, suffix))[1],
                            file_name=fname, key="w_download", type="primary")
 
 with st.expander(tr("data.layer_counts")):
@@ -105,4 +115,6 @@ with st.expander(tr("data.layer_counts")):
               for n in state.locked(store.layer_names)}
     st.dataframe(counts, width="stretch")
 with st.expander(tr("data.audit")):
-    st.dataframe(state.locked(store.audit_log, limit=20), hide_index=True, width="stretch")
+    log = state.locked(store.audit_log, limit=20)
+    st.dataframe(log.assign(actor=log["actor"].map(mask_name, na_action="ignore")),
+                 hide_index=True, width="stretch")
