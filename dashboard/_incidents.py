@@ -274,13 +274,14 @@ def incidents() -> pd.DataFrame:
 
 
 def filtered(flt: IncidentFilter) -> pd.DataFrame:
-    """The incidents passing ``flt`` (shared; do not modify)."""
-    return _filtered(state.settings().store_url, state.data_version(), flt.key())
+    """The incidents passing ``flt`` inside the signed-in account's scope (shared; do not modify)."""
+    return _filtered(state.settings().store_url, state.data_version(), flt.key(), state.scope_key())
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _filtered(url: str, version: str, key: tuple[Any, ...]) -> pd.DataFrame:
-    df = incidents()
+def _filtered(url: str, version: str, key: tuple[Any, ...], scope: tuple[str, str, str]
+              ) -> pd.DataFrame:
+    df = state.scoped(incidents(), "incidents", scope)
     return df[IncidentFilter(*key).mask(df)]
 
 

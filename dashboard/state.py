@@ -108,34 +108,32 @@ def _empty(name: str) -> pd.DataFrame:
 def layer(name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A layer of the store (GeoDataFrame in EPSG:4326 for spatial layers), shared read-only.
 
-    Cases and workers are limited to the signed-in account's scope (and a department
-    handler's department): every page that reads them through here shows only those.
+    The whole layer, whoever is signed in: computations cached for every session read it.
+    What a person is shown row by row (cases, workers) goes through :func:`scoped` first.
     """
-    cols = None if columns is None else tuple(columns)
+    return _read(settings().store_url, data_version(), name,
+                 None if columns is None else tuple(columns))
+
+
+def scope_key() -> tuple[str, str, str]:
+    """``(role, scope code, department)`` of the signed-in account: part of the cache key of
+    anything cached per person (``("", "", "")`` when nobody is signed in)."""
     acc = st.session_state.get("gp_account")
-    if name in SCOPED_LAYERS and acc is not None and (acc.scope_code or acc.role == "department"):
-        return _scoped(settings().store_url, data_version(), name, cols, acc.role, acc.scope_code,
-                       acc.department)
-    return _read(settings().store_url, data_version(), name, cols)
+    if acc is None:
+        return ("", "", "")
+    return (acc.role, acc.scope_code, acc.department if acc.role == "department" else "")
 
 
-#: Layers :func:`layer` limits to the account's scope.
-SCOPED_LAYERS: tuple[str, ...] = ("incidents", "workers")
+def scoped(df: pd.DataFrame, name: str, key: tuple[str, str, str] | None = None) -> pd.DataFrame:
+    """The rows of ``df`` (a ``name`` frame) inside the scope ``key`` (default: the signed-in
+    account's, :func:`scope_key`); a grid worker keeps their grid, a department handler its
+    department's cases. Cheap: a prefix test on one column."""
+    from layers.permissions import Account, filter_frame
 
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _scoped(url: str, version: str, name: str, columns: tuple[str, ...] | None, role: str,
-            scope_code: str, department: str) -> pd.DataFrame:
-    from layers.permissions import Account, filter_frame, scope_mask
-
-    acc = Account("scope", role=role, scope_code=scope_code, department=department)
-    need = {"grid_code", "department"} - set(columns or ())
-    if columns is None or not need:
-        return filter_frame(acc, _read(url, version, name, columns), name)
-    full = _read(url, version, name, (*columns, *sorted(need & set(SCHEMAS[name].columns))))
-    keep = scope_mask(acc, full, name).to_numpy()
-    return full.loc[keep, list(columns) + ([full.geometry.name] if isinstance(full, gpd.GeoDataFrame)
-                                           and full.geometry.name not in columns else [])]
+    role, code, dept = key if key is not None else scope_key()
+    if not role or (not code and role != "department"):
+        return df
+    return filter_frame(Account("scope", role=role, scope_code=code, department=dept), df, name)
 
 
 def has_data() -> bool:
