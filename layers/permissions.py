@@ -338,7 +338,18 @@ def can(account: Account, action: str, *, scope_code: str | None = None,
             and action != "case.collect" and department is not None \
             and department != account.department:
         return _deny("other_department", department=department, mine=account.department)
+    if role == "community_secretary" and action.startswith("case.") and department is not None \
+            and department != "community" and _handler_only(action[5:]):
+        # the community handles (部门报到...) the cases sent to the residents' committee only
+        return _deny("other_department", department=department, mine="community")
     return Decision(True)
+
+
+def _handler_only(action: str) -> bool:
+    from layers.workflow import TRANSITIONS_BY_ACTION
+
+    step = TRANSITIONS_BY_ACTION.get(action)
+    return step is not None and step.roles <= frozenset({"department", "community"})
 
 
 def require(account: Account, action: str, **kwargs: Any) -> None:
