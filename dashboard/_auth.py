@@ -117,8 +117,19 @@ def signed_in() -> Account | None:
 
 def _write_cookie(token: str, *, max_age_s: int) -> None:
     """Set (or with ``max_age_s=0`` clear) the session cookie in the browser."""
-    value = json.dumps(f"{COOKIE}={token}; path=/; max-age={int(max_age_s)}; SameSite=Strict")
+    secure = "; Secure" if _https() else ""
+    value = json.dumps(f"{COOKIE}={token}; path=/; max-age={int(max_age_s)}; SameSite=Strict{secure}")
     st.html(f"<script>document.cookie = {value};</script>", unsafe_allow_javascript=True)
+
+
+def _https() -> bool:
+    """True when the browser reached us over HTTPS (directly or through a reverse proxy)."""
+    try:
+        proto = (st.context.headers.get("X-Forwarded-Proto") or "").lower()
+        url = str(getattr(st.context, "url", "") or "")
+    except Exception:  # noqa: BLE001 - no request context (AppTest)
+        return False
+    return proto == "https" or url.startswith("https://")
 
 
 def pending_cookie() -> None:

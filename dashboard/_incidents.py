@@ -682,6 +682,27 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
         st.rerun()
 
 
+def contacts_button(srid: str, record: Mapping[str, Any], container: Any) -> None:
+    """The reporter's name and phone unmasked, for the case's own handlers (audited)."""
+    from dashboard import _auth
+    from layers.app import case_contacts
+    from layers.permissions import can
+
+    account = _auth.account()
+    grid = record.get("grid_code")
+    if account is None or not can(account, "unmask.case", scope_code=str(grid) if grid else "",
+                                  department=record.get("department")):
+        return
+    shown = st.session_state.get("inc_contacts")
+    if shown is not None and shown[0] == srid:
+        c = shown[1]
+        container.text(f"{c.get('reporter_name') or '—'} · {c.get('reporter_phone') or '—'}")  # plain text
+    elif container.button(t("auth.ui.show_contacts", state.lang()), key="inc_unmask"):
+        st.session_state["inc_contacts"] = (srid, state.locked(case_contacts, state.get_store(),
+                                                               account, srid))
+        st.rerun()
+
+
 def show_outcome(srid: str) -> None:
     """The outcome of the last action on this case (kept until the next action)."""
     case, flash = st.session_state.get("inc_flash", (None, None))
