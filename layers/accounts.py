@@ -5,8 +5,8 @@ engines, through :meth:`layers.store.Store.records` and friends), so a GeoPackag
 its people with it and a PostGIS store shares them between servers. Nothing here works
 without a store; nothing needs a network (an intranet without an identity provider works).
 
-* Passwords are hashed with Argon2id (``argon2-cffi``, its recommended parameters); a hash
-  made with older parameters is upgraded at the next sign-in.
+* Passwords are hashed with Argon2id (``argon2-cffi``, OWASP's parameters, :data:`HASHER`);
+  a hash made with other parameters is upgraded at the next sign-in.
 * :func:`sign_in` throttles: after :data:`MAX_FAILURES` wrong passwords in a row the account
   is locked for :data:`LOCK_MINUTES` (doubling with every further failure, up to a day). An
   unknown user name costs the same time as a known one.
@@ -62,8 +62,11 @@ KIOSK_DAYS = 365
 TOUCH_EVERY_S = 60.0
 MIN_PASSWORD = 8
 
-#: The Argon2id hasher. Tests may swap in cheaper parameters; hashes record their own.
-HASHER = argon2.PasswordHasher()
+#: The Argon2id hasher, with OWASP's recommended parameters (m = 19 MiB, t = 2, p = 1): on the
+#: 2-core servers districts run, argon2-cffi's default (64 MiB, t = 3, p = 4) made one sign-in
+#: cost over a second of both cores (benchmarks/auth.py), and every wrong guess as much.
+#: Hashes record their parameters; a hash made with others is upgraded at the next sign-in.
+HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$")
 _DUMMY: list[str] = []
 
