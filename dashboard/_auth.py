@@ -180,7 +180,7 @@ def sign_out() -> None:
 def account_box(acc: Account, container: Any = st.sidebar) -> None:
     """Who is signed in, their scope, sign out, change the password."""
     lang = state.lang()
-    container.caption(tx("signed_in_as", name=acc.name, role=role_label(acc.role, lang)) + " · "
+    container.caption(tx("signed_in_as", name=acc.username, role=role_label(acc.role, lang)) + " · "
                       + tx("scope", scope=scope_label(acc.scope_code, lang)))
     if container.button(tx("sign_out"), key="gp_sign_out"):
         sign_out()

@@ -15,6 +15,10 @@ Contract every engine keeps
 * Versioned layers (the planner's grid drafts): :meth:`Store.save_version` stores a snapshot
   and makes it the live layer in one transaction; :meth:`Store.rollback` makes an old snapshot
   live again by saving it as a new version (history is never rewritten).
+* Keyed record tables beside the layers (``gp_accounts``, ``gp_sessions``;
+  :mod:`layers._records`): :meth:`Store.records`, :meth:`Store.put_record`,
+  :meth:`Store.update_records`, :meth:`Store.delete_records`, each one transaction with an
+  optional audit row. They survive a ``reset`` write (people outlive the demo data).
 """
 
 from __future__ import annotations
