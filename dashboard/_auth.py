@@ -25,6 +25,7 @@ import streamlit as st
 from dashboard import state
 from layers import accounts
 from layers.accounts import AccountError
+from layers.errors import GridPulseError
 from layers.i18n import t
 from layers.permissions import Account, role_label, scope_label
 
@@ -158,6 +159,8 @@ def sign_in_form() -> None:
                 token = state.locked(accounts.sign_in, state.get_store(), user.strip(), pw)
             except AccountError as err:
                 st.error(err.message(state.lang()))
+            except GridPulseError as err:  # the store cannot be opened: say so
+                st.error(str(err))
             else:
                 st.session_state[_TOKEN] = token
                 st.session_state[_KIOSK] = False
