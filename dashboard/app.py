@@ -54,6 +54,10 @@ def main() -> None:
     state.view()  # read the link once per session
     account = _auth.signed_in()
     if account is None:
+        # every page is known (so a typed address is kept for after signing in) but none runs
+        st.navigation([st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url,
+                               default=i == 0) for i, (path, url, title, _) in enumerate(PAGES)],
+                      position="hidden")
         st.markdown(_CSS, unsafe_allow_html=True)
         with st.sidebar:
             widgets.language_switch(st.sidebar)
