@@ -279,7 +279,7 @@ def filtered(flt: IncidentFilter) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _filtered(url: str, version: str, key: tuple[Any, ...], scope: tuple[str, str, str]
+def _filtered(url: str, version: str, key: tuple[Any, ...], scope: tuple[str, str, str] = ("", "", "")
               ) -> pd.DataFrame:
     df = state.scoped(incidents(), "incidents", scope)
     return df[IncidentFilter(*key).mask(df)]

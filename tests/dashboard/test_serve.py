@@ -117,7 +117,7 @@ def test_serve_listens_on_localhost_only_and_prints_demo_accounts_once(demo_stor
         [sys.executable, "-m", "gridpulse", "--lang", "en", "serve", "--port", str(port),
          "--store", str(store)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180  # 14 password hashes and a cold streamlit, on 2 cores
         while time.monotonic() < deadline and proc.poll() is None and not _listening(port):
             time.sleep(0.3)
         time.sleep(0.5)
