@@ -232,14 +232,24 @@ def test_exports_contacts_imports_and_plans_are_checked_and_audited(store) -> No
 
 def test_accounts_survive_a_whole_store_reset(tmp_path) -> None:
     """The GeoPackage rewrites the whole file on a reset (the demo refill): people stay."""
-    from data.demo import load_into
-
+    grids = gpd.GeoDataFrame({"code": [GRID, OTHER], "name": ["一网格", "二网格"],
+                              "kind": ["comprehensive", "dedicated"],
+                              "community_code": [GRID[:12], OTHER[:12]], "households": [300, 0],
+                              "population": [800, 0], "workers": [2, 0]},
+                             geometry=[shapely.box(118.77, 32.05, 118.78, 32.06),
+                                       shapely.box(118.78, 32.05, 118.79, 32.06)], crs=4326)
     with open_store(str(tmp_path / "s.gpkg")) as store:
         accounts.create_account(store, "root", "root-password", role="admin", actor="setup")
         token = accounts.sign_in(store, "root", "root-password")
-        load_into(store, "small", progress=lambda *a: None)
-        assert store.count("grids") > 0
+        inode = (tmp_path / "s.gpkg").stat().st_ino
+        store.write({"grids": grids}, reset=True, actor="demo")
+        assert (tmp_path / "s.gpkg").stat().st_ino != inode  # a new file replaced the old one
+        assert store.count("grids") == 2
         assert accounts.resolve_session(store, token).username == "root"
         made = accounts.create_demo_accounts(store)
-        assert set(made) == set(accounts.DEMO_USERS) - set()  # one per role
-        assert accounts.get_account(store, "worker").scope_code == accounts.demo_scopes(store)["grid"]
+        assert set(made) == set(accounts.DEMO_USERS)  # one per role
+        assert accounts.get_account(store, "worker").scope_code == GRID  # a comprehensive grid
+        assert accounts.get_account(store, "community").scope_code == GRID[:12]
+        assert accounts.get_account(store, "dept").department == accounts.DEMO_DEPARTMENT
+        assert accounts.resolve_session(store, made["kiosk"][1], kiosk=True).role == "kiosk"
+        assert accounts.create_demo_accounts(store) == {}  # never twice
