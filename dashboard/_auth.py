@@ -120,7 +120,12 @@ def _write_cookie(token: str, *, max_age_s: int) -> None:
     """Set (or with ``max_age_s=0`` clear) the session cookie in the browser."""
     secure = "; Secure" if _https() else ""
     value = json.dumps(f"{COOKIE}={token}; path=/; max-age={int(max_age_s)}; SameSite=Strict{secure}")
-    st.html(f"<script>document.cookie = {value};</script>", unsafe_allow_javascript=True)
+    try:
+        st.html(f"<script>document.cookie = {value};</script>", unsafe_allow_javascript=True)
+    except TypeError:  # Streamlit before unsafe_allow_javascript: a same-origin component frame
+        import streamlit.components.v1 as components
+
+        components.html(f"<script>parent.document.cookie = {value};</script>", height=0)
 
 
 def _https() -> bool:
