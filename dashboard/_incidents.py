@@ -275,13 +275,14 @@ def incidents() -> pd.DataFrame:
 
 
 def filtered(flt: IncidentFilter) -> pd.DataFrame:
-    """The incidents passing ``flt`` (shared; do not modify)."""
-    return _filtered(state.settings().store_url, state.data_version(), flt.key())
+    """The incidents passing ``flt`` inside the signed-in account's scope (shared; do not modify)."""
+    return _filtered(state.settings().store_url, state.data_version(), flt.key(), state.scope_key())
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _filtered(url: str, version: str, key: tuple[Any, ...]) -> pd.DataFrame:
-    df = incidents()
+def _filtered(url: str, version: str, key: tuple[Any, ...], scope: tuple[str, str, str] = ("", "", "")
+              ) -> pd.DataFrame:
+    df = state.scoped(incidents(), "incidents", scope)
     return df[IncidentFilter(*key).mask(df)]
 
 
@@ -511,9 +512,18 @@ def _personal(url: str, version: str, ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 def case_record(srid: str) -> dict[str, Any] | None:
-    """One stored case (every column, geometry included) with personal fields masked."""
+    """One stored case (every column, geometry included) with personal fields masked.
+
+    ``None`` also when the case lies outside the signed-in account's scope.
+    """
+    from dashboard import _auth
+    from layers.permissions import filter_frame
+
     store = state.get_store()
     df = state.locked(store.read, "incidents", where={"service_request_id": srid})
+    acc = _auth.account()
+    if acc is not None:
+        df = filter_frame(acc, df, "incidents")
     if len(df) != 1:
         return None
     row = mask_personal(df, "incidents").iloc[0].to_dict()
@@ -603,21 +613,28 @@ class Outcome:
     fix: str | None = None
 
 
-def perform(srid: str, action: str, *, actor: str, role: str, note: str, time: pd.Timestamp,
+def perform(srid: str, action: str, *, note: str, time: pd.Timestamp,
             options: Mapping[str, Any], lang: str, seen: Mapping[str, Any] | None = None) -> Outcome:
-    """Run one workflow transition on the stored case; a refused one changes nothing.
+    """Run one workflow transition on the stored case as the signed-in account.
 
-    ``seen`` is the case as the page showed it when the button was clicked: if someone else
-    changed it since, or changes it while this action is written, the action is refused with
-    "this case was just changed by someone else — reload and try again".
+    The role and the actor come from the account (:func:`layers.app.act_on_case` checks role,
+    scope and department); a refused step changes nothing. ``seen`` is the case as the page
+    showed it when the button was clicked: if someone else changed it since, or changes it
+    while this action is written, the action is refused with "this case was just changed by
+    someone else — reload and try again".
     """
-    if not actor.strip():
-        return Outcome(False, tp("act.missing_actor"), tp("act.missing_actor.fix"))
+    from dashboard import _auth
+    from layers.app import act_on_case
+    from layers.permissions import PermissionDenied
+
+    account = _auth.actor()
     opts = {k: v for k, v in options.items() if v is not None and v != ""}
     store = state.get_store()
     try:
-        _, event = state.locked(workflow.transition, store, srid, action, actor=actor.strip(),
-                                role=role, time=time, note=note, based_on=seen, **opts)
+        _, event = state.locked(act_on_case, store, account, srid, action, time=time, note=note,
+                                based_on=seen, **opts)
+    except PermissionDenied as err:
+        return Outcome(False, err.message(lang), err.fix(lang))
     except workflow.IllegalTransitionError as err:
         sep = "。" if lang == "zh" else ". "
         return Outcome(False, f"{err.message(lang)}{sep}{tp('act.refused')}", err.fix(lang))
@@ -631,23 +648,29 @@ def perform(srid: str, action: str, *, actor: str, role: str, note: str, time: p
 
 
 def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang: str) -> None:
-    """Role and name, action (the legal ones, or all), the action's options, note, and the button.
+    """The signed-in account's role, the action (the legal ones, or all), its options, note, button.
 
     The outcome is shown at the top of the form after the rerun that refreshes the case.
     """
+    from dashboard import _auth
+    from layers.app import legal_case_actions
+    from layers.permissions import role_label
+
     show_outcome(srid)
     seen = seen_record(srid, record)
     if any(seen.get(c) != record.get(c) for c in seen):  # moved by someone else since shown
         st.warning(t("cas.changed", lang))
-    r_col, n_col = st.columns(2)
-    role = r_col.selectbox(tp("act.role"), workflow.ROLES, key="inc_role",
-                           format_func=lambda r: workflow.label("role", r, lang))
-    actor = n_col.text_input(tp("act.actor"), key="inc_actor")
+    account = _auth.actor()
+    role = account.workflow_role
+    if role is None:
+        return
+    st.caption(f"{tp('act.role')}: {role_label(account.role, lang)} · "
+               f"{tp('act.actor')}: {account.username}")
     show_all = st.checkbox(tp("act.show_all"), key="inc_show_all")
-    legal = workflow.legal_actions(record, role, time=now)
+    legal = legal_case_actions(account, record, time=now)
     choices = [a for a in (workflow.ACTIONS if show_all else legal) if a != "collect"]
     if not choices:
-        st.info(tp("act.no_legal", role=workflow.label("role", role, lang),
+        st.info(tp("act.no_legal", role=role_label(account.role, lang),
                    stage=workflow.label("stage", str(record["stage"]), lang)))
         return
     if st.session_state.get("inc_action") not in choices:
@@ -659,8 +682,7 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
     when = action_time(record, now)
     st.caption(tp("act.time", time=when.strftime("%Y-%m-%d %H:%M")))
     if st.button(tp("act.submit"), key="inc_submit", type="primary"):
-        out = perform(srid, action, actor=actor, role=role, note=note, time=when, options=opts,
-                      lang=lang, seen=seen)
+        out = perform(srid, action, note=note, time=when, options=opts, lang=lang, seen=seen)
         st.session_state["inc_flash"] = (srid, out)
         if out.ok:
             st.session_state.pop("inc_note", None)
@@ -680,6 +702,27 @@ def seen_record(srid: str, record: Mapping[str, Any]) -> dict[str, Any]:
     prev_srid, prev = st.session_state.get("inc_seen", (None, None))
     st.session_state["inc_seen"] = (srid, now)
     return prev if prev_srid == srid and prev is not None else now
+
+
+def contacts_button(srid: str, record: Mapping[str, Any], container: Any) -> None:
+    """The reporter's name and phone unmasked, for the case's own handlers (audited)."""
+    from dashboard import _auth
+    from layers.app import case_contacts
+    from layers.permissions import can
+
+    account = _auth.account()
+    grid = record.get("grid_code")
+    if account is None or not can(account, "unmask.case", scope_code=str(grid) if grid else "",
+                                  department=record.get("department")):
+        return
+    shown = st.session_state.get("inc_contacts")
+    if shown is not None and shown[0] == srid:
+        c = shown[1]
+        container.text(f"{c.get('reporter_name') or '—'} · {c.get('reporter_phone') or '—'}")  # plain text
+    elif container.button(t("auth.ui.show_contacts", state.lang()), key="inc_unmask"):
+        st.session_state["inc_contacts"] = (srid, state.locked(case_contacts, state.get_store(),
+                                                               account, srid))
+        st.rerun()
 
 
 def show_outcome(srid: str) -> None:

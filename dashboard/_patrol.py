@@ -132,8 +132,9 @@ def scope_name(v: state.View) -> str:
 
 
 def masked_workers() -> pd.DataFrame:
-    """The workers layer with names and phones masked (PIPL), indexed by worker id."""
-    w = state.layer("workers", ["id", "name", "phone", "role", "grid_code", "post"])
+    """The workers inside the signed-in account's scope, names and phones masked (PIPL), by id."""
+    w = state.scoped(state.layer("workers", ["id", "name", "phone", "role", "grid_code", "post"]),
+                     "workers")
     out = mask_personal(w, "workers")
     out.index = pd.Index(out["id"].to_numpy(), name=None)
     return out
@@ -250,7 +251,7 @@ def compliance(grids: pd.DataFrame, days: Sequence[pd.Timestamp]) -> Compliance:
         pw = pd.DataFrame(columns=["worker_id", "grid_code", "n_fixes", "day"])
         pg = pd.DataFrame(columns=["grid_code", "workers", "day"])
         dr = pd.DataFrame(columns=["worker_id", "reason", "fixes"])
-    pw = pw[pw["grid_code"].isin(codes)].copy()
+    pw = pw[pw["grid_code"].isin(codes) & pw["worker_id"].isin(workers.index)].copy()
     pw["name"] = pw["worker_id"].map(workers["name"])
     pw["role"] = pw["worker_id"].map(workers["role"])
     pg = pg[pg["grid_code"].isin(codes)]

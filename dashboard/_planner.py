@@ -36,6 +36,7 @@ from geo.partition import (
 )
 from geo.partition import comparison_table as engine_table
 from layers.i18n import t
+from layers.permissions import Account
 from layers.planner_text import fmt_value, violation_text
 from layers.schema import SCHEMAS
 
@@ -477,18 +478,23 @@ def full_layer(live: gpd.GeoDataFrame, plan: gpd.GeoDataFrame, communities: Sequ
     return gpd.GeoDataFrame(both, geometry="geometry", crs=4326)
 
 
-def save_plan(model: PlanModel, ev: Evaluation, *, actor: str, note: str) -> list[int]:
-    """Save the plan as a new version of ``grids`` (audited); the first save also keeps the live
-    layer as a baseline version so that it can be rolled back to. Returns the versions written."""
+def save_plan(model: PlanModel, ev: Evaluation, *, actor: Account, note: str) -> list[int]:
+    """Save the plan as a new version of ``grids`` (checked and audited as ``actor``); the first
+    save also keeps the live layer as a baseline version so that it can be rolled back to.
+    Returns the versions written."""
+    from layers.app import save_plan_version
+    from layers.permissions import require
+
+    require(actor, "plan.save")
     store = state.get_store()
     live = state.layer("grids")
     communities = [p.code for p in model.plans]
     written: list[int] = []
     if not len(state.locked(store.versions, "grids")):
-        written.append(state.locked(store.save_version, "grids", live, actor=actor,
+        written.append(state.locked(save_plan_version, store, actor, "grids", live,
                                     note=t("planner_page.save.baseline_note", "zh")))
     data = full_layer(live, plan_layer(ev.regions), communities)
-    written.append(state.locked(store.save_version, "grids", data, actor=actor, note=note))
+    written.append(state.locked(save_plan_version, store, actor, "grids", data, note=note))
     return written
 
 
@@ -499,10 +505,12 @@ def versions() -> pd.DataFrame:
     return v.sort_values("version", ascending=False).reset_index(drop=True)
 
 
-def rollback(version: int, *, actor: str, note: str) -> int:
-    """Make ``version`` live again (a new version, audited); returns its number."""
+def rollback(version: int, *, actor: Account, note: str) -> int:
+    """Make ``version`` live again (a new version, checked and audited as ``actor``)."""
+    from layers.app import rollback_plan
+
     store = state.get_store()
-    return int(state.locked(store.rollback, "grids", int(version), actor=actor, note=note))
+    return int(state.locked(rollback_plan, store, actor, "grids", int(version), note=note))
 
 
 def export_bytes(model: PlanModel, ev: Evaluation, suffix: str) -> bytes:

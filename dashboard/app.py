@@ -3,6 +3,10 @@
 The shell: wide layout, the page list (``st.navigation``), the language switch and basemap in
 the sidebar, the "synthetic demo data" label on every page, and the view mirrored into the
 link. Later pages (incidents, patrols, re-partition) are added to :data:`PAGES`.
+
+Nothing is shown before sign-in: an anonymous visitor gets only the sign-in form, on every
+URL (:mod:`dashboard._auth`). A signed-in person gets the pages their role may open
+(:func:`layers.permissions.pages`); the wall kiosk gets the wall alone, without the sidebar.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ if str(_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only das
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state, widgets  # noqa: E402
+from dashboard import _auth, state, widgets  # noqa: E402
 from dashboard.widgets import tr  # noqa: E402
 from layers.i18n import t  # noqa: E402
+from layers.permissions import pages as allowed_pages  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
 
@@ -47,16 +52,38 @@ def main() -> None:
     st.set_page_config(page_title="GridPulse 网格脉搏", page_icon=str(_HERE / "static" / "icon.png"),
                        layout="wide", initial_sidebar_state="expanded")
     state.view()  # read the link once per session
+    account = _auth.signed_in()
+    if account is None:
+        # every page is known (so a typed address is kept for after signing in) but none runs
+        st.navigation([st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url,
+                               default=i == 0) for i, (path, url, title, _) in enumerate(PAGES)],
+                      position="hidden")
+        st.markdown(_CSS, unsafe_allow_html=True)
+        with st.sidebar:
+            widgets.language_switch(st.sidebar)
+        _auth.sign_in_form()
+        state.sync_query_params()
+        return
+    _auth.pending_cookie()
+    mine = set(allowed_pages(account))
+    shown = [p for p in PAGES if p[1] in mine]
     pages = [
         st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url, icon=icon,
                 default=i == 0)
-        for i, (path, url, title, icon) in enumerate(PAGES)
+        for i, (path, url, title, icon) in enumerate(shown)
     ]
-    page = st.navigation(pages, position="sidebar")
+    if account.is_kiosk:  # the wall alone, at /wall; "/" leads to it too
+        path, url, title, icon = next(p for p in PAGES if p[1] == "wall")
+        wall_page = st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url,
+                            icon=icon)
+        pages = [st.Page(lambda: st.switch_page(wall_page), title=wall_page.title,
+                         url_path="home", default=True), wall_page]
+    page = st.navigation(pages, position="hidden" if account.is_kiosk else "sidebar")
     wall = page.url_path == "wall"
     if not wall:
         with st.sidebar:
             st.markdown(f"### {tr('title')}")
+            _auth.account_box(account, st.sidebar)
             widgets.language_switch(st.sidebar)
             widgets.basemap_select(st.sidebar)
     state.sync_query_params()

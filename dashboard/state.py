@@ -74,14 +74,18 @@ def locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def data_version() -> str:
     """A token that changes whenever the store is written (its newest audit-log row)."""
+    from layers.app import is_data_action
+
     store = get_store()
     try:
-        log = locked(store.audit_log, limit=1)
+        log = locked(store.audit_log, limit=50)
     except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
         return "empty"
     if log is None or len(log) == 0:
         return "empty"
-    row = log.iloc[0]
+    # sign-ins, account changes and downloads change no layer: they keep the caches warm
+    data = log[[is_data_action(a) for a in log["action"]]]
+    row = data.iloc[0] if len(data) else log.iloc[-1]
     return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
 
 
@@ -103,9 +107,34 @@ def _empty(name: str) -> pd.DataFrame:
 
 
 def layer(name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A layer of the store (GeoDataFrame in EPSG:4326 for spatial layers), shared read-only."""
+    """A layer of the store (GeoDataFrame in EPSG:4326 for spatial layers), shared read-only.
+
+    The whole layer, whoever is signed in: computations cached for every session read it.
+    What a person is shown row by row (cases, workers) goes through :func:`scoped` first.
+    """
     return _read(settings().store_url, data_version(), name,
                  None if columns is None else tuple(columns))
+
+
+def scope_key() -> tuple[str, str, str]:
+    """``(role, scope code, department)`` of the signed-in account: part of the cache key of
+    anything cached per person (``("", "", "")`` when nobody is signed in)."""
+    acc = st.session_state.get("gp_account")
+    if acc is None:
+        return ("", "", "")
+    return (acc.role, acc.scope_code, acc.department if acc.role == "department" else "")
+
+
+def scoped(df: pd.DataFrame, name: str, key: tuple[str, str, str] | None = None) -> pd.DataFrame:
+    """The rows of ``df`` (a ``name`` frame) inside the scope ``key`` (default: the signed-in
+    account's, :func:`scope_key`); a grid worker keeps their grid, a department handler its
+    department's cases. Cheap: a prefix test on one column."""
+    from layers.permissions import Account, filter_frame
+
+    role, code, dept = key if key is not None else scope_key()
+    if not role or (not code and role != "department"):
+        return df
+    return filter_frame(Account("scope", role=role, scope_code=code, department=dept), df, name)
 
 
 def has_data() -> bool:
@@ -234,8 +263,13 @@ def set_view(**changes: Any) -> View:
 
 
 def sync_query_params() -> None:
-    """Write the view into ``st.query_params`` (only when it differs, to avoid churn)."""
+    """Write the view into ``st.query_params`` (only when it differs, to avoid churn).
+
+    A wall kiosk's ``kiosk`` token stays in the link, so the unattended screen survives a reload.
+    """
     want = view().to_params()
+    if st.query_params.get("kiosk"):
+        want["kiosk"] = st.query_params.get("kiosk")
     have = {k: st.query_params.get(k, "") for k in st.query_params}
     if want != have:
         st.query_params.from_dict(want)

@@ -54,6 +54,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from layers import _records
 from layers import _store_common as sc
 from layers.schema import SCHEMAS
 from layers.store import Between, Store, Where, WriteMode
@@ -86,7 +87,7 @@ _VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS "{sc.VERSIONS_TABLE}" (
 _FAST_SQLITE = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF",
                 "OGR_SQLITE_CACHE": "256"}
 #: Internal tables a whole-file write carries over from the old file.
-_INTERNAL = (sc.AUDIT_TABLE, sc.VERSIONS_TABLE)
+_INTERNAL = (sc.AUDIT_TABLE, sc.VERSIONS_TABLE, *_records.RECORD_TABLES)
 _STAGING_LOCK = threading.Lock()
 
 q = sc.quote_ident
@@ -1073,3 +1074,32 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
         if row is None:
             raise sc.store_error("unknown_version", layer=layer, version=version)
         return sc.snapshot_frame(row[0], layer)
+
+    # -- record tables (accounts, sessions) ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _records_tx(self, table: str, *, write: bool) -> Iterator[_records.RecordTx]:
+        spec = _records.table_of(table)
+
+        def audit(a: Mapping[str, Any]) -> None:
+            self._audit(conn, sc.audit_row(a["action"], a["layer"], a.get("rows", 1),
+                                           actor=a["actor"], note=a.get("note", "")))
+
+        if not write:
+            conn = self._connect()
+            try:
+                ok = self._exists(conn, spec.name)
+                yield _records.RecordTx(conn.execute if ok else None, q(spec.name),  # type: ignore[arg-type]
+                                        "sqlite", audit)
+            finally:
+                conn.close()
+            return
+        with self._transaction() as conn:
+            if not self._exists(conn, spec.name):
+                conn.execute(_records.ddl(spec, "sqlite", q(spec.name)))
+                conn.execute(
+                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                    "description, last_change) VALUES (?, 'attributes', ?, ?, "
+                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                    (spec.name, spec.name, "GridPulse " + spec.name.removeprefix("gp_")))
+            yield _records.RecordTx(conn.execute, q(spec.name), "sqlite", audit)

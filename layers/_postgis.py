@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
+from layers import _records
 from layers import _store_common as sc
 from layers.errors import StoreError
 from layers.i18n import t
@@ -711,3 +712,25 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         if row is None:
             raise sc.store_error("unknown_version", layer=layer, version=version)
         return sc.snapshot_frame(row[0], layer)
+
+    # -- record tables (accounts, sessions) ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _records_tx(self, table: str, *, write: bool) -> Iterator[_records.RecordTx]:
+        spec = _records.table_of(table)
+        qualified = f"{_records.quote(self.schema)}.{_records.quote(spec.name)}"
+        ctx = self._transaction() if write else self._cursor()
+        with ctx as cur:
+            def execute(text: str, params: Sequence[Any]) -> psycopg.Cursor:
+                return cur.execute(text, params)  # type: ignore[arg-type]
+
+            def audit(a: Mapping[str, Any]) -> None:
+                self._audit(cur, sc.audit_row(a["action"], a["layer"], a.get("rows", 1),
+                                              actor=a["actor"], note=a.get("note", "")))
+
+            if write:
+                cur.execute(_records.ddl(spec, "pg", qualified))  # type: ignore[arg-type]
+            elif not self._exists(cur, spec.name):
+                yield _records.RecordTx(None, qualified, "pg", audit)  # type: ignore[arg-type]
+                return
+            yield _records.RecordTx(execute, qualified, "pg", audit)

@@ -3,12 +3,13 @@
 Personal fields are the ones :data:`layers.schema.SCHEMAS` marks ``personal``. How a value is
 masked depends on what it is, recognised from the field name:
 
-* phone numbers (``phone``, ``reporter_phone``): the first 3 and last 4 characters stay,
-  ``13812345678`` -> ``138****5678``;
+* phone numbers (``phone``, ``reporter_phone``): only the last 4 characters stay,
+  ``13812345678`` -> ``*******5678``;
 * resident ID numbers (``id_number``): the first 4 (province and city) and last 4 stay,
   ``320102199001011234`` -> ``3201**********1234``;
 * names and everything else personal (``name``, ``leader``, ``reporter_name``, ``actor``):
-  the first character stays, ``张三丰`` -> ``张**``.
+  only the surname (first character) stays, followed by one ``*`` whatever the length, so the
+  mask does not tell how long the given name is: ``张三丰`` -> ``张*``, ``张三`` -> ``张*``.
 
 Screens and exports call :func:`mask_personal` unless the user is allowed to see the data
 (``gridpulse export --unmask``).
@@ -19,7 +20,7 @@ Examples
 >>> df = pd.DataFrame({"id": ["W1"], "name": ["张三丰"], "phone": ["13812345678"],
 ...                    "id_number": ["320102199001011234"], "role": ["grid_leader"]})
 >>> mask_personal(df, "workers").iloc[0].tolist()
-['W1', '张**', '138****5678', '3201**********1234', 'grid_leader']
+['W1', '张*', '*******5678', '3201**********1234', 'grid_leader']
 """
 
 from __future__ import annotations
@@ -32,35 +33,38 @@ MASK = "*"
 
 
 def mask_name(value: str) -> str:
-    """Keep the first character (the family name): ``张三`` -> ``张*``, ``欧阳娜娜`` -> ``欧***``.
+    """Keep the surname only: ``张三`` -> ``张*``, ``张三丰`` -> ``张*``, ``欧阳娜娜`` -> ``欧*``.
+
+    One ``*`` stands for the given name whatever its length; a one-character value is
+    masked whole.
 
     Examples
     --------
-    >>> mask_name("张三"), mask_name("李"), mask_name("")
-    ('张*', '*', '')
+    >>> mask_name("张三"), mask_name("张三丰"), mask_name("李"), mask_name("")
+    ('张*', '张*', '*', '')
     """
     text = str(value).strip()
     if len(text) <= 1:
         return MASK * len(text)
-    return text[0] + MASK * (len(text) - 1)
+    return text[0] + MASK
 
 
 def mask_phone(value: str) -> str:
-    """Keep the first 3 and last 4 characters: ``13812345678`` -> ``138****5678``.
+    """Keep the last 4 characters only: ``13812345678`` -> ``*******5678``.
 
     Numbers of 5 to 7 characters keep only their last 2; shorter ones are masked whole.
 
     Examples
     --------
     >>> mask_phone("13812345678"), mask_phone("025-83123456"), mask_phone("12345")
-    ('138****5678', '025*****3456', '***45')
+    ('*******5678', '********3456', '***45')
     """
     text = str(value).strip()
     if len(text) <= 4:
         return MASK * len(text)
     if len(text) <= 7:
         return MASK * max(len(text) - 2, 0) + text[-2:]
-    return text[:3] + MASK * (len(text) - 7) + text[-4:]
+    return MASK * (len(text) - 4) + text[-4:]
 
 
 def mask_id_number(value: str) -> str:

@@ -17,6 +17,10 @@ Contract every engine keeps
 * Versioned layers (the planner's grid drafts): :meth:`Store.save_version` stores a snapshot
   and makes it the live layer in one transaction; :meth:`Store.rollback` makes an old snapshot
   live again by saving it as a new version (history is never rewritten).
+* Keyed record tables beside the layers (``gp_accounts``, ``gp_sessions``;
+  :mod:`layers._records`): :meth:`Store.records`, :meth:`Store.put_record`,
+  :meth:`Store.update_records`, :meth:`Store.delete_records`, each one transaction with an
+  optional audit row. They survive a ``reset`` write (people outlive the demo data).
 """
 
 from __future__ import annotations
@@ -218,6 +222,70 @@ class Store(ABC):
     def rollback(self, layer: str, version: int, *, actor: str = "system", note: str = "") -> int:
         """Make ``version`` live again by saving a copy of it as a new version; returns that number."""
         raise NotImplementedError(f"{type(self).__name__} does not support versions")
+
+    # -- keyed record tables beside the layers (accounts, sessions) --------------------------
+
+    def _records_tx(self, table: str, *, write: bool) -> Any:
+        """A context manager yielding a :class:`layers._records.RecordTx` (engines provide it).
+
+        ``write=True`` opens one write transaction (the table is created when missing);
+        ``write=False`` yields ``None`` as ``execute`` when the table does not exist yet.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support record tables")
+
+    def records(self, table: str, *, where: Where | None = None) -> list[dict[str, Any]]:
+        """Rows of a record table (:data:`layers._records.RECORD_TABLES`) matching ``where``.
+
+        ``where`` is ``{column: value}`` (equality; ``None`` matches NULL). Rows come back
+        as dicts of Python values, in key order; an absent table has no rows.
+        """
+        from layers import _records as rc
+
+        spec = rc.table_of(table)
+        with self._records_tx(table, write=False) as tx:
+            if tx.execute is None:
+                return []
+            return rc.select(tx.execute, spec, tx.qualified, tx.dialect, where)
+
+    def put_record(self, table: str, row: Mapping[str, Any], *,
+                   audit: Mapping[str, Any] | None = None) -> None:
+        """Insert ``row`` into a record table, replacing the row with the same key.
+
+        ``audit`` (``action, layer, rows, actor, note``) is appended to ``audit_log`` in the
+        same transaction.
+        """
+        from layers import _records as rc
+
+        spec = rc.table_of(table)
+        with self._records_tx(table, write=True) as tx:
+            rc.upsert(tx.execute, spec, tx.qualified, tx.dialect, row)
+            if audit is not None:
+                tx.audit(audit)
+
+    def update_records(self, table: str, where: Where, changes: Mapping[str, Any], *,
+                       audit: Mapping[str, Any] | None = None) -> int:
+        """Set ``changes`` on the rows matching ``where`` (a compare-and-set when ``where``
+        names the old values); returns the number of rows changed."""
+        from layers import _records as rc
+
+        spec = rc.table_of(table)
+        with self._records_tx(table, write=True) as tx:
+            n = rc.update(tx.execute, spec, tx.qualified, tx.dialect, where, changes)
+            if audit is not None and n:
+                tx.audit(audit)
+            return n
+
+    def delete_records(self, table: str, where: Where | None = None, *,
+                       audit: Mapping[str, Any] | None = None) -> int:
+        """Delete the rows matching ``where``; returns how many were deleted."""
+        from layers import _records as rc
+
+        spec = rc.table_of(table)
+        with self._records_tx(table, write=True) as tx:
+            n = rc.delete(tx.execute, spec, tx.qualified, tx.dialect, where)
+            if audit is not None:
+                tx.audit(audit)
+            return n
 
     def close(self) -> None:  # noqa: B027 - optional for engines
         """Release connections."""

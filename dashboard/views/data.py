@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import _auth, _html, maps, state
 from dashboard import _data as data
-from dashboard import _html, maps, state
 from dashboard.widgets import fmt_int, tr, tr_fn
 from geo.crs import DATUMS
 from layers._store_common import error_text
+from layers.app import import_layers, record_download
 from layers.i18n import t
 from layers.io import SUPPORTED_READ
-from layers.replace_check import ORPHAN_POLICIES, replace_impact, write_checked
+from layers.permissions import PermissionDenied, can
+from layers.privacy import mask_name
+from layers.replace_check import ORPHAN_POLICIES, replace_impact
 
 lang = state.lang()
 st.markdown(f"## {tr('data.heading')}")
 store = state.get_store()
+account = _auth.actor()  # every write and download below is checked and audited as this account
 tab_in, tab_out = st.tabs([tr("data.import"), tr("data.export")])
 
 with tab_in:
@@ -84,8 +88,10 @@ with tab_in:
             st.error(t("cas.page.orphans_blocked", lang))
         elif commit and checked.ok and checked.data is not None:
             try:
-                state.locked(write_checked, store, layer, checked.data, mode=mode,
-                             on_orphans=policy, actor="dashboard", note=note or checked.file)
+                state.locked(import_layers, store, account, {layer: checked.data}, mode=mode,
+                             on_orphans=policy, note=note or checked.file)
+            except PermissionDenied as e:
+                st.error(e.message(lang))
             except Exception as e:  # noqa: BLE001 - the store rolls back; say why
                 st.error(tr("data.failed", error=_html.md(error_text(e, lang))))
             else:
@@ -114,11 +120,15 @@ with tab_out:
     frame = state.layer(ex_layer) if ex_layer in names else None
     if frame is None or len(frame) == 0:
         st.caption(tr("data.export_empty"))
+    elif not can(account, "export"):
+        st.caption(can(account, "export").message(lang))
     else:
         st.caption(tr("data.rows", rows=fmt_int(len(frame))))
         fname = f"{ex_layer}{suffix}"
         st.download_button(tr("data.download", file=fname),
-                           data=lambda: data.export_bytes(frame, ex_layer, suffix),
+                           data=lambda: (state.locked(record_download, store, account, ex_layer,
+                                                      rows=len(frame), note=fname),
+                                         data.export_bytes(frame, ex_layer, suffix))[1],
                            file_name=fname, key="w_download", type="primary")
 
 with st.expander(tr("data.layer_counts")):
@@ -126,4 +136,6 @@ with st.expander(tr("data.layer_counts")):
               for n in state.locked(store.layer_names)}
     st.dataframe(counts, width="stretch")
 with st.expander(tr("data.audit")):
-    st.dataframe(state.locked(store.audit_log, limit=20), hide_index=True, width="stretch")
+    log = state.locked(store.audit_log, limit=20)
+    st.dataframe(log.assign(actor=log["actor"].map(mask_name, na_action="ignore")),
+                 hide_index=True, width="stretch")

@@ -115,6 +115,7 @@ with case_col:
             ]
             fact_col, map_col = st.columns([1, 1], gap="small")
             fact_col.markdown("\n".join(f"- **{a}**: {_html.md(b)}" for a, b in facts))
+            inc.contacts_button(srid, record, fact_col)
             with map_col:
                 st.caption(tp("case.place"))
                 maps.show(inc.case_map(record, state.map_config()), key="inc_case_map", height=300)

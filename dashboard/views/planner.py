@@ -8,10 +8,12 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import _html, maps, state, widgets
+from dashboard import _auth, _html, maps, state, widgets
 from dashboard import _planner as pl
 from dashboard._planner import tp
 from dashboard.widgets import fmt_int
+from layers.permissions import PermissionDenied
+from layers.privacy import mask_name
 
 lang = state.lang()
 names = widgets.admin_names()
@@ -172,19 +174,22 @@ if section == "plan":
 elif section == "versions":
     st.markdown(f"#### {tp('save.heading')}")
     st.caption(tp("versions.audit"))
-    actor = st.text_input(tp("save.actor"), key="pl_actor").strip()
+    account = _auth.actor()  # the signed-in planner or admin; layers.app checks the role
+    st.caption(f"{tp('save.actor')}: {account.username}")
     note = st.text_input(tp("save.note"), key="pl_note").strip()
     if model is None:
         st.info(tp("save.need_plan"))
     else:
         ev = pl.evaluate(model)
         if st.button(tp("save.button"), key="pl_save", type="primary", icon=":material/save:"):
-            if not actor or not note:
+            if not note:
                 st.warning(tp("save.need_fields"))
             else:
                 try:
-                    written = pl.save_plan(model, ev, actor=actor, note=note)
+                    written = pl.save_plan(model, ev, actor=account, note=note)
                     st.session_state.update(pl_saved=written[-1], pl_rolled=None)
+                except PermissionDenied as exc:
+                    st.error(exc.message(lang))
                 except Exception as exc:  # noqa: BLE001 - the store's error says what failed
                     st.error(tp("save.failed", error=_html.md(exc)))
         if st.session_state.get("pl_saved"):
@@ -207,6 +212,7 @@ elif section == "versions":
         st.caption(tp("versions.none"))
     else:
         table = vers.assign(current=vers["current"].map({True: "✓", False: ""}),
+                            actor=vers["actor"].map(mask_name, na_action="ignore"),
                             time=vers["time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
                             source_version=[f"v{x}" if pd.notna(x) else "" for x in vers["source_version"]],
                             version=[f"v{x}" for x in vers["version"]])
@@ -227,11 +233,12 @@ elif section == "versions":
                 st.warning(tp("versions.confirm", version=pending, note=_html.md(notes.get(pending, ""))))
                 ok, cancel = st.columns([1, 5])
                 if ok.button(tp("versions.confirm_button"), key="pl_confirm_yes", type="primary"):
-                    if not actor:
-                        st.warning(tp("save.need_fields"))
+                    why = tp("versions.rollback_note", version=pending) + (f" · {note}" if note else "")
+                    try:
+                        new = pl.rollback(pending, actor=account, note=why)
+                    except PermissionDenied as exc:
+                        st.error(exc.message(lang))
                     else:
-                        why = tp("versions.rollback_note", version=pending) + (f" · {note}" if note else "")
-                        new = pl.rollback(pending, actor=actor, note=why)
                         st.session_state.update(pl_confirm=None, pl_rolled=(pending, new), pl_saved=None)
                         st.rerun()
                 if cancel.button(tp("versions.cancel"), key="pl_confirm_no"):

@@ -61,14 +61,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=t("cas.help_orphans", lang))
     p.add_argument("--encoding", default=None, help=h("help_encoding"))
     p.add_argument("--sheet", default=None, help=h("help_sheet"))
-    p.add_argument("--actor", default="cli", help=h("help_actor"))
+    p.add_argument("--as", "--actor", dest="as_account", default=None, metavar="ACCOUNT",
+                   help=t("auth.cli.help_as", lang))
     p.set_defaults(func=cmd_import)
 
     p = subparsers.add_parser("export", help=h("help_export"), description=h("help_export"))
     common(p)
     p.add_argument("--unmask", action="store_true", help=h("help_unmask"))
     p.add_argument("--encoding", default="utf-8", help=h("help_encoding"))
-    p.add_argument("--actor", default="cli", help=h("help_actor"))
+    p.add_argument("--as", "--actor", dest="as_account", default=None, metavar="ACCOUNT",
+                   help=t("auth.cli.help_as", lang))
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("info", help=h("help_info"), description=h("help_info"))
@@ -101,7 +103,9 @@ def _known_layer(args: argparse.Namespace) -> bool:
 def _fail(err: BaseException, lang: str | None) -> int:
     from layers._store_common import error_text
 
-    print(t("cli.failed", lang, error=error_text(err, lang)), file=sys.stderr)
+    render = getattr(err, "message", None)  # refusals and account errors render themselves
+    text = render(lang) if callable(render) else error_text(err, lang)
+    print(t("cli.failed", lang, error=text), file=sys.stderr)
     return 1
 
 
@@ -135,7 +139,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """``gridpulse import``: 0 when written, 1 (store unchanged) otherwise."""
+    from layers.app import cli_account
     from layers.ingest import import_file
+    from layers.permissions import require
     from layers.store import open_store
 
     lang = args.lang
@@ -143,8 +149,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
     try:
         with open_store(_store_url(args)) as store:
-            report = import_file(store, args.layer, args.file, datum=args.datum, actor=args.actor,
-                                 lang=lang, encoding=args.encoding, sheet=args.sheet,
+            account = cli_account(store, args.as_account)  # --as ACCOUNT, else the OS user
+            if args.as_account:
+                require(account, "import", layer=args.layer)
+            report = import_file(store, args.layer, args.file, datum=args.datum,
+                                 actor=account.username, lang=lang, encoding=args.encoding,
+                                 sheet=args.sheet,
                                  mode="append" if args.append else
                                  "replace" if args.replace else None,
                                  on_orphans=args.orphans)
@@ -161,7 +171,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``gridpulse export``: masked personal fields unless ``--unmask``."""
+    from layers.app import cli_account
     from layers.io import write_file
+    from layers.permissions import filter_frame, require
     from layers.privacy import mask_personal, personal_columns
     from layers.store import open_store
 
@@ -175,13 +187,20 @@ def cmd_export(args: argparse.Namespace) -> int:
                 print(f"    {t('common.fix', lang)}: {t('cli.no_layer.fix', lang, layer=args.layer)}",
                       file=sys.stderr)
                 return 1
+            account = cli_account(store, args.as_account)  # --as ACCOUNT, else the OS user
+            if args.as_account:
+                require(account, "export")
+                if args.unmask:
+                    require(account, "unmask")
             df = store.read(args.layer)
+            if args.as_account:
+                df = filter_frame(account, df, args.layer)
             personal = [c for c in personal_columns(args.layer) if c in df.columns]
             if not args.unmask:
                 df = mask_personal(df, args.layer)
             path = write_file(df, args.file, layer=args.layer, encoding=args.encoding)
             if args.unmask and personal:
-                store.record("export_unmasked", args.layer, rows=len(df), actor=args.actor,
+                store.record("export_unmasked", args.layer, rows=len(df), actor=account.username,
                              note=str(path))
     except (GridPulseError, ValueError) as exc:
         return _fail(exc, lang)

@@ -1,9 +1,12 @@
 """``gridpulse serve``: fill an empty store with the demo district, then serve the dashboard.
 
-    gridpulse serve [--port 8501] [--store URL] [--preset full|medium|small] [--no-demo]
+    gridpulse serve [--port 8501] [--address 127.0.0.1] [--store URL] [--preset full|medium|small]
+                    [--no-demo]
 
 Underneath it is ``streamlit run dashboard/app.py`` with headless mode, the port, no usage
-statistics, and static file serving on (the local Leaflet assets for offline mode).
+statistics, and static file serving on (the local Leaflet assets for offline mode). It listens
+on 127.0.0.1 (this machine only) unless ``--address`` says otherwise. On a store holding the
+demo district it creates one account per role and prints their passwords once.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 from layers.i18n import default_lang, t
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+#: Where the dashboard listens unless ``--address`` is given: this machine only.
+DEFAULT_ADDRESS = "127.0.0.1"
 PRESETS: tuple[str, ...] = ("small", "medium", "full")
 
 
@@ -39,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def streamlit_command(*, port: int, address: str | None = None, app: Path = APP,
+def streamlit_command(*, port: int, address: str | None = DEFAULT_ADDRESS, app: Path = APP,
                       max_upload_mb: int | None = None) -> list[str]:
-    """The ``streamlit run`` command line ``serve`` executes.
+    """The ``streamlit run`` command line ``serve`` executes (``address=None``: every interface).
 
     Uploads are capped at ``max_upload_mb`` (default ``GRIDPULSE_MAX_UPLOAD_MB``), the same
     limit :func:`layers.io.read_file` applies.
@@ -151,6 +156,44 @@ def ensure_demo(url: str, *, preset: str, lang: str | None,
         store.close()
 
 
+def demo_accounts(url: str, *, lang: str | None, port: int, out: Any = None) -> dict[str, Any]:
+    """On a demo store: create one account per role and print the passwords (once).
+
+    Accounts that exist are left alone (their passwords are not shown again). On a store that
+    is not the demo and has no account yet, say how to create the first administrator.
+    Returns what was created (``{role: (username, password or kiosk token)}``).
+    """
+    from layers import accounts
+    from layers.permissions import role_label
+    from layers.store import open_store
+
+    out = out or sys.stderr
+    store = open_store(url)
+    try:
+        try:
+            from data.demo import is_demo
+        except ImportError:  # pragma: no cover - the demo package is optional
+            demo = False
+        else:
+            demo = bool(is_demo(store))
+        if not demo:
+            if not accounts.has_accounts(store):
+                print(t("auth.cli.no_accounts", lang), file=out)
+            return {}
+        made = accounts.create_demo_accounts(store, actor="serve")
+    finally:
+        store.close()
+    if made:
+        print(t("auth.cli.demo_accounts", lang), file=out)
+        for role, (user, secret) in made.items():
+            if role == "kiosk":
+                print(t("auth.cli.demo_kiosk", lang,
+                        url=f"http://localhost:{port}/wall?kiosk={secret}"), file=out)
+            else:
+                print(f"  {user:<12} {secret:<14} {role_label(role, lang)}", file=out)
+    return made
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gridpulse serve``."""
     from layers.config import settings
@@ -171,10 +214,11 @@ def run(args: argparse.Namespace) -> int:
             print(t("dashboard.serve.no_demo", lang, error=e), file=sys.stderr)
             print(t("dashboard.serve.no_demo.fix", lang), file=sys.stderr)
             return 1
+    demo_accounts(url, lang=lang, port=args.port)
     if lang:
         env["GRIDPULSE_LANG"] = lang
     print(t("dashboard.serve.url", lang, port=args.port), file=sys.stderr)
-    cmd = streamlit_command(port=args.port, address=args.address)
+    cmd = streamlit_command(port=args.port, address=args.address or DEFAULT_ADDRESS)
     sys.stdout.flush()
     sys.stderr.flush()
     if os.name == "posix":  # become streamlit: signals (Ctrl-C, SIGTERM) reach it directly

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from gridpulse.cli import main
+from layers.accounts import create_account
+from layers.app import os_account
 from layers.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +48,7 @@ def test_validate_exit_codes_and_language(tmp_path, store_url, capsys) -> None:
 
 
 def test_import_then_info_then_export_masked_and_unmasked(tmp_path, store_url, capsys) -> None:
-    assert main(["import", "workers", str(write_csv(tmp_path / "w.csv", GOOD)),
-                 "--actor", "王工"]) == 0
+    assert main(["import", "workers", str(write_csv(tmp_path / "w.csv", GOOD))]) == 0
     capsys.readouterr()
     assert main(["--lang", "en", "info"]) == 0
     out = capsys.readouterr().out
@@ -56,16 +57,23 @@ def test_import_then_info_then_export_masked_and_unmasked(tmp_path, store_url, c
     masked = tmp_path / "out.csv"
     assert main(["export", "workers", str(masked)]) == 0
     df = pd.read_csv(masked, dtype=str)
-    assert df["name"].tolist() == ["张**", "李*"]
-    assert df["phone"].tolist() == ["138****5678", "139****1111"]
+    assert df["name"].tolist() == ["张*", "李*"]  # the surname only
+    assert df["phone"].tolist() == ["*******5678", "*******1111"]  # the last 4 digits only
     assert df["id_number"].tolist()[0] == "3201**********1234"
 
+    with open_store(store_url) as s:  # the import is recorded as the operating-system user
+        assert s.audit_log(limit=1).iloc[0]["actor"] == os_account().username
+        create_account(s, "zhuren", "a-long-password", role="admin", actor="tests")
+        create_account(s, "fenxi", "a-long-password", role="analyst", actor="tests")
     raw = tmp_path / "raw.csv"
-    assert main(["export", "workers", str(raw), "--unmask", "--actor", "主任"]) == 0
+    # an analyst may export masked data but not unmask it: refused, nothing written
+    assert main(["--lang", "en", "export", "workers", str(raw), "--unmask", "--as", "fenxi"]) == 1
+    assert "may not see unmasked personal data" in capsys.readouterr().err and not raw.exists()
+    assert main(["export", "workers", str(raw), "--unmask", "--as", "zhuren"]) == 0
     assert pd.read_csv(raw, dtype=str)["name"].tolist() == ["张三丰", "李四"]
     with open_store(store_url) as s:
         top = s.audit_log(limit=1).iloc[0]
-    assert (top["action"], top["actor"], top["layer"]) == ("export_unmasked", "主任", "workers")
+    assert (top["action"], top["actor"], top["layer"]) == ("export_unmasked", "zhuren", "workers")
 
 
 def test_a_failed_import_leaves_the_store_unchanged(tmp_path, store_url, capsys) -> None:

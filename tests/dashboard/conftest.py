@@ -1,4 +1,10 @@
-"""A GeoPackage with the SMALL demo district, shared by the dashboard tests, and an AppTest."""
+"""A GeoPackage with the SMALL demo district, shared by the dashboard tests, and an AppTest.
+
+Every page needs a signed-in account: each AppTest of these tests (the ``app`` fixture, and
+any a test builds itself) starts signed in as the test admin of the store it runs against
+(:func:`signed_in_apptests`). A test that wants another account sets ``gp_token`` in the
+AppTest's session state before the first run (``""`` for an anonymous visitor).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,31 @@ def env(monkeypatch: pytest.MonkeyPatch, demo_store: str) -> str:
     monkeypatch.setenv("GRIDPULSE_STORE", demo_store)
     monkeypatch.setenv("GRIDPULSE_BASEMAP", "none")
     return demo_store
+
+
+@pytest.fixture(autouse=True)
+def signed_in_apptests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before an AppTest's first run, sign it in as the test admin of ``GRIDPULSE_STORE``."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests._signin import session_token
+
+    real_run = AppTest.run
+
+    def run(self, *args, **kwargs):
+        url = os.environ.get("GRIDPULSE_STORE")
+        if url and not getattr(self, "_gp_signed", False):
+            self._gp_signed = True
+            if "gp_token" not in self.session_state:
+                try:
+                    self.session_state["gp_token"] = session_token(url)
+                except Exception:  # noqa: BLE001 - a broken store: the app shows its own error
+                    self.session_state["gp_token"] = ""
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppTest, "run", run)
 
 
 @pytest.fixture()

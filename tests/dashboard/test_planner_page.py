@@ -215,14 +215,15 @@ def private_store(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_page_saves_versions_and_rolls_back_with_confirmation(private_store) -> None:
     from streamlit.testing.v1 import AppTest
 
+    from tests._signin import ADMIN
+
     at = _open(AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120),
                sub="320106001", com=COMMUNITY)
     at.number_input(key="pl_hi_households").set_value(420).run()  # a plan that differs
     at.button(key="pl_run").click().run()
     at.segmented_control(key="pl_section").set_value("versions").run()
     at.button(key="pl_save").click().run()
-    assert at.warning[0].value.startswith("请填写操作人")  # who and why are required
-    at.text_input(key="pl_actor").input("张规划").run()
+    assert at.warning[0].value.startswith("请填写")  # why is required; who is the account
     at.text_input(key="pl_note").input("兰石社区户数均衡").run()
     at.button(key="pl_save").click().run()
     assert not at.exception, at.exception
@@ -235,7 +236,7 @@ def test_page_saves_versions_and_rolls_back_with_confirmation(private_store) -> 
         log = s.audit_log(limit=5)
     finally:
         s.close()
-    assert (log["actor"] == "张规划").sum() >= 2 and log["note"].str.contains("兰石社区户数均衡").any()
+    assert (log["actor"] == ADMIN).sum() >= 2 and log["note"].str.contains("兰石社区户数均衡").any()
     com = live[(live["community_code"] == COMMUNITY) & (live["kind"] == "comprehensive")]
     assert com["households"].max() <= 420
     # roll back to the baseline: asks first, then saves v3

@@ -81,3 +81,60 @@ def test_serve_runs_streamlit_on_the_port(demo_store, tmp_path) -> None:
         proc.terminate()
         out = proc.communicate(timeout=20)[0].decode()
     assert "http://localhost:" + str(port) in out or "localhost" in out
+
+
+def _listening(port: int) -> set[str]:
+    """Local addresses with a socket listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found: set[str] = set()
+    for name, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = open(name).read().splitlines()[1:]  # noqa: SIM115
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port and len(addr) == width:
+                if width == 8:
+                    found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(addr)[::-1]))
+                else:
+                    raw = b"".join(bytes.fromhex(addr[i:i + 8])[::-1] for i in range(0, 32, 8))
+                    found.add(socket.inet_ntop(socket.AF_INET6, raw))
+    return found
+
+
+def test_serve_listens_on_localhost_only_and_prints_demo_accounts_once(demo_store, tmp_path) -> None:
+    from layers import accounts
+
+    store = tmp_path / "s.gpkg"
+    shutil.copy(demo_store, store)
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.Popen(  # no --address
+        [sys.executable, "-m", "gridpulse", "--lang", "en", "serve", "--port", str(port),
+         "--store", str(store)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180  # 14 password hashes and a cold streamlit, on 2 cores
+        while time.monotonic() < deadline and proc.poll() is None and not _listening(port):
+            time.sleep(0.3)
+        time.sleep(0.5)
+        assert _listening(port) == {"127.0.0.1"}, _listening(port)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0].decode()
+    assert "Demo accounts" in out and "/wall?kiosk=" in out
+    line = next(x for x in out.splitlines() if x.split()[:1] == ["planner"])
+    password = line.split()[1]
+    with open_store(str(store)) as s:
+        assert accounts.get_account(s, "planner").role == "planner"
+        assert accounts.resolve_session(s, accounts.sign_in(s, "planner", password)) is not None
+        demo = {a.username: a.role for a in accounts.list_accounts(s)
+                if a.username in accounts.DEMO_USERS.values()}
+        assert demo == {u: r for r, u in accounts.DEMO_USERS.items()}  # one per role
+    # a second start creates nothing and prints no password again
+    again = io.StringIO()
+    assert serve.demo_accounts(str(store), lang="en", port=port, out=again) == {}
+    assert again.getvalue() == ""

@@ -3,6 +3,12 @@
 The server runs ``dashboard/app.py`` on a free localhost port, in offline mode with no basemap
 (so the browser needs nothing beyond the server), against a temporary GeoPackage filled with
 the SMALL demo preset. Chromium is Debian's (``/usr/bin/chromium``) driven by Playwright.
+
+Every page needs sign-in. Each browser context these tests open (the ``page`` fixture and any
+``browser.new_context()``) comes signed in as the test admin: the session cookie of an admin
+session created in the demo store through :mod:`layers.accounts` is added to the context.
+``browser.new_context(signed_in=False)`` gives an anonymous visitor;
+``browser.new_context(token=...)`` another account's session (:func:`tests._signin.session_token`).
 """
 
 from __future__ import annotations
@@ -83,8 +89,31 @@ def server(demo_gpkg: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     log.close()
 
 
+class SignedInBrowser:
+    """A Playwright browser whose new contexts carry a session cookie (the test admin's)."""
+
+    def __init__(self, browser: object, server: str, store: Path) -> None:
+        self._browser = browser
+        self._server = server
+        self._store = store
+
+    def new_context(self, *args: object, signed_in: bool = True, token: str | None = None,
+                    **kwargs: object) -> object:
+        from dashboard._auth import COOKIE
+        from tests._signin import session_token
+
+        ctx = self._browser.new_context(*args, **kwargs)  # type: ignore[attr-defined]
+        if signed_in or token:
+            value = token or session_token(self._store)
+            ctx.add_cookies([{"name": COOKIE, "value": value, "url": self._server}])
+        return ctx
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def raw_browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -93,9 +122,15 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+@pytest.fixture(scope="session")
+def browser(raw_browser, server, demo_gpkg) -> SignedInBrowser:
+    """Headless Chromium; its contexts are signed in as the test admin unless asked not to be."""
+    return SignedInBrowser(raw_browser, server, demo_gpkg)
+
+
 @pytest.fixture()
 def page(browser, server) -> Iterator[object]:
-    """A fresh 1920x1080 page that records every request it makes."""
+    """A fresh 1920x1080 page, signed in as the test admin, that records every request it makes."""
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     pg = ctx.new_page()
     pg.requests = []  # type: ignore[attr-defined]

@@ -90,6 +90,30 @@ def test_hotspot_page_draws_hexagons_and_gi_classes(page, server, artifacts_dir)
     assert not [u for u in page.requests if not is_local(u, server)]
 
 
+def _sign_in_as(page, server, store_path, username: str, *, role: str, scope_code: str,
+                department: str = "") -> None:
+    """Swap the browser's session cookie for one of ``username`` (created when missing)."""
+    from dashboard._auth import COOKIE
+    from tests._signin import session_token
+
+    token = session_token(store_path, username, role=role, scope_code=scope_code,
+                          department=department)
+    page.context.clear_cookies()
+    page.context.add_cookies([{"name": COOKIE, "value": token, "url": server}])
+
+
+def _open_case(page, server, srid: str, stage: str) -> None:
+    """Open the case board afresh (a new session of the current account) on case ``srid``."""
+    page.goto(server + "/incidents")
+    page.get_by_text("事件办理台账").first.wait_for(timeout=TIMEOUT_MS)
+    settle(page)
+    _choose(page, "inc_stage", stage)
+    page.locator(".st-key-inc_case [role='combobox']").click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(srid))).first.click()
+    settle(page)
+    page.get_by_text(f"事件 {srid}").first.wait_for(timeout=TIMEOUT_MS)
+
+
 def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir) -> None:
     store_path = demo_gpkg
     page.goto(server + "/incidents")
@@ -104,30 +128,54 @@ def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir
     settle(page)
     page.get_by_text(f"事件 {srid}").first.wait_for(timeout=TIMEOUT_MS)
     assert _map_paths(page, at_least=1).count() >= 1  # the grid outline and the point
-    # an illegal step: a grid worker may not assign; it is refused and nothing changes
-    _choose(page, "inc_role", "网格员")
+    store = open_store(str(store_path))
+    try:
+        grid = str(store.read("incidents", columns=["grid_code"],
+                              where={"service_request_id": srid})["grid_code"].iloc[0])
+    finally:
+        store.close()
+    # the role comes from the account: a grid worker of the case's grid may not assign;
+    # it is refused and nothing changes
+    _sign_in_as(page, server, store_path, "e2e-worker", role="grid_worker_full", scope_code=grid)
+    _open_case(page, server, srid, "问题收集")
     page.locator(".st-key-inc_show_all").get_by_text("显示全部操作").click()
     settle(page)
     _choose(page, "inc_action", "派遣 ✕")
-    _fill(page, "inc_actor", "王小明")
     page.get_by_role("button", name="执行").click()
-    page.get_by_text("「网格员」无权执行「派遣」").wait_for(timeout=TIMEOUT_MS)
-    assert page.get_by_text("事件未作任何修改").count() >= 1
+    page.get_by_text("「专职网格员」无权办理事件（派遣）").wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_text("未作任何修改").count() >= 1
     shot(page, artifacts_dir, "e2e-incidents-refused.png")
-    page.locator(".st-key-inc_show_all").get_by_text("显示全部操作").click()
-    settle(page)
+    accounts = {
+        "街道班子成员": ("e2e-leader", "subdistrict_leader", grid[:9]),
+        "职能部门": ("e2e-dept", "department", grid[:6]),
+        "网格员": ("e2e-worker", "grid_worker_full", grid),
+        "街道指挥中心": ("e2e-centre", "command_centre", grid[:9]),
+    }
     steps = [
-        ("街道班子成员", "街道吹哨", "问题收集 → 街道吹哨"),
-        ("职能部门", "部门报到", "街道吹哨 → 部门报到"),
-        ("职能部门", "开始处置", "部门报到 → 处理中"),
-        ("职能部门", "处理反馈", "处理中 → 待核实"),
-        ("网格员", "核实不通过（返工）", "待核实 → 处理中"),
-        ("职能部门", "处理反馈", "处理中 → 待核实"),
-        ("街道指挥中心", "核实结项", "待核实 → 已结项"),
-        ("街道指挥中心", "综合评价", "已结项 → 已评价"),
+        ("街道班子成员", "街道吹哨", "问题收集 → 街道吹哨", "问题收集"),
+        ("职能部门", "部门报到", "街道吹哨 → 部门报到", "街道吹哨"),
+        ("职能部门", "开始处置", "部门报到 → 处理中", "部门报到"),
+        ("职能部门", "处理反馈", "处理中 → 待核实", "处理中"),
+        ("网格员", "核实不通过（返工）", "待核实 → 处理中", "待核实"),
+        ("职能部门", "处理反馈", "处理中 → 待核实", "处理中"),
+        ("街道指挥中心", "核实结项", "待核实 → 已结项", "待核实"),
+        ("街道指挥中心", "综合评价", "已结项 → 已评价", "已结项"),
     ]
-    for role, action, change in steps:
-        _choose(page, "inc_role", role)
+    users = set()
+    for who, action, change, stage in steps:
+        user, role, scope = accounts[who]
+        dept = ""
+        if role == "department":  # the department the whistle sent the case to
+            store = open_store(str(store_path))
+            try:
+                dept = str(store.read("incidents", columns=["department"],
+                                      where={"service_request_id": srid})["department"].iloc[0])
+            finally:
+                store.close()
+            user = f"e2e-dept-{dept}"
+        users.add(user)
+        _sign_in_as(page, server, store_path, user, role=role, scope_code=scope, department=dept)
+        _open_case(page, server, srid, stage)
         _choose(page, "inc_action", action)
         if action.startswith("核实不通过"):
             _fill(page, "inc_note", "现场复核仍有积水，请重新处置")
@@ -150,5 +198,5 @@ def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir
     tail = events["to_stage"].tolist()[-8:]
     assert tail == ["whistled", "dispatched", "handling", "verifying", "handling", "verifying",
                     "closed", "evaluated"]
-    assert set(events["actor"].tolist()[-8:]) == {"王小明"}
+    assert set(events["actor"].tolist()[-8:]) == users  # every event names its account
     assert not [u for u in page.requests if not is_local(u, server)]

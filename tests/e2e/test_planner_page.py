@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from layers.store import open_store
+from tests._signin import ADMIN
 from tests.e2e._helpers import MAP, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
@@ -124,9 +125,7 @@ def test_planner_runs_moves_saves_and_rolls_back(page, server, demo_gpkg, movabl
 
     # save as a version (who and why), then roll back to the baseline with confirmation
     page.get_by_text("保存与版本").first.click()
-    page.get_by_label("操作人").wait_for(timeout=TIMEOUT_MS)
-    page.get_by_label("操作人").fill("李规划")
-    page.get_by_label("操作人").press("Enter")
+    page.get_by_label("调整原因").wait_for(timeout=TIMEOUT_MS)  # who: the signed-in account
     page.get_by_label("调整原因").fill("兰石社区手动微调")
     page.get_by_label("调整原因").press("Enter")
     _idle(page)
@@ -151,7 +150,7 @@ def test_planner_runs_moves_saves_and_rolls_back(page, server, demo_gpkg, movabl
     finally:
         s.close()
     assert vers["version"].max() == saved + 1 and int(vers["source_version"].iloc[-1]) == saved - 1
-    assert set(log["action"]) >= {"save_version", "rollback"} and (log["actor"] == "李规划").sum() >= 2
+    assert set(log["action"]) >= {"save_version", "rollback"} and (log["actor"] == ADMIN).sum() >= 2
 
     page.get_by_text("一刻钟服务圈").first.click()
     page.get_by_text("15 分钟覆盖率").first.wait_for(timeout=TIMEOUT_MS)

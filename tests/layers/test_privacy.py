@@ -12,8 +12,8 @@ from layers.schema import SCHEMAS
 
 
 def test_the_three_shapes_of_masking() -> None:
-    assert mask_name("张三丰") == "张**"
-    assert mask_phone("13812345678") == "138****5678"
+    assert mask_name("张三丰") == "张*"
+    assert mask_phone("13812345678") == "*******5678"
     assert mask_id_number("32010219900101123X") == "3201**********123X"
 
 
@@ -24,8 +24,8 @@ def test_mask_personal_masks_only_personal_fields_and_keeps_the_rest() -> None:
         geometry=[shapely.Point(118.78, 32.06), shapely.Point(118.79, 32.07)], crs=4326,
         index=[10, 11])
     out = mask_personal(inc, "incidents")
-    assert out["reporter_name"].tolist()[0] == "王**" and pd.isna(out["reporter_name"].iloc[1])
-    assert out["reporter_phone"].iloc[0] == "139****1111"
+    assert out["reporter_name"].tolist()[0] == "王*" and pd.isna(out["reporter_name"].iloc[1])
+    assert out["reporter_phone"].iloc[0] == "*******1111"
     assert out["stage"].tolist() == ["collected", "closed"]
     assert list(out.index) == [10, 11] and out.crs == inc.crs
     assert inc["reporter_name"].iloc[0] == "王小明"  # input untouched
@@ -44,9 +44,17 @@ def test_no_personal_value_survives_masking(values: list[str]) -> None:
     out = mask_personal(df, "workers")
     for f in ("name", "phone", "id_number"):
         for before, after in zip(df[f], out[f], strict=True):
-            assert len(after) == len(before)
+            # names keep the surname and one "*" (the length is not told); the rest keep length
+            assert len(after) == (min(len(before), 2) if f == "name" else len(before))
             assert "*" in after
             assert after != before
+
+
+def test_masks_keep_less_surname_only_and_last_four_digits() -> None:
+    # a name keeps its surname only, whatever its length; a phone its last 4 digits
+    assert [mask_name(n) for n in ("张三", "张三丰", "欧阳娜娜", "李")] == ["张*", "张*", "欧*", "*"]
+    assert mask_phone("13900001111") == "*******1111"
+    assert mask_phone("025-83123456")[-4:] == "3456" and "025" not in mask_phone("025-83123456")
 
 
 def test_every_personal_field_has_a_masker() -> None:
