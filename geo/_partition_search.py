@@ -578,6 +578,8 @@ class Search:
                 if len(seeds) < 2:
                     break
                 lab = self.grow(seeds, cells)
+                if len(lab) < len(cells):  # the pair is not connected (a region in pieces)
+                    break
                 for i in cells:
                     self.move(i, r if lab[i] == 0 else s)
                 self.recentre([r, s])
