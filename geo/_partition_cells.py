@@ -24,6 +24,32 @@ from numpy.typing import NDArray
 _GRID_M = 0.01  # noding precision (1 cm)
 _MIN_PIECE_M2 = 0.01
 
+#: OSM tag values of a way that does not bound a block: it runs under, over or inside
+#: something (tunnels, building passages, arcades, indoor corridors), or is private.
+NOT_A_BOUNDARY: dict[str, tuple[str, ...]] = {
+    "tunnel": ("yes", "building_passage", "culvert", "covered", "avalanche_protector"),
+    "covered": ("yes", "arcade", "colonnade"),
+    "access": ("private", "no", "customers", "delivery"),
+    "service": ("driveway", "parking_aisle", "drive-through", "emergency_access"),
+    "highway": ("corridor", "elevator"),
+}
+
+
+def tags_bound_blocks(tags: dict[str, str]) -> bool:
+    """Whether a way with these OSM tags bounds a block (a street a person takes as a boundary).
+
+    >>> tags_bound_blocks({"highway": "residential"}), tags_bound_blocks({"highway": "footway",
+    ...     "tunnel": "building_passage"}), tags_bound_blocks({"highway": "footway", "indoor": "yes"})
+    (True, False, False)
+    """
+    if any(tags.get(k) in v for k, v in NOT_A_BOUNDARY.items()):
+        return False
+    if tags.get("indoor", "no") != "no":
+        return False
+    # a footbridge or a path on a level of a building crosses over or runs inside blocks
+    return not (tags.get("highway") in ("footway", "path", "steps", "pedestrian", "cycleway")
+                and (tags.get("bridge", "no") != "no" or "level" in tags and tags.get("layer", "0") != "0"))
+
 
 @dataclass(frozen=True, eq=False)
 class Tessellation:

@@ -56,6 +56,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from geo import _partition_cells as _cells
 from geo import _partition_search as _search
 from geo._partition_cells import Tessellation, tessellate
 from geo.crs import local_metric_crs
@@ -97,17 +98,6 @@ BARRIER_KINDS: tuple[str, ...] = ("arterial", "river", "railway")
 _DENSE_MAX = 4000
 
 
-#: Tag values of a way that does not bound a block (it runs under, over or inside something,
-#: or is private): OSM keys as columns of the roads layer.
-NOT_A_BOUNDARY: dict[str, tuple[str, ...]] = {
-    "tunnel": ("yes", "building_passage", "culvert", "covered", "avalanche_protector"),
-    "covered": ("yes", "arcade", "colonnade"),
-    "access": ("private", "no", "customers", "delivery"),
-    "service": ("driveway", "parking_aisle", "drive-through", "emergency_access"),
-    "highway": ("corridor", "elevator"),
-}
-
-
 def bounds_blocks(roads: pd.DataFrame) -> NDArray[np.bool_]:
     """Whether each road bounds a block (a street a person would take as a boundary).
 
@@ -125,7 +115,7 @@ def bounds_blocks(roads: pd.DataFrame) -> NDArray[np.bool_]:
         b = roads["boundary"]
         return ~b.astype("boolean").fillna(True).eq(False).to_numpy(dtype=bool)
     out = np.ones(n, dtype=bool)
-    for key, values in NOT_A_BOUNDARY.items():
+    for key, values in _cells.NOT_A_BOUNDARY.items():
         if key in roads.columns:
             out &= ~roads[key].astype("string").isin(values).fillna(False).to_numpy(dtype=bool)
     if "indoor" in roads.columns:
