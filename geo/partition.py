@@ -1034,22 +1034,30 @@ def violations(
         comps = np.unique(comp[mem])
         if W > pr.hi or W < pr.lo:
             code = "over_band" if W > pr.hi else "under_band"
-            if pinned[mem].any():
+            big_w = float(g.weight[mem][pinned[mem]].sum())
+            if pinned[mem].any() and W - big_w <= 0:
+                # the oversized unit alone (with land without homes) and nothing else
                 reason = "single_unit"
                 big = mem[pinned[mem]][0]
                 extra = {"unit": ids[big], "unit_weight": int(round(g.weight[big]))}
             else:
                 extra = {}
                 cw = float(comp_free[comps].sum())
-                kmin = math.ceil(cw / pr.hi) if pr.hi > 0 else 1
+                kmin = max(1, math.ceil(cw / pr.hi)) if pr.hi > 0 else 1
                 kmax = math.floor(cw / pr.lo) if pr.lo > 0 else kmin
                 if cw < pr.lo and comps.size == 1 and np.unique(comp).size > 1:
                     reason = "isolated_part"
-                elif kmin > kmax:
+                elif kmin > kmax and not pinned[mem].any():
                     reason = "indivisible_total"
                     extra = {"total": int(round(cw))}
                 else:
-                    reason = "band_conflict"
+                    reason, extra = _binding_constraint(p, r, ids)
+                    if pinned[mem].any():
+                        big = mem[pinned[mem]][0]
+                        extra.update(unit=ids[big], unit_weight=int(round(g.weight[big])),
+                                     others=int(round(W - big_w)))
+                tried = (p.search or {}).get("k_tried") or []
+                extra["k_tried"] = ", ".join(str(k) for k in tried) if tried else "—"
             out.append({"code": code, "grid": grid, "severity": "error", "reason": reason,
                         quantity: int(round(W)), "quantity": quantity, "value": int(round(W)),
                         "min": _num(pr.lo), "max": _num(pr.hi), **extra})
@@ -1091,6 +1099,82 @@ def violations(
                         "reason": "band_conflict", "polsby_popper": round(float(p.polsby_popper[r]), 3),
                         "min": _num(min_polsby_popper)})
     return out
+
+
+#: Why a region stays out of the band, in the order the check names them.
+_BLOCKERS = ("contiguity", "neighbour_band", "walk_radius", "nesting")
+
+
+def _binding_constraint(p: Partition, r: int, ids: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """Which constraint keeps region ``r`` out of the band, found by trying every boundary move
+    that would help (a home unit of ``r`` to a neighbour when it is over, a neighbour's home unit
+    to ``r`` when under) and naming what each one breaks.
+
+    Returns ``(reason, params)``: ``blocked_<constraint>`` for the constraint that blocks most
+    of those moves (``contiguity``: the giver would fall apart; ``neighbour_band``: the other
+    grid would leave the band; ``walk_radius``: the home would be beyond the radius of the
+    other grid's service point; ``nesting``: no neighbouring grid inside the same community),
+    with the units looked at; ``improvable`` when a helpful move breaks nothing (the search
+    stopped before it: a manual edit, or a step budget too small).
+    """
+    g = p.graph
+    pr = p.problem
+    a = p.assignment
+    over = p.weights[r] > pr.hi
+    mem = p.regions[r]
+    counts = dict.fromkeys(_BLOCKERS, 0)
+    looked: list[int] = []
+    pinned = g.homes & (g.weight > pr.hi)
+    moves: list[tuple[int, int, int]] = []  # (cell, giver, taker)
+    for i in mem.tolist() if over else []:
+        if g.homes[i] and not pinned[i]:
+            for s in {int(a[j]) for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}:
+                moves.append((i, r, s))
+    if not over:
+        nb = {int(a[j]) for i in mem for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}
+        for s in sorted(nb):
+            for i in p.regions[s].tolist():
+                if g.homes[i] and not pinned[i] and (a[g.indices[g.indptr[i]:g.indptr[i + 1]]] == r).any():
+                    moves.append((i, s, r))
+    if not moves:
+        counts["nesting"] += 1
+    free: list[int] = []
+    for i, giver, taker in sorted(moves):
+        looked.append(i)
+        rest = p.regions[giver][p.regions[giver] != i]
+        if rest.size and not _connected(g, rest):
+            counts["contiguity"] += 1
+        elif not pr.lo <= p.weights[(taker if over else giver)] + (g.weight[i] if over else -g.weight[i]) <= pr.hi:
+            counts["neighbour_band"] += 1
+        elif p.centres[taker] >= 0 and g.dist.row(int(p.centres[taker]))[i] > pr.radius_m:
+            counts["walk_radius"] += 1
+        else:
+            free.append(i)
+    best = max(_BLOCKERS, key=lambda k: (counts[k], -_BLOCKERS.index(k)))
+    units = sorted({ids[i] for i in (free or looked) if i < len(ids)}, key=str)
+    if counts[best] == 0 or free:
+        if not moves:
+            return "band_conflict", {}
+        # nothing blocks a helpful move: the search stopped before finding it
+        return "improvable", {"tried_moves": len(moves), "steps": (p.search or {}).get("steps", 0),
+                              "units_text": "、".join(str(u) for u in units[:5])
+                              + ("…" if len(units) > 5 else "")}
+    return f"blocked_{best}", {"blocked": counts[best], "tried_moves": len(moves),
+                               "units_text": "、".join(str(u) for u in units[:5])
+                               + ("…" if len(units) > 5 else "")}
+
+
+def _connected(g: UnitGraph, cells: NDArray[np.int64]) -> bool:
+    inside = set(cells.tolist())
+    start = next(iter(inside))
+    seen, todo = {start}, [start]
+    while todo:
+        x = todo.pop()
+        for y in g.indices[g.indptr[x]:g.indptr[x + 1]].tolist():
+            if y in inside and y not in seen:
+                seen.add(y)
+                todo.append(y)
+    return len(seen) == len(inside)
 
 
 def _num(x: float) -> int | float:

@@ -251,7 +251,10 @@ def test_properties_on_random_lattices(case, seed) -> None:
     # every band violation is explained
     for v in violations(p):
         assert v["reason"] in {"single_unit", "indivisible_total", "isolated_part", "band_conflict",
-                               "isolated_unit", "off_network", "detached_area"}
+                               "isolated_unit", "off_network", "detached_area", "blocked_contiguity",
+                               "blocked_neighbour_band", "blocked_walk_radius", "blocked_nesting"}
+        if v["reason"] == "single_unit":  # only when that unit alone is above the band
+            assert v["value"] == v["unit_weight"] > hi
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

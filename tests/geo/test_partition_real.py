@@ -282,3 +282,71 @@ def test_a_time_cap_that_stops_the_search_is_reported() -> None:
     assert res.search["stopped_by_time"] == ["320106001001"]
     full = repartition(b, comm, roads=roads, band=(200, 400), rng=np.random.default_rng(0))
     assert full.search["stopped_by_time"] == [] and full.search["steps"] > 0
+
+
+# ------------------------------------------------------------------------------ explanations
+def _strip_partition(art: str, labels: list[int], lo: float = 300, hi: float = 500):
+    from geo.partition import Partition, PartitionProblem, UnitGraph
+
+    w = np.array([100.0 if c == "." else 100.0 * int(c) for c in art])
+    g = UnitGraph.lattice(len(art), 1, weight=w)
+    return Partition(PartitionProblem(g, lo=lo, hi=hi), np.array(labels))
+
+
+def test_single_unit_only_when_that_unit_alone_is_above_the_band() -> None:
+    from geo.partition import violations
+
+    alone = violations(_strip_partition("6.5", [0, 1, 1]))
+    assert [(v["code"], v["reason"]) for v in alone] == [
+        ("over_band", "single_unit"), ("over_band", "blocked_neighbour_band")]
+    assert alone[0]["unit_weight"] == 600
+    # the tower with a 100-household building beside it that the 500 next door cannot take
+    beside = violations(_strip_partition("6.5", [0, 0, 1]))
+    over = next(v for v in beside if v["grid"] == "0")
+    assert over["reason"] == "blocked_neighbour_band" and over["value"] == 700
+    assert (over["unit_weight"], over["others"], over["units_text"]) == (600, 100, "1")
+
+
+def test_a_move_that_breaks_nothing_is_named_not_blamed_on_a_conflict() -> None:
+    from geo.partition import violations
+
+    v = violations(_strip_partition("6.3", [0, 0, 1]))
+    over = next(x for x in v if x["grid"] == "0")
+    assert over["reason"] == "improvable" and over["units_text"] == "1"
+
+
+def test_blocked_by_contiguity_names_it() -> None:
+    from geo.partition import Partition, PartitionProblem, UnitGraph, violations
+
+    # 3 x 2, bottom row 300 100 300, top row 0 100 0 (no homes at the top corners). Grid A is
+    # all but the top middle (700, over 600); its only home next to grid B is the bottom
+    # middle, and A falls in two without it.
+    w = np.array([300.0, 100.0, 300.0, 0.0, 100.0, 0.0])
+    g = UnitGraph.lattice(3, 2, weight=w)
+    p = Partition(PartitionProblem(g, lo=100, hi=600), np.array([0, 0, 0, 0, 1, 0]))
+    rec = next(x for x in violations(p) if x["grid"] == "0")
+    assert rec["code"] == "over_band" and rec["reason"] == "blocked_contiguity"
+    assert (rec["tried_moves"], rec["blocked"], rec["units_text"]) == (1, 1, "1")
+
+
+def test_a_manual_move_is_explained_as_manual() -> None:
+    comm, b, roads = random_world(11, 6)
+    res = repartition(b, comm, roads=roads, band=(200, 400), rng=np.random.default_rng(0))
+    plan = res.plans[0]
+    part = plan.partition
+    before = {(v["grid"], v["code"]) for v in plan.describe()[1]}
+    # move a boundary unit back and forth until a grid leaves the band
+    g = part.graph
+    for cell in range(plan.n_units):
+        nb = {int(part.assignment[j]) for j in g.indices[g.indptr[cell]:g.indptr[cell + 1]]}
+        nb.discard(int(part.assignment[cell]))
+        for r in sorted(nb):
+            edited = part.flip({cell: r})
+            if (edited.weights > 400).any() or (edited.weights < 200).any():
+                _, viol = plan.describe(edited)
+                new = [v for v in viol if (v["grid"], v["code"]) not in before]
+                assert new and all(v["reason"] == "manual_move" for v in new)
+                assert all(plan.cell_ids[cell] in v["moved_units"] for v in new)
+                assert all(v["engine_reason"] for v in new)
+                return
+    pytest.fail("no move left the band")
