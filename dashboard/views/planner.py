@@ -12,6 +12,7 @@ from dashboard import _planner as pl
 from dashboard import maps, state, widgets
 from dashboard._planner import tp
 from dashboard.widgets import fmt_int
+from layers.i18n import t
 
 lang = state.lang()
 names = widgets.admin_names()
@@ -178,12 +179,22 @@ elif section == "versions":
         st.info(tp("save.need_plan"))
     else:
         ev = pl.evaluate(model)
+        n_errors = len(pl.open_errors(ev))
+        confirmed = False
+        if n_errors:
+            # a plan that breaks a hard rule is saved only when the planner says so
+            st.warning(pl.violations_note(ev, lang))
+            confirmed = st.checkbox(t("planner.save.confirm_violations", lang, n=n_errors),
+                                    key="pl_confirm_violations")
         if st.button(tp("save.button"), key="pl_save", type="primary", icon=":material/save:"):
             if not actor or not note:
                 st.warning(tp("save.need_fields"))
+            elif n_errors and not confirmed:
+                st.warning(t("planner.save.need_confirm", lang, n=n_errors))
             else:
                 try:
-                    written = pl.save_plan(model, ev, actor=actor, note=note)
+                    written = pl.save_plan(model, ev, actor=actor, note=note,
+                                           confirm_violations=confirmed)
                     st.session_state.update(pl_saved=written[-1], pl_rolled=None)
                 except Exception as exc:  # noqa: BLE001 - the store's error says what failed
                     st.error(tp("save.failed", error=exc))
