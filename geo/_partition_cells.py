@@ -270,8 +270,7 @@ def tessellate(
         path_lines if path_lines is not None else np.zeros(0, dtype=object), dtype=object))
     if fps is not None and fps.size:
         # a line through a building does not bound anything there (passages, arcades, data errors)
-        hull = shapely.union_all(fps)
-        streets, barriers, paths = (_outside(x, hull) for x in (streets, barriers, paths))
+        streets, barriers, paths = (_outside(x, fps) for x in (streets, barriers, paths))
     blocks = _faces(container, np.concatenate([paths, streets, barriers]))
     inner = shapely.point_on_surface(blocks)
     if paths.size:
@@ -372,14 +371,18 @@ def tessellate(
     )
 
 
-def _outside(lines: NDArray[np.object_], hull: shapely.Geometry) -> NDArray[np.object_]:
-    """The parts of ``lines`` outside ``hull`` (the buildings)."""
+def _outside(lines: NDArray[np.object_], fps: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The parts of ``lines`` outside the footprints ``fps``."""
     if lines.size == 0:
         return lines
-    hit = shapely.intersects(lines, hull)
-    if not hit.any():
+    li, fi = shapely.STRtree(fps).query(lines, predicate="intersects")
+    if li.size == 0:
         return lines
-    cut = shapely.get_parts(shapely.difference(lines[hit], hull))
+    starts = np.flatnonzero(np.r_[True, li[1:] != li[:-1]])
+    over = np.asarray([shapely.union_all(f) for f in np.split(fps[fi], starts[1:])], dtype=object)
+    hit = np.zeros(lines.size, dtype=bool)
+    hit[li[starts]] = True
+    cut = shapely.get_parts(shapely.difference(lines[li[starts]], over))
     cut = cut[np.isin(shapely.get_type_id(cut), (1, 5)) & (shapely.length(cut) > _GRID_M)]
     return np.concatenate([lines[~hit], cut])
 
@@ -397,9 +400,9 @@ def _prepare_footprints(
     poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > _MIN_PIECE_M2)
     parts, idx = parts[poly], idx[poly]
     # one (Multi)Polygon per footprint again, then remove overlaps in input order
-    fps = shapely.multipolygons(parts, indices=idx) if parts.size else np.zeros(0, dtype=object)
-    keep = np.unique(idx) if parts.size else np.zeros(0, dtype=np.int64)
-    fps = np.asarray(fps, dtype=object)[keep] if parts.size else fps
+    keep, inv = np.unique(idx, return_inverse=True)
+    fps = (np.asarray(shapely.multipolygons(parts, indices=inv.ravel()), dtype=object) if parts.size
+           else np.zeros(0, dtype=object))
     fpu = fpu[keep]
     tree = shapely.STRtree(fps)
     a, b = tree.query(fps, predicate="overlaps")
@@ -465,13 +468,13 @@ def _with_footprints(
         cunit = np.concatenate([cunit[keep], u2[ok]])
         cblk = np.concatenate([cblk[keep], b2[ok]])
     # cut the footprints out of the cells of their block, add them as pieces of their unit
-    holes = np.full(blocks.size, None, dtype=object)
-    have = np.unique(fblk[fblk >= 0])
-    for b in have:
-        holes[b] = shapely.union_all(fps[fblk == b], grid_size=_GRID_M)
-    hit = np.isin(cblk, have)
+    ci, fi = shapely.STRtree(fps).query(cells, predicate="intersects")
     cells = cells.copy()
-    cells[hit] = shapely.difference(cells[hit], holes[cblk[hit]], grid_size=_GRID_M)
+    if ci.size:
+        starts = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]])
+        holes = [shapely.union_all(f, grid_size=_GRID_M) for f in np.split(fps[fi], starts[1:])]
+        hit = ci[starts]
+        cells[hit] = shapely.difference(cells[hit], np.asarray(holes, dtype=object), grid_size=_GRID_M)
     inb = fblk >= 0
     fp_in = shapely.intersection(fps[inb], blocks[fblk[inb]], grid_size=_GRID_M)
     return ([cells, fp_in], [cunit, fpu[inb]], [cblk, fblk[inb]])

@@ -101,7 +101,7 @@ _DENSE_MAX = 4000
 def bounds_blocks(roads: pd.DataFrame) -> NDArray[np.bool_]:
     """Whether each road bounds a block (a street a person would take as a boundary).
 
-    A ``boundary`` column (as :func:`layers.io.read` gives for OSM extracts) decides where
+    A ``block_edge`` column (as :func:`layers.io.read` gives for OSM extracts) decides where
     present; otherwise OSM tag columns do: tunnels and building passages, covered ways,
     indoor ways (``indoor`` other than ``no``, and corridors), private ways and driveways do
     not bound blocks. Roads without any of these columns all bound blocks.
@@ -111,8 +111,8 @@ def bounds_blocks(roads: pd.DataFrame) -> NDArray[np.bool_]:
     array([ True, False])
     """
     n = len(roads)
-    if "boundary" in roads.columns:
-        b = roads["boundary"]
+    if "block_edge" in roads.columns:
+        b = roads["block_edge"]
         return ~b.astype("boolean").fillna(True).eq(False).to_numpy(dtype=bool)
     out = np.ones(n, dtype=bool)
     for key, values in _cells.NOT_A_BOUNDARY.items():

@@ -9,7 +9,7 @@ Private to :mod:`layers.io`. Two layers can be read from OSM data:
   ``floors`` from ``building:levels`` and a ``kind`` from :data:`layers.schema.BUILDING_KINDS`
   where the tags make it clear.
 
-Roads carry ``boundary``: whether the way bounds a block (tunnels, building passages, covered
+Roads carry ``block_edge``: whether the way bounds a block (tunnels, building passages, covered
 and indoor ways, private ways and driveways do not; see :func:`geo._partition_cells.tags_bound_blocks`).
 Buildings carry ``outline``: ``complete``; ``clipped`` for a way at the edge of the extract whose
 nodes outside it are missing (kept, its outline closed along the nodes that are there and cut
@@ -131,10 +131,10 @@ def read_pbf(ctx: ReadContext) -> gpd.GeoDataFrame:
         parts = shapely.get_num_geometries(geoms)
         single = parts == 1
         geoms[single] = shapely.get_geometry(geoms[single], 0)
-    columns = ["id", "kind", "name", "walkable", "osm_tag", "boundary"] if layer == "roads" else \
+    columns = ["id", "kind", "name", "walkable", "osm_tag", "block_edge"] if layer == "roads" else \
         ["id", "kind", "floors", "name", "osm_tag", "outline"]
     df = pd.DataFrame(rows, columns=columns)
-    extra = {"walkable": bool, "boundary": bool} if layer == "roads" else {"floors": "Int64"}
+    extra = {"walkable": bool, "block_edge": bool} if layer == "roads" else {"floors": "Int64"}
     df = df.astype({"id": "str", "kind": "str", "name": "str", "osm_tag": "str", **extra})
     failed = lost.get("outside_extract", 0) + lost.get("broken_relations", 0)
     ctx.note("info", "io.pbf_read", features=len(df), skipped=skipped + failed)

@@ -165,7 +165,7 @@ def test_a_footpath_beside_buildings_still_cuts_the_block() -> None:
     ({"indoor": "yes"}, False),
     ({"access": "private"}, False),
     ({"service": "driveway"}, False),
-    ({"boundary": False}, False),
+    ({"block_edge": False}, False),
 ])
 def test_a_street_under_or_inside_a_block_does_not_cut_it(tags: dict, cuts: bool) -> None:
     road = {"kind": "secondary", "geometry": LineString([(0, 100), (400, 100)]), **tags}
@@ -182,7 +182,7 @@ def test_bounds_blocks_reads_tags_or_the_boundary_column() -> None:
     roads = pd.DataFrame({"tunnel": [None, "no", "yes"], "service": ["driveway", None, None],
                           "indoor": [None, "no", None]})
     assert bounds_blocks(roads).tolist() == [False, True, False]
-    assert bounds_blocks(pd.DataFrame({"boundary": [True, False, None]})).tolist() == [True, False, True]
+    assert bounds_blocks(pd.DataFrame({"block_edge": [True, False, None]})).tolist() == [True, False, True]
     assert bounds_blocks(pd.DataFrame({"kind": ["local"]})).tolist() == [True]
 
 

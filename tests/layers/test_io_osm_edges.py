@@ -84,6 +84,6 @@ def test_edge_buildings_are_kept_clipped_and_every_loss_is_counted(osm_file: Pat
 
 def test_roads_say_whether_they_bound_blocks(osm_file: Path) -> None:
     df = read_file(osm_file, layer="roads").data.set_index("id")
-    assert df["boundary"].to_dict() == {"w300": True, "w301": False, "w302": False, "w303": False,
+    assert df["block_edge"].to_dict() == {"w300": True, "w301": False, "w302": False, "w303": False,
                                         "w304": False, "w305": True}
     assert df.loc["w301", "kind"] == "secondary" and df.loc["w303", "kind"] == "path"
