@@ -390,8 +390,9 @@ def _outside(lines: NDArray[np.object_], fps: NDArray[np.object_]) -> NDArray[np
 def _prepare_footprints(
     container: shapely.Geometry, fps: NDArray[np.object_], fpu: NDArray[np.int64]
 ) -> tuple[NDArray[np.object_], NDArray[np.int64]]:
-    """Footprints clipped to the container, made valid and disjoint (where two overlap, the
-    first keeps the overlap), snapped to the noding grid."""
+    """Footprints clipped to the container, made valid and disjoint (a footprint inside another
+    keeps its area; otherwise the larger of two overlapping keeps the overlap), snapped to the
+    noding grid."""
     fps = shapely.make_valid(fps)
     inside = shapely.intersects(fps, container)
     fps, fpu = fps[inside], fpu[inside]
@@ -405,22 +406,31 @@ def _prepare_footprints(
            else np.zeros(0, dtype=object))
     fpu = fpu[keep]
     tree = shapely.STRtree(fps)
-    a, b = tree.query(fps, predicate="overlaps")
-    later = b > a
+    a, b = tree.query(fps, predicate="intersects")
+    keep = a != b
+    a, b = a[keep], b[keep]
+    a_in_b = shapely.covers(fps[b], fps[a])
+    b_in_a = shapely.covers(fps[a], fps[b])
+    # where two overlap: a building drawn inside another keeps its footprint (the outer one gets
+    # a hole: a block outline over its buildings); else the larger keeps the overlap (ties: the
+    # first), so a big building is never cut in two by a small one drawn across it
+    area = shapely.area(fps)
+    loses = np.where(a_in_b | b_in_a, a_in_b & ~(b_in_a & (b < a)),
+                     (area[b] < area[a]) | ((area[b] == area[a]) & (b > a)))
     fps = fps.copy()
-    for j in np.unique(b[later]):
-        earlier = a[later][b[later] == j]
-        fps[j] = shapely.difference(fps[j], shapely.union_all(fps[earlier]), grid_size=_GRID_M)
+    for j in np.unique(b[loses]):
+        keepers = a[loses][b[loses] == j]
+        fps[j] = shapely.difference(fps[j], shapely.union_all(fps[keepers]), grid_size=_GRID_M)
     ok = ~shapely.is_empty(fps) & (shapely.area(fps) > _MIN_PIECE_M2)
     return fps[ok], fpu[ok]
 
 
-def _outline_points(fps: NDArray[np.object_], spacing_m: float = 4.0) -> tuple[NDArray, NDArray]:
-    """Points along the footprints' outlines (about ``spacing_m`` apart, at least 4 each) and
+def _outline_points(fps: NDArray[np.object_], spacing_m: float = 8.0) -> tuple[NDArray, NDArray]:
+    """Points along the footprints' outlines (about ``spacing_m`` apart, at most 10 each) and
     the footprint of each."""
     rings = shapely.get_exterior_ring(shapely.get_parts(fps))
     parts_idx = shapely.get_parts(fps, return_index=True)[1]
-    seg = np.maximum(shapely.length(rings) / 24.0, spacing_m)
+    seg = np.maximum(shapely.length(rings) / 10.0, spacing_m)
     dense = shapely.segmentize(rings, seg)
     xy, ri = shapely.get_coordinates(dense, return_index=True)
     # drop each ring's closing vertex (it repeats the first)
@@ -489,12 +499,30 @@ def _anchor_pieces(
     anchor = punit >= n_units
     tree = shapely.STRtree(pieces)
     if fps is not None and fps.size:
-        fi, pi = tree.query(shapely.point_on_surface(fps), predicate="intersects")
+        # every piece of a footprint (each part of a multipolygon building) anchors its unit
+        pi, fi = shapely.STRtree(fps).query(shapely.point_on_surface(pieces), predicate="intersects")
         anchor[pi[punit[pi] == fpu[fi]]] = True
     if point_xy is not None and point_unit is not None and len(point_xy):
+        # a building drawn as a point anchors the piece holding it (units with footprints are
+        # anchored by their footprints only)
+        pu = np.asarray(point_unit)
+        with_fp = np.zeros(max(n_units, 1), dtype=bool)
+        if fpu is not None and fpu.size:
+            with_fp[fpu] = True
         qi, pi = tree.query(shapely.points(_jitter_duplicates(np.asarray(point_xy, float))),
                             predicate="intersects")
-        anchor[pi[punit[pi] == np.asarray(point_unit)[qi]]] = True
+        ok = (punit[pi] == pu[qi]) & ~with_fp[np.minimum(pu[qi], max(n_units, 1) - 1)]
+        anchor[pi[ok]] = True
+    # a unit with no anchored piece (its building drawn inside another's) keeps its largest piece
+    real = punit < n_units
+    have = np.zeros(n_units, dtype=bool)
+    have[punit[anchor & real]] = True
+    orphan = real & ~have[np.minimum(punit, n_units - 1)] if n_units else real
+    if orphan.any():
+        idx = np.flatnonzero(orphan)
+        order = np.lexsort((-shapely.area(pieces[idx]), punit[idx]))
+        first = np.r_[True, punit[idx][order][1:] != punit[idx][order][:-1]]
+        anchor[idx[order][first]] = True
     return anchor
 
 
@@ -502,14 +530,14 @@ def _reassign_strays(
     punit: NDArray[np.int64], pi: NDArray[np.int64], pj: NDArray[np.int64], length: NDArray,
     anchors: NDArray[np.bool_], n_units: int,
 ) -> NDArray[np.int64]:
-    """Pieces not connected (within their unit) to an anchor piece join the neighbouring unit
+    """Pieces not connected (within their unit) to an anchor piece join the anchored neighbour
     they share the most boundary with; repeated until every piece hangs on an anchor."""
     from scipy import sparse
     from scipy.sparse import csgraph
 
     punit = punit.copy()
     n = punit.size
-    for _ in range(8):
+    for _ in range(n + 1):
         same = punit[pi] == punit[pj]
         adj = sparse.coo_matrix((np.ones(int(same.sum())), (pi[same], pj[same])), shape=(n, n))
         _, comp = csgraph.connected_components(adj, directed=False)
@@ -522,7 +550,8 @@ def _reassign_strays(
         a = np.concatenate([pi, pj])
         b = np.concatenate([pj, pi])
         ln = np.concatenate([length, length])
-        m = stray[a] & (punit[a] != punit[b])
+        # only onto a piece that hangs on an anchor, so the strays shrink from their rim inwards
+        m = stray[a] & ~stray[b] & (punit[a] != punit[b])
         if not m.any():
             break
         a, b, ln = a[m], b[m], ln[m]
