@@ -48,11 +48,22 @@ CRS = 32650
 X0, Y0 = 667_000.0, 3_540_000.0
 
 
-def lattice(n: int, seed: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def households(n_units: int, seed: int, skewed: bool) -> np.ndarray:
+    """Households per unit: uniform 20-80, or skewed (lognormal, median 40, a long tail of
+    towers up to 450, one unit in ten without homes: parks, schools)."""
     rng = np.random.default_rng(seed)
+    if not skewed:
+        return rng.integers(20, 81, n_units)
+    hh = np.clip(np.round(rng.lognormal(np.log(40.0), 0.9, n_units)), 1, 450).astype(int)
+    hh[rng.random(n_units) < 0.1] = 0
+    return hh
+
+
+def lattice(n: int, seed: int, skewed: bool = False
+            ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     cells = [shapely.box(X0 + x * 100, Y0 + y * 100, X0 + x * 100 + 100, Y0 + y * 100 + 100)
              for y in range(n) for x in range(n)]
-    hh = rng.integers(20, 81, n * n)
+    hh = households(n * n, seed, skewed)
     units = gpd.GeoDataFrame({"households": hh, "population": (hh * 2.6).round().astype(int)},
                              geometry=cells, crs=CRS)
     container = gpd.GeoDataFrame({"code": ["320106001001"], "name": ["lattice"]},

@@ -249,6 +249,24 @@ class Search:
                     cut += c
         return f + self.nu * cut
 
+    def local_objective(self, regions: list[int]) -> float:
+        """The part of :meth:`objective` that moves inside ``regions`` can change: their
+        region terms, their cells' walk and moved terms, and every boundary touching them."""
+        group = set()
+        f = 0.0
+        for r in regions:
+            f += self.region_cost(r)
+            group |= self.members[r]
+        cut = 0.0
+        assign = self.assign
+        for i in group:
+            r = assign[i]
+            f += self.walk_cost(i, r) + self.moved_cost(i, r)
+            for j, c in zip(self.nbrs[i], self.ncut[i], strict=True):
+                if assign[j] != r and (j not in group or j > i):
+                    cut += c
+        return f + self.nu * cut
+
     def band_cost(self) -> float:
         """Band excess of the regions without an oversized unit (those cannot do better)."""
         pinned_regions = {self.assign[i] for i in range(self.n) if self.pinned[i]}
@@ -563,11 +581,11 @@ class Search:
     def _resplit(self, r: int, budget: Budget, tries: int = 6) -> bool:
         """Merge ``r`` with a neighbour and grow the pair again from new seeds, keeping the
         first split that puts both in the band and lowers the objective."""
-        base = self.objective()
         lo2, hi2 = 2 * self.lo, 2 * self.hi
         for s in sorted(self.region_neighbours(r)):
             if self._pinned_region(s) or not lo2 <= self.W[r] + self.W[s] <= hi2:
                 continue
+            base = self.local_objective([r, s])
             cells = sorted(self.members[r] | self.members[s])
             old = [self.assign[i] for i in cells]
             for _ in range(tries):
@@ -584,7 +602,8 @@ class Search:
                     self.move(i, r if lab[i] == 0 else s)
                 self.recentre([r, s])
                 if (self.band(self.W[r]) == 0 and self.band(self.W[s]) == 0
-                        and self.members[r] and self.members[s] and self.objective() < base - _EPS):
+                        and self.members[r] and self.members[s]
+                        and self.local_objective([r, s]) < base - _EPS):
                     return True
                 for i, a in zip(cells, old, strict=True):
                     self.move(i, a)
