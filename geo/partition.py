@@ -1141,17 +1141,23 @@ def _binding_constraint(p: Partition, r: int, ids: Sequence[Any]) -> tuple[str, 
     counts = dict.fromkeys(_BLOCKERS, 0)
     looked: list[int] = []
     pinned = g.homes & (g.weight > pr.hi)
-    moves: list[tuple[int, int, int]] = []  # (cell, giver, taker)
-    for i in mem.tolist() if over else []:
-        if g.homes[i] and not pinned[i]:
-            for s in {int(a[j]) for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}:
-                moves.append((i, r, s))
-    if not over:
-        nb = {int(a[j]) for i in mem for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}
-        for s in sorted(nb):
-            for i in p.regions[s].tolist():
-                if g.homes[i] and not pinned[i] and (a[g.indices[g.indptr[i]:g.indptr[i + 1]]] == r).any():
-                    moves.append((i, s, r))
+    def helpful_moves(skip: set[int]) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []  # (cell, giver, taker)
+        for i in mem.tolist() if over else []:
+            if g.homes[i] and not pinned[i] and i not in skip:
+                for s in {int(a[j]) for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}:
+                    out.append((i, r, s))
+        if not over:
+            nb = {int(a[j]) for i in mem for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}
+            for s in sorted(nb):
+                for i in p.regions[s].tolist():
+                    if (g.homes[i] and not pinned[i] and i not in skip
+                            and (a[g.indices[g.indptr[i]:g.indptr[i + 1]]] == r).any()):
+                        out.append((i, s, r))
+        return out
+
+    # a service point stays with its grid, unless only service points are on the boundary
+    moves = helpful_moves(set(p.centres.tolist())) or helpful_moves(set())
     if not moves:
         counts["nesting"] += 1
     free: list[int] = []

@@ -252,7 +252,8 @@ def test_properties_on_random_lattices(case, seed) -> None:
     for v in violations(p):
         assert v["reason"] in {"single_unit", "indivisible_total", "isolated_part", "band_conflict",
                                "isolated_unit", "off_network", "detached_area", "blocked_contiguity",
-                               "blocked_neighbour_band", "blocked_walk_radius", "blocked_nesting"}
+                               "blocked_neighbour_band", "blocked_walk_radius", "blocked_nesting",
+                               "improvable"}
         if v["reason"] == "single_unit":  # only when that unit alone is above the band
             assert v["value"] == v["unit_weight"] > hi
 
