@@ -63,7 +63,7 @@ MAX_LISTED = 60
 TABLE_COLS: tuple[str, ...] = (
     "grids", "households_min", "households_median", "households_max", "within_band_share",
     "contiguous_share", "max_walk_m", "p95_walk_m", "polsby_popper_median", "moved_share",
-    "workers_needed",
+    "workers_needed", "households_per_worker_median", "households_per_worker_max",
 )
 
 

@@ -1790,18 +1790,46 @@ def comparison_table(
     ``partitions`` (one per plan) replaces the proposals, e.g. after manual edits.
     Columns: ``grids``, ``households_min/median/max``, ``within_band_share``,
     ``contiguous_share``, ``max_walk_m``, ``p95_walk_m``, ``polsby_popper_median``,
-    ``moved_share``, ``workers_needed``.
+    ``moved_share``, ``workers_needed``, ``households_per_worker_median`` and
+    ``households_per_worker_max`` (staff load: households per grid worker, from
+    ``current_workers``; a proposed grid gets the current mean per grid).
     """
     parts: dict[str, list[dict[str, Any]]] = {"current": [], "proposed": []}
     props = [p.partition for p in plans] if partitions is None else list(partitions)
     for plan, part in zip(plans, props, strict=True):
         lo, hi = part.problem.lo, part.problem.hi
-        parts["proposed"].append(_summary_numbers(part, lo, hi, plan))
+        ratio = _worker_ratio(current_workers)
+        prop = _summary_numbers(part, lo, hi, plan)
+        prop["workers"] = [ratio] * part.k if ratio is not None else None
+        parts["proposed"].append(prop)
         if (part.graph.current[: plan.n_units] >= 0).any():
             cur = plan.current()
             if cur is not None:
-                parts["current"].append(_summary_numbers(cur, lo, hi, plan))
+                row = _summary_numbers(cur, lo, hi, plan)
+                if current_workers:
+                    # current labels number the sorted current codes; relabelling keeps the order
+                    used = np.unique(part.graph.current[part.graph.current >= 0])
+                    codes = [plan.current_codes[i] for i in used] if used.size == cur.k else []
+                    row["workers"] = [current_workers.get(c) for c in codes] if codes else None
+                parts["current"].append(row)
     return _summary_table(parts, current_workers, sum(p.k for p in props))
+
+
+def _staff_load(ps: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Households per grid worker: median and largest over the grids whose workers are known
+    (current: each grid's own workers; proposed: the current mean per grid)."""
+    load = []
+    for p in ps:
+        ws = p.get("workers")
+        if not ws:
+            continue
+        for h, w in zip(p["households"], ws, strict=False):
+            if w is not None and not pd.isna(w) and float(w) > 0:
+                load.append(h / float(w))
+    if not load:
+        return {"households_per_worker_median": None, "households_per_worker_max": None}
+    return {"households_per_worker_median": float(np.median(load)),
+            "households_per_worker_max": float(np.max(load))}
 
 
 def _finite(x: float) -> float | None:
@@ -1902,6 +1930,7 @@ def _summary_table(parts: dict[str, list[dict[str, Any]]], current_workers, n_ne
             "polsby_popper_median": float(np.median(np.concatenate([p["pp"] for p in ps]))),
             "moved_share": moved / total if total > 0 else 0.0,
             "workers_needed": None if workers is None else round(workers),
+            **_staff_load(ps),
         })
     return pd.DataFrame(rows).set_index("plan") if rows else pd.DataFrame()
 

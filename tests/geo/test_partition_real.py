@@ -350,3 +350,20 @@ def test_a_manual_move_is_explained_as_manual() -> None:
                 assert all(v["engine_reason"] for v in new)
                 return
     pytest.fail("no move left the band")
+
+
+def test_staff_load_is_in_the_comparison_table() -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_partition import strip_world
+
+    comm, roads, b = strip_world()  # two current grids of 400 households each
+    res = repartition(b, comm, roads=roads, rng=np.random.default_rng(0),
+                      current_workers={"320106001001001": 2, "320106001001002": 4})
+    cur, prop = res.summary.loc["current"], res.summary.loc["proposed"]
+    assert (cur["households_per_worker_median"], cur["households_per_worker_max"]) == (150.0, 200.0)
+    # a proposed grid gets the current mean (3 workers per grid)
+    hh = res.regions["households"].to_numpy()
+    assert prop["households_per_worker_max"] == pytest.approx(hh.max() / 3)
+    assert prop["households_per_worker_median"] == pytest.approx(np.median(hh / 3))
+    bare = repartition(b, comm, roads=roads, rng=np.random.default_rng(0))
+    assert bare.summary.loc["proposed", "households_per_worker_max"] is None
