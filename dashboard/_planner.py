@@ -491,7 +491,10 @@ def violations_note(ev: Evaluation, lang: str = "zh") -> str:
     errors = open_errors(ev)
     if not errors:
         return ""
-    counts = pd.Series([f"{v['code']}/{v.get('reason', '')}" for v in errors]).value_counts()
+    by_hand = t("planner.save.by_hand", lang)
+    counts = pd.Series([t(f"planner_page.code.{v['code']}", lang)
+                        + (f"（{by_hand}）" if v.get("reason") == "manual_move" else "")
+                        for v in errors]).value_counts()
     grids = sorted({str(v.get("grid")) for v in errors if v.get("grid") is not None})
     return t("planner.save.open_violations", lang, n=len(errors),
              codes=", ".join(f"{k}×{n}" for k, n in counts.items()),
