@@ -150,6 +150,7 @@ class Search:
         self.pinned: list[bool] = [
             self.homes[i] and self.w[i] > self.hi for i in range(self.n)
         ]
+        self._centres: dict[tuple[int, ...], int] = {}
         # state
         self.assign: list[int] = []
         self.members: list[set[int]] = []
@@ -211,8 +212,15 @@ class Search:
         self.dc[r] = self.p.graph.dist.row(c) if c >= 0 else np.full(self.n, math.inf)
 
     def best_centre(self, members: set[int] | list[int]) -> int:
-        """The member that hosts the service point (see :func:`best_centre`)."""
-        return best_centre(self.p.graph, sorted(members), self.R)
+        """The member that hosts the service point (see :func:`best_centre`); remembered per
+        membership, since moves tried and undone ask for the same sets again."""
+        key = tuple(sorted(members))
+        c = self._centres.get(key)
+        if c is None:
+            if len(self._centres) > 200_000:
+                self._centres.clear()
+            c = self._centres[key] = best_centre(self.p.graph, list(key), self.R)
+        return c
 
     # -------------------------------------------------------------- objective
     def band(self, W: float) -> float:
