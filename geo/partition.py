@@ -1768,6 +1768,7 @@ class ContainerPlan:
             v["engine_reason"] = v["reason"]
             v["reason"] = "manual_move"
             v["moved_units"] = [self.cell_ids[i] for i in mine[:10]]
+            v["moved_units_text"] = "、".join(v["moved_units"]) + ("…" if mine.size > 10 else "")
 
     def service_points(self, partition: Partition | None = None) -> gpd.GeoDataFrame:
         """The cell hosting each region's service point (its main building), in ``crs``."""
