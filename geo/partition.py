@@ -1110,6 +1110,7 @@ def violations(
                    "parts": int(parts[r])}
             if split.size:
                 rec["units"] = [ids[i] for i in split[:10]]
+                rec["units_text"] = "、".join(str(u) for u in rec["units"])
             out.append(rec)
         if min_polsby_popper > 0 and p.polsby_popper[r] < min_polsby_popper:
             out.append({"code": "low_compactness", "grid": grid, "severity": "warning",
