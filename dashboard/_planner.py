@@ -64,7 +64,7 @@ MAX_LISTED = 60
 TABLE_COLS: tuple[str, ...] = (
     "grids", "households_min", "households_median", "households_max", "within_band_share",
     "contiguous_share", "max_walk_m", "p95_walk_m", "polsby_popper_median", "moved_share",
-    "workers_needed",
+    "workers_needed", "households_per_worker_median", "households_per_worker_max",
 )
 
 
@@ -478,14 +478,47 @@ def full_layer(live: gpd.GeoDataFrame, plan: gpd.GeoDataFrame, communities: Sequ
     return gpd.GeoDataFrame(both, geometry="geometry", crs=4326)
 
 
-def save_plan(model: PlanModel, ev: Evaluation, *, actor: Account, note: str) -> list[int]:
+class OpenViolationsError(ValueError):
+    """A plan that breaks a hard rule was saved without ``confirm_violations=True``."""
+
+
+def open_errors(ev: Evaluation) -> list[dict[str, Any]]:
+    """The violations of hard rules (severity ``error``) of an evaluated plan."""
+    return [v for v in ev.violations if v.get("severity") == "error"]
+
+
+def violations_note(ev: Evaluation, lang: str = "zh") -> str:
+    """What a saved version records about the rules its plan breaks (empty when none)."""
+    errors = open_errors(ev)
+    if not errors:
+        return ""
+    by_hand = t("planner.save.by_hand", lang)
+    counts = pd.Series([t(f"planner_page.code.{v['code']}", lang)
+                        + (f"（{by_hand}）" if v.get("reason") == "manual_move" else "")
+                        for v in errors]).value_counts()
+    grids = sorted({str(v.get("grid")) for v in errors if v.get("grid") is not None})
+    return t("planner.save.open_violations", lang, n=len(errors),
+             codes=", ".join(f"{k}×{n}" for k, n in counts.items()),
+             grids=", ".join(grids[:10]) + ("…" if len(grids) > 10 else ""))
+
+
+def save_plan(model: PlanModel, ev: Evaluation, *, actor: Account, note: str,
+              confirm_violations: bool = False) -> list[int]:
     """Save the plan as a new version of ``grids`` (checked and audited as ``actor``); the first
     save also keeps the live layer as a baseline version so that it can be rolled back to.
-    Returns the versions written."""
+    Returns the versions written.
+
+    A plan that breaks a hard rule (an ``error`` violation) is saved only with
+    ``confirm_violations=True`` (else :class:`OpenViolationsError`), and its version's note
+    records the open violations (:func:`violations_note`)."""
     from layers.app import save_plan_version
     from layers.permissions import require
 
     require(actor, "plan.save")
+    if open_errors(ev) and not confirm_violations:
+        raise OpenViolationsError(violations_note(ev, "en"))
+    extra = violations_note(ev, "zh")
+    note = f"{note} · {extra}" if extra else note
     store = state.get_store()
     live = state.layer("grids")
     communities = [p.code for p in model.plans]

@@ -37,6 +37,50 @@ EXCESS_CAP = 2.0
 _EPS = 1e-9
 
 
+class Budget:
+    """How much search is left: a count of steps (deterministic), and optionally seconds.
+
+    A step is one candidate move looked at (a cell in a descent pass, a cell tried in a
+    swap, a region grown again in a re-split, a path tried in an ejection chain). The step
+    count alone decides where the search stops, so the same inputs and seed give the same
+    result on any machine and under any load. ``time_limit_s`` is a safety cap: when it is
+    what stopped the search, :attr:`stopped_by_time` says so (and the result may then
+    differ between runs).
+    """
+
+    def __init__(self, max_steps: int, time_limit_s: float | None = None) -> None:
+        self.max_steps = int(max_steps)
+        self.steps = 0
+        self.deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+        self.stopped_by_time = False
+        self.stopped_by_steps = False
+
+    def tick(self, n: int = 1) -> None:
+        self.steps += n
+
+    def out(self) -> bool:
+        """True when the search must stop (and records why)."""
+        if self.steps >= self.max_steps:
+            self.stopped_by_steps = True
+            return True
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.stopped_by_time = True
+            return True
+        return False
+
+    def child(self, max_steps: int) -> Budget:
+        """A budget of at most ``max_steps`` more steps sharing this one's clock."""
+        b = Budget(min(max_steps, max(self.max_steps - self.steps, 0)))
+        b.deadline = self.deadline
+        return b
+
+    def absorb(self, other: Budget) -> None:
+        """Count a child's steps and stop reasons here."""
+        self.steps += other.steps
+        self.stopped_by_time |= other.stopped_by_time
+        self.stopped_by_steps |= other.stopped_by_steps
+
+
 def excess(d: float, radius: float) -> float:
     """Walking-distance excess over ``radius`` in units of ``radius`` (capped)."""
     if d <= radius:
@@ -106,6 +150,7 @@ class Search:
         self.pinned: list[bool] = [
             self.homes[i] and self.w[i] > self.hi for i in range(self.n)
         ]
+        self._centres: dict[tuple[int, ...], int] = {}
         # state
         self.assign: list[int] = []
         self.members: list[set[int]] = []
@@ -167,8 +212,15 @@ class Search:
         self.dc[r] = self.p.graph.dist.row(c) if c >= 0 else np.full(self.n, math.inf)
 
     def best_centre(self, members: set[int] | list[int]) -> int:
-        """The member that hosts the service point (see :func:`best_centre`)."""
-        return best_centre(self.p.graph, sorted(members), self.R)
+        """The member that hosts the service point (see :func:`best_centre`); remembered per
+        membership, since moves tried and undone ask for the same sets again."""
+        key = tuple(sorted(members))
+        c = self._centres.get(key)
+        if c is None:
+            if len(self._centres) > 200_000:
+                self._centres.clear()
+            c = self._centres[key] = best_centre(self.p.graph, list(key), self.R)
+        return c
 
     # -------------------------------------------------------------- objective
     def band(self, W: float) -> float:
@@ -202,6 +254,24 @@ class Search:
             f += self.walk_cost(i, r) + self.moved_cost(i, r)
             for j, c in zip(self.nbrs[i], self.ncut[i], strict=True):
                 if j > i and self.assign[j] != r:
+                    cut += c
+        return f + self.nu * cut
+
+    def local_objective(self, regions: list[int]) -> float:
+        """The part of :meth:`objective` that moves inside ``regions`` can change: their
+        region terms, their cells' walk and moved terms, and every boundary touching them."""
+        group = set()
+        f = 0.0
+        for r in regions:
+            f += self.region_cost(r)
+            group |= self.members[r]
+        cut = 0.0
+        assign = self.assign
+        for i in group:
+            r = assign[i]
+            f += self.walk_cost(i, r) + self.moved_cost(i, r)
+            for j, c in zip(self.nbrs[i], self.ncut[i], strict=True):
+                if assign[j] != r and (j not in group or j > i):
                     cut += c
         return f + self.nu * cut
 
@@ -395,14 +465,14 @@ class Search:
         return d
 
     # ---------------------------------------------------------- local search
-    def descend(self, deadline: float, max_passes: int = 60) -> None:
+    def descend(self, budget: Budget, max_passes: int = 60) -> None:
         """Best-improvement moves of boundary cells until no move helps.
 
         After the first pass only cells in, or next to, regions that changed are revisited.
         """
         touched: set[int] | None = None
         for _ in range(max_passes):
-            if time.perf_counter() > deadline:
+            if budget.out():
                 return
             if touched is None:
                 cand = list(range(self.n))
@@ -414,6 +484,7 @@ class Search:
                         cs.update(self.nbrs[i])
                 cand = sorted(cs)
             self.rng.shuffle(cand)
+            budget.tick(len(cand))
             moved_regions: set[int] = set()
             centres = set(self.centre)
             assign, nbrs, pinned = self.assign, self.nbrs, self.pinned
@@ -461,10 +532,10 @@ class Search:
                     out.add(s)
         return out
 
-    def repair_band(self, deadline: float, max_hops: int = 6) -> None:
+    def repair_band(self, budget: Budget, max_hops: int = 6) -> None:
         """Ejection chains: pass weight from out-of-band regions along paths of regions."""
         for _ in range(4 * max(len(self.members), 1)):
-            if time.perf_counter() > deadline:
+            if budget.out():
                 return
             bad = [r for r in range(len(self.members))
                    if self.band(self.W[r]) > 0 and not self._pinned_region(r)]
@@ -474,13 +545,13 @@ class Search:
             progress = False
             for r in bad:
                 if self.band(self.W[r]) > 0 and (
-                        self._chain(r, max_hops, deadline) or self._swap(r, deadline)
-                        or self._resplit(r, deadline)):
+                        self._chain(r, max_hops, budget) or self._swap(r, budget)
+                        or self._resplit(r, budget)):
                     progress = True
             if not progress:
                 return
 
-    def _swap(self, r: int, deadline: float) -> bool:
+    def _swap(self, r: int, budget: Budget) -> bool:
         """Exchange a boundary cell of ``r`` with one of a neighbouring region."""
         centre_set = set(self.centre)
         best = None
@@ -491,8 +562,9 @@ class Search:
                          if i not in centre_set and not self.pinned[i]
                          and any(self.assign[j] == s for j in self.nbrs[i])]
             for i in out_cells:
-                if time.perf_counter() > deadline:
+                if budget.out():
                     return False
+                budget.tick()
                 if not self.stays_connected(i):
                     continue
                 d1 = self.delta(i, r, s)
@@ -514,28 +586,32 @@ class Search:
         self.recentre([r, s])
         return True
 
-    def _resplit(self, r: int, deadline: float, tries: int = 6) -> bool:
+    def _resplit(self, r: int, budget: Budget, tries: int = 6) -> bool:
         """Merge ``r`` with a neighbour and grow the pair again from new seeds, keeping the
         first split that puts both in the band and lowers the objective."""
-        base = self.objective()
         lo2, hi2 = 2 * self.lo, 2 * self.hi
         for s in sorted(self.region_neighbours(r)):
             if self._pinned_region(s) or not lo2 <= self.W[r] + self.W[s] <= hi2:
                 continue
+            base = self.local_objective([r, s])
             cells = sorted(self.members[r] | self.members[s])
             old = [self.assign[i] for i in cells]
             for _ in range(tries):
-                if time.perf_counter() > deadline:
+                if budget.out():
                     return False
+                budget.tick(len(cells))
                 seeds = self.pick_seeds(cells, 2)
                 if len(seeds) < 2:
                     break
                 lab = self.grow(seeds, cells)
+                if len(lab) < len(cells):  # the pair is not connected (a region in pieces)
+                    break
                 for i in cells:
                     self.move(i, r if lab[i] == 0 else s)
                 self.recentre([r, s])
                 if (self.band(self.W[r]) == 0 and self.band(self.W[s]) == 0
-                        and self.members[r] and self.members[s] and self.objective() < base - _EPS):
+                        and self.members[r] and self.members[s]
+                        and self.local_objective([r, s]) < base - _EPS):
                     return True
                 for i, a in zip(cells, old, strict=True):
                     self.move(i, a)
@@ -545,7 +621,7 @@ class Search:
     def _pinned_region(self, r: int) -> bool:
         return any(self.pinned[i] for i in self.members[r])
 
-    def _chain(self, r0: int, max_hops: int, deadline: float) -> bool:
+    def _chain(self, r0: int, max_hops: int, budget: Budget) -> bool:
         over = self.W[r0] > self.hi
         # breadth-first paths in the region graph
         parent = {r0: -1}
@@ -566,8 +642,9 @@ class Search:
                 if slack > 0:
                     targets.append(s)
         for s in targets[:8]:
-            if time.perf_counter() > deadline:
+            if budget.out():
                 return False
+            budget.tick(depth[s])
             path = [s]
             while path[-1] != r0:
                 path.append(parent[path[-1]])

@@ -56,6 +56,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from geo import _partition_cells as _cells
 from geo import _partition_search as _search
 from geo._partition_cells import Tessellation, tessellate
 from geo.crs import local_metric_crs
@@ -73,9 +74,11 @@ __all__ = [
     "RepartitionResult",
     "STREET_KINDS",
     "UnitGraph",
+    "bounds_blocks",
     "choose_k",
     "comparison_table",
     "contiguous",
+    "default_steps",
     "default_constraints",
     "nested",
     "repartition",
@@ -93,6 +96,34 @@ PATH_KINDS: tuple[str, ...] = ("path",)
 #: Road kinds that are barriers (boundaries along them cost nothing).
 BARRIER_KINDS: tuple[str, ...] = ("arterial", "river", "railway")
 _DENSE_MAX = 4000
+
+
+def bounds_blocks(roads: pd.DataFrame) -> NDArray[np.bool_]:
+    """Whether each road bounds a block (a street a person would take as a boundary).
+
+    A ``block_edge`` column (as :func:`layers.io.read` gives for OSM extracts) decides where
+    present; otherwise OSM tag columns do: tunnels and building passages, covered ways,
+    indoor ways (``indoor`` other than ``no``, and corridors), private ways and driveways do
+    not bound blocks. Roads without any of these columns all bound blocks.
+
+    >>> import pandas as pd
+    >>> bounds_blocks(pd.DataFrame({"tunnel": [None, "building_passage"], "indoor": ["no", None]}))
+    array([ True, False])
+    """
+    n = len(roads)
+    if "block_edge" in roads.columns:
+        b = roads["block_edge"]
+        return ~b.astype("boolean").fillna(True).eq(False).to_numpy(dtype=bool)
+    out = np.ones(n, dtype=bool)
+    for key, values in _cells.NOT_A_BOUNDARY.items():
+        if key in roads.columns:
+            out &= ~roads[key].astype("string").isin(values).fillna(False).to_numpy(dtype=bool)
+    if "indoor" in roads.columns:
+        v = roads["indoor"].astype("string")
+        out &= ~(v.notna() & (v != "no")).to_numpy(dtype=bool)
+    if "osm_tag" in roads.columns:
+        out &= ~roads["osm_tag"].astype("string").isin(["highway=corridor"]).fillna(False).to_numpy(bool)
+    return out
 
 
 class PartitionInputError(ValueError):
@@ -145,8 +176,24 @@ class DistanceTable:
         """Distances from ``rows`` to ``cols``."""
         if self._dense is not None:
             return self._dense[np.ix_(rows, cols)]
-        sub = self._csr[np.asarray(rows)][:, np.asarray(cols)].toarray()
-        return np.where(sub > 0, sub - 1.0, np.inf).astype(np.float32)
+        # straight from the CSR arrays (scipy's fancy indexing costs far more for the few
+        # dozen rows a region has)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        out = np.full((rows.size, cols.size), np.inf, dtype=np.float32)
+        indptr, indices, data = self._csr.indptr, self._csr.indices, self._csr.data
+        start, stop = indptr[rows], indptr[rows + 1]
+        length = stop - start
+        if length.sum() == 0:
+            return out
+        which = np.repeat(np.arange(rows.size), length)
+        at = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + np.repeat(start, length)
+        colpos = np.full(self.n, -1, dtype=np.int64)
+        colpos[cols] = np.arange(cols.size)
+        pos = colpos[indices[at]]
+        keep = pos >= 0
+        out[which[keep], pos[keep]] = data[at[keep]] - 1.0
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,6 +408,7 @@ class Partition:
 
     problem: PartitionProblem
     assignment: NDArray[np.int64]
+    search: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         a = np.asarray(self.assignment, dtype=np.int64).copy()
@@ -830,13 +878,19 @@ def _adjust_count(S: _search.Search, cells: NDArray, regions: list[list[int]], w
     return regions
 
 
+def default_steps(n_cells: int) -> int:
+    """The default search budget of one start, in steps (see :class:`geo._partition_search.Budget`)."""
+    return 20_000 + 60 * int(n_cells)
+
+
 def solve(
     problem: PartitionProblem,
     *,
     rng: np.random.Generator,
     n_starts: int = 3,
     use_current: bool = True,
-    time_limit_s: float = 2.0,
+    max_steps: int | None = None,
+    time_limit_s: float | None = None,
 ) -> Partition:
     """Partition one container's cells.
 
@@ -849,20 +903,25 @@ def solve(
     n_starts
         Independent region-growing starts (plus one from the current regions when
         ``use_current`` and the cells carry current labels); the best objective wins.
+    max_steps
+        Search budget per start, in steps (candidate moves looked at); default
+        :func:`default_steps`. The same problem, seed and budget give the same partition.
     time_limit_s
-        Wall-clock budget for the whole search.
+        Optional wall-clock cap for the whole search (``None``: none). When it is what
+        stops the search, ``partition.search["stopped_by"]`` is ``"time"`` and the result
+        may differ between runs.
 
     Returns
     -------
     Partition
         The best partition found; it may break constraints that cannot all hold
-        (see :func:`violations`).
+        (see :func:`violations`). ``partition.search`` records the steps used, what stopped
+        the search, and the region counts tried.
     """
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit_s
     g = problem.graph
     if g.n == 0:
-        return Partition(problem, np.zeros(0, dtype=np.int64))
+        return Partition(problem, np.zeros(0, dtype=np.int64),
+                         search={"steps": 0, "stopped_by": "converged", "k_tried": []})
     plans = _component_plan(problem)
     k_total = sum(len(p["pinned"]) + p["k_rest"] for p in plans)
     problem = replace(problem, k_hint=max(k_total, 1))
@@ -870,38 +929,44 @@ def solve(
     if g.n > 2000:  # large containers: one start, the search itself dominates
         n_starts = 1
     starts = (["current"] if use_current else []) + ["grow"] * max(n_starts, 1)
-    best = _run_starts(S, plans, starts, deadline, rng)
+    per_start = default_steps(g.n) if max_steps is None else int(max_steps)
+    budget = _search.Budget(per_start * (len(starts) + 3), time_limit_s)
+    best = _run_starts(S, plans, starts, budget, per_start, rng)
+    k_tried = [sum(len(p["pinned"]) + p["k_rest"] for p in plans)]
     if best[1] > 0 and problem.k is None:
-        # components still out of band: try their next-best region count
         # components still out of band: their next-best region count (else fresh seeds)
-        alt = _alternative_plans(S, plans, best[0]) or plans
-        extra = time.perf_counter() + time_limit_s / 2
-        cand = _run_starts(S, alt, ["grow"] * 3, max(deadline, extra), rng)
+        alt = _alternative_plans(S, plans, best[0])
+        if alt is not None:
+            k_tried.append(sum(len(p["pinned"]) + p["k_rest"] for p in alt))
+        n_alt = 1 if g.n > 2000 else 3  # large containers: the first start dominates the time
+        cand = _run_starts(S, alt or plans, ["grow"] * n_alt, budget, per_start, rng)
         if cand[1:] < best[1:]:
             best = cand
-    return Partition(problem, _relabel(best[0]))
+    stopped = "time" if budget.stopped_by_time else ("steps" if budget.stopped_by_steps else "converged")
+    return Partition(problem, _relabel(best[0]),
+                     search={"steps": budget.steps, "max_steps_per_start": per_start,
+                             "stopped_by": stopped, "k_tried": k_tried})
 
 
 def _run_starts(
-    S: _search.Search, plans: list[dict[str, Any]], starts: list[str], deadline: float,
-    rng: np.random.Generator,
+    S: _search.Search, plans: list[dict[str, Any]], starts: list[str], budget: _search.Budget,
+    per_start: int, rng: np.random.Generator,
 ) -> tuple[NDArray[np.int64], float, float]:
     """Search from each start; the best ``(labels, band cost, objective)``."""
     best: tuple[NDArray[np.int64], float, float] | None = None
-    for idx, kind in enumerate(starts):
-        now = time.perf_counter()
-        if best is not None and now > deadline:
+    for kind in starts:
+        if best is not None and budget.out():
             break
-        share = (deadline - now) / (len(starts) - idx)
-        local_deadline = now + max(share, 0.02)
         lab = _from_current(S, plans) if kind == "current" else _construct(S, plans, rng)
         if lab is None:
             continue
+        local = budget.child(per_start)
         S.load(_relabel(lab))
-        S.descend(local_deadline)
+        S.descend(local)
         if S.hard_cost() > 0:
-            S.repair_band(local_deadline)
-            S.descend(local_deadline)
+            S.repair_band(local)
+            S.descend(local)
+        budget.absorb(local)
         cand = (S.labels(), S.band_cost(), S.objective())
         if best is None or cand[1:] < best[1:]:
             best = cand
@@ -953,11 +1018,14 @@ def violations(
     unreachable: NDArray[np.bool_] | None = None,
     min_polsby_popper: float = 0.0,
     quantity: str = "households",
+    parts: NDArray[np.int64] | None = None,
+    cell_parts: NDArray[np.int64] | None = None,
 ) -> list[dict[str, Any]]:
     """Every broken constraint as a structured record ``{"code", "grid", "severity", "reason", ...}``.
 
     Codes: ``over_band``, ``under_band``, ``beyond_radius``, ``not_contiguous``,
-    ``low_compactness``. Reasons explain why the engine could not do better:
+    ``fragmented`` (one piece on the cell graph, several on the map: give ``parts``, the
+    polygon pieces per region, and ``cell_parts``, per cell), ``low_compactness``. Reasons explain why the engine could not do better:
     ``single_unit`` (one unsplittable unit above the band), ``indivisible_total`` (the
     part's total cannot be split into whole grids inside the band), ``isolated_part``
     (a detached part too small for a grid of its own), ``off_network`` (a home with no
@@ -983,22 +1051,30 @@ def violations(
         comps = np.unique(comp[mem])
         if W > pr.hi or W < pr.lo:
             code = "over_band" if W > pr.hi else "under_band"
-            if pinned[mem].any():
+            big_w = float(g.weight[mem][pinned[mem]].sum())
+            if pinned[mem].any() and W - big_w <= 0:
+                # the oversized unit alone (with land without homes) and nothing else
                 reason = "single_unit"
                 big = mem[pinned[mem]][0]
                 extra = {"unit": ids[big], "unit_weight": int(round(g.weight[big]))}
             else:
                 extra = {}
                 cw = float(comp_free[comps].sum())
-                kmin = math.ceil(cw / pr.hi) if pr.hi > 0 else 1
+                kmin = max(1, math.ceil(cw / pr.hi)) if pr.hi > 0 else 1
                 kmax = math.floor(cw / pr.lo) if pr.lo > 0 else kmin
                 if cw < pr.lo and comps.size == 1 and np.unique(comp).size > 1:
                     reason = "isolated_part"
-                elif kmin > kmax:
+                elif kmin > kmax and not pinned[mem].any():
                     reason = "indivisible_total"
                     extra = {"total": int(round(cw))}
                 else:
-                    reason = "band_conflict"
+                    reason, extra = _binding_constraint(p, r, ids)
+                    if pinned[mem].any():
+                        big = mem[pinned[mem]][0]
+                        extra.update(unit=ids[big], unit_weight=int(round(g.weight[big])),
+                                     others=int(round(W - big_w)))
+                tried = (p.search or {}).get("k_tried") or []
+                extra["k_tried"] = ", ".join(str(k) for k in tried) if tried else "—"
             out.append({"code": code, "grid": grid, "severity": "error", "reason": reason,
                         quantity: int(round(W)), "quantity": quantity, "value": int(round(W)),
                         "min": _num(pr.lo), "max": _num(pr.hi), **extra})
@@ -1024,11 +1100,105 @@ def violations(
             out.append({"code": "not_contiguous", "grid": grid,
                         "severity": "warning" if detached_only else "error",
                         "reason": "detached_area" if detached_only else "band_conflict"})
+        elif parts is not None and parts[r] > 1:
+            # one piece on the cell graph, several on the map: a unit whose buildings lie in
+            # blocks that do not touch, or cells that meet only at a corner
+            split = mem[cell_parts[mem] > 1] if cell_parts is not None else mem[:0]
+            split = split[split < len(ids)]
+            rec = {"code": "fragmented", "grid": grid, "severity": "error",
+                   "reason": "split_unit" if split.size else "corner_touch",
+                   "parts": int(parts[r])}
+            if split.size:
+                rec["units"] = [ids[i] for i in split[:10]]
+                rec["units_text"] = "、".join(str(u) for u in rec["units"])
+            out.append(rec)
         if min_polsby_popper > 0 and p.polsby_popper[r] < min_polsby_popper:
             out.append({"code": "low_compactness", "grid": grid, "severity": "warning",
                         "reason": "band_conflict", "polsby_popper": round(float(p.polsby_popper[r]), 3),
                         "min": _num(min_polsby_popper)})
     return out
+
+
+#: Why a region stays out of the band, in the order the check names them.
+_BLOCKERS = ("contiguity", "neighbour_band", "walk_radius", "nesting")
+
+
+def _binding_constraint(p: Partition, r: int, ids: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """Which constraint keeps region ``r`` out of the band, found by trying every boundary move
+    that would help (a home unit of ``r`` to a neighbour when it is over, a neighbour's home unit
+    to ``r`` when under) and naming what each one breaks.
+
+    Returns ``(reason, params)``: ``blocked_<constraint>`` for the constraint that blocks most
+    of those moves (``contiguity``: the giver would fall apart; ``neighbour_band``: the other
+    grid would leave the band; ``walk_radius``: the home would be beyond the radius of the
+    other grid's service point; ``nesting``: no neighbouring grid inside the same community),
+    with the units looked at; ``improvable`` when a helpful move breaks nothing (the search
+    stopped before it: a manual edit, or a step budget too small).
+    """
+    g = p.graph
+    pr = p.problem
+    a = p.assignment
+    over = p.weights[r] > pr.hi
+    mem = p.regions[r]
+    counts = dict.fromkeys(_BLOCKERS, 0)
+    looked: list[int] = []
+    pinned = g.homes & (g.weight > pr.hi)
+    def helpful_moves(skip: set[int]) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []  # (cell, giver, taker)
+        for i in mem.tolist() if over else []:
+            if g.homes[i] and not pinned[i] and i not in skip:
+                for s in {int(a[j]) for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}:
+                    out.append((i, r, s))
+        if not over:
+            nb = {int(a[j]) for i in mem for j in g.indices[g.indptr[i]:g.indptr[i + 1]]} - {r}
+            for s in sorted(nb):
+                for i in p.regions[s].tolist():
+                    if (g.homes[i] and not pinned[i] and i not in skip
+                            and (a[g.indices[g.indptr[i]:g.indptr[i + 1]]] == r).any()):
+                        out.append((i, s, r))
+        return out
+
+    # a service point stays with its grid, unless only service points are on the boundary
+    moves = helpful_moves(set(p.centres.tolist())) or helpful_moves(set())
+    if not moves:
+        counts["nesting"] += 1
+    free: list[int] = []
+    for i, giver, taker in sorted(moves):
+        looked.append(i)
+        rest = p.regions[giver][p.regions[giver] != i]
+        if rest.size and not _connected(g, rest):
+            counts["contiguity"] += 1
+        elif not pr.lo <= p.weights[(taker if over else giver)] + (g.weight[i] if over else -g.weight[i]) <= pr.hi:
+            counts["neighbour_band"] += 1
+        elif p.centres[taker] >= 0 and g.dist.row(int(p.centres[taker]))[i] > pr.radius_m:
+            counts["walk_radius"] += 1
+        else:
+            free.append(i)
+    best = max(_BLOCKERS, key=lambda k: (counts[k], -_BLOCKERS.index(k)))
+    units = sorted({ids[i] for i in (free or looked) if i < len(ids)}, key=str)
+    if counts[best] == 0 or free:
+        if not moves:
+            return "band_conflict", {}
+        # nothing blocks a helpful move: the search stopped before finding it
+        return "improvable", {"tried_moves": len(moves), "steps": (p.search or {}).get("steps", 0),
+                              "units_text": "、".join(str(u) for u in units[:5])
+                              + ("…" if len(units) > 5 else "")}
+    return f"blocked_{best}", {"blocked": counts[best], "tried_moves": len(moves),
+                               "units_text": "、".join(str(u) for u in units[:5])
+                               + ("…" if len(units) > 5 else "")}
+
+
+def _connected(g: UnitGraph, cells: NDArray[np.int64]) -> bool:
+    inside = set(cells.tolist())
+    start = next(iter(inside))
+    seen, todo = {start}, [start]
+    while todo:
+        x = todo.pop()
+        for y in g.indices[g.indptr[x]:g.indptr[x + 1]].tolist():
+            if y in inside and y not in seen:
+                seen.add(y)
+                todo.append(y)
+    return len(seen) == len(inside)
 
 
 def _num(x: float) -> int | float:
@@ -1074,6 +1244,11 @@ class RepartitionResult:
         Seconds spent per stage.
     plans
         Each container's engine state (:class:`ContainerPlan`), for editing the proposal.
+    search
+        How the search ended: ``steps`` (total), ``stopped_by_time`` (codes of the
+        containers a ``time_limit_s`` cut short: their plans may differ between runs;
+        empty when the step budget alone decided, which makes the output reproducible)
+        and ``stopped_by_steps`` (containers that used their whole step budget).
     """
 
     regions: gpd.GeoDataFrame
@@ -1083,6 +1258,7 @@ class RepartitionResult:
     service_points: gpd.GeoDataFrame
     timings_s: dict[str, float] = field(default_factory=dict)
     plans: list[ContainerPlan] = field(default_factory=list)
+    search: dict[str, Any] = field(default_factory=dict)
 
 
 _LEVELS = {
@@ -1151,7 +1327,8 @@ def repartition(
     min_polsby_popper: float = 0.2,
     max_snap_m: float = 300.0,
     n_starts: int = 3,
-    time_limit_s: float = 2.0,
+    max_steps: int | None = None,
+    time_limit_s: float | None = None,
     report_outside: bool = True,
     cells: Literal["voronoi", "polygons"] | None = None,
     rng: np.random.Generator | None = None,
@@ -1194,8 +1371,14 @@ def repartition(
         Regions below it get a ``low_compactness`` warning (0 turns it off).
     max_snap_m
         Homes farther than this from any walkable road are off the network.
-    n_starts, time_limit_s
-        Search starts and seconds per container.
+    n_starts, max_steps
+        Search starts, and the search budget of each start in steps (default
+        :func:`default_steps` of the container's cell count). The same inputs, seed and
+        budget give byte-identical output on any machine and load.
+    time_limit_s
+        Optional wall-clock cap per container (``None``: none). A container whose search it
+        stopped is listed in ``result.search["stopped_by_time"]`` (its plan may then differ
+        between runs).
     cells
         How units become cells that tile a container: ``"voronoi"`` (default at grid level:
         each block shared among the buildings in it) or ``"polygons"`` (default at community
@@ -1216,8 +1399,9 @@ def repartition(
         When the layers are unusable (missing columns, no CRS...), listing every problem.
     """
     _check_inputs(units, containers, roads, balance, band, level,
-                  {"radius_m": radius_m, "time_limit_s": time_limit_s, "n_starts": n_starts,
-                   "max_snap_m": max_snap_m})
+                  {"radius_m": radius_m, "n_starts": n_starts, "max_snap_m": max_snap_m,
+                   **({} if time_limit_s is None else {"time_limit_s": time_limit_s}),
+                   **({} if max_steps is None else {"max_steps": max_steps})})
     if cells not in (None, "voronoi", "polygons"):
         raise PartitionInputError(f"cells must be 'voronoi' or 'polygons', got {cells!r}")
     rng = np.random.default_rng(0) if rng is None else rng
@@ -1243,7 +1427,7 @@ def repartition(
         Rd = Rd.iloc[Rd.sindex.query(shapely.box(minx - margin, miny - margin, maxx + margin,
                                                  maxy + margin))]
         kinds = Rd["kind"].astype(str).to_numpy() if "kind" in Rd.columns else np.full(len(Rd), "local")
-        is_line = np.isin(kinds, STREET_KINDS + PATH_KINDS)
+        is_line = np.isin(kinds, STREET_KINDS + PATH_KINDS) & bounds_blocks(Rd)
         line_geom, line_kind = Rd.geometry.to_numpy()[is_line], kinds[is_line]
         line_tree = shapely.STRtree(line_geom)
         try:
@@ -1329,8 +1513,10 @@ def repartition(
         if polygon_units and rows.size:
             tess = tessellate(poly, unit_polygons=geom[rep_row], n_units=n_units, **kw)
         else:
+            fp_rows = is_poly[rows]
             tess = tessellate(poly, point_xy=shapely.get_coordinates(pts[rows]), point_unit=uinv,
-                              n_units=n_units, **kw)
+                              footprints=geom[rows][fp_rows] if fp_rows.any() else None,
+                              footprint_unit=uinv[fp_rows], n_units=n_units, **kw)
         tb = time.perf_counter()
         t_cells += tb - ta
         n = tess.n_cells
@@ -1377,7 +1563,8 @@ def repartition(
             graph, lo=lo, hi=hi, radius_m=radius_m, compactness_weight=compactness_weight,
             disruption_weight=disruption_weight, street_weight=street_weight,
         )
-        part = solve(problem, rng=rng, n_starts=n_starts, time_limit_s=time_limit_s)
+        part = solve(problem, rng=rng, n_starts=n_starts, max_steps=max_steps,
+                     time_limit_s=time_limit_s)
         td = time.perf_counter()
         t_solve += td - tc
         members = pd.Series(U.index[rows]).groupby(uinv).agg(list) if rows.size else pd.Series([])
@@ -1416,6 +1603,10 @@ def repartition(
         service_gdf = service_gdf.to_crs(in_crs)
     summary = comparison_table(plans, current_workers=current_workers)
     timings["output"] = t_out + time.perf_counter() - t
+    info = [(p.code, p.partition.search or {}) for p in plans]
+    search = {"steps": int(sum(i.get("steps", 0) for _, i in info)),
+              "stopped_by_time": [c for c, i in info if i.get("stopped_by") == "time"],
+              "stopped_by_steps": [c for c, i in info if i.get("stopped_by") == "steps"]}
     return RepartitionResult(
         regions=regions,
         assignment=pd.Series(new_code, index=units.index, name="new_code"),
@@ -1424,6 +1615,7 @@ def repartition(
         service_points=service_gdf,
         timings_s=timings,
         plans=plans,
+        search=search,
     )
 
 
@@ -1495,9 +1687,12 @@ class ContainerPlan:
         spec = _LEVELS[self.level]
         pr = part.problem
         codes = self.region_codes(part.k)
+        n_parts = self.tessellation.parts(part.assignment, part.k)
         viol = violations(part, region_codes=codes, cell_ids=self.cell_ids,
                           unreachable=self.unreachable, min_polsby_popper=self.min_polsby_popper,
-                          quantity=self.balance)
+                          quantity=self.balance, parts=n_parts,
+                          cell_parts=self.tessellation.cell_parts)
+        self._blame_manual(part, viol, codes)
         by_grid: dict[str, list[str]] = {}
         for v in viol:
             v[spec["parent"]] = self.code
@@ -1527,7 +1722,8 @@ class ContainerPlan:
                 "max_walk_m": _finite(part.max_walk_m[r]),
                 "p95_walk_m": _finite(part.p95_walk_m[r]),
                 "polsby_popper": 4 * math.pi * a / per**2 if per > 0 else 0.0,
-                "contiguous": bool(part.contiguous_regions[r]),
+                "contiguous": bool(part.contiguous_regions[r]) and int(n_parts[r]) == 1,
+                "parts": int(n_parts[r]),
                 "within_band": bool(pr.lo <= W <= pr.hi),
                 "within_radius": bool(np.all(np.nan_to_num(part.walk_m[mem], nan=0.0) <= pr.radius_m)),
                 "moved_households": int(round(moved)),
@@ -1538,6 +1734,42 @@ class ContainerPlan:
                 "violations": by_grid.get(codes[r], []),
             })
         return gpd.GeoDataFrame(rows, geometry=geoms, crs=self.crs), viol
+
+    def manual_cells(self, partition: Partition) -> NDArray[np.int64]:
+        """Cells whose region differs from the engine's proposal (moved by hand)."""
+        a, b = partition.assignment, self.partition.assignment
+        if a is b or a.shape != b.shape:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(a != b)
+
+    @cached_property
+    def _proposal_violations(self) -> set[tuple[str, str]]:
+        part = self.partition
+        v = violations(part, region_codes=self.region_codes(part.k), cell_ids=self.cell_ids,
+                       unreachable=self.unreachable, min_polsby_popper=self.min_polsby_popper,
+                       quantity=self.balance, parts=self.tessellation.parts(part.assignment, part.k),
+                       cell_parts=self.tessellation.cell_parts)
+        return {(x["grid"], x["code"]) for x in v}
+
+    def _blame_manual(self, part: Partition, viol: list[dict[str, Any]], codes: list[str]) -> None:
+        """Violations that manual moves created are explained as manual: reason ``manual_move``,
+        the units moved in or out of the grid, and the engine's reason as ``engine_reason``."""
+        moved = self.manual_cells(part)
+        if moved.size == 0:
+            return
+        before = self._proposal_violations
+        for v in viol:
+            grid = v.get("grid")
+            if grid not in codes or (grid, v["code"]) in before:
+                continue
+            r = codes.index(grid)
+            mine = moved[(part.assignment[moved] == r) | (self.partition.assignment[moved] == r)]
+            if mine.size == 0:
+                continue
+            v["engine_reason"] = v["reason"]
+            v["reason"] = "manual_move"
+            v["moved_units"] = [self.cell_ids[i] for i in mine[:10]]
+            v["moved_units_text"] = "、".join(v["moved_units"]) + ("…" if mine.size > 10 else "")
 
     def service_points(self, partition: Partition | None = None) -> gpd.GeoDataFrame:
         """The cell hosting each region's service point (its main building), in ``crs``."""
@@ -1561,18 +1793,46 @@ def comparison_table(
     ``partitions`` (one per plan) replaces the proposals, e.g. after manual edits.
     Columns: ``grids``, ``households_min/median/max``, ``within_band_share``,
     ``contiguous_share``, ``max_walk_m``, ``p95_walk_m``, ``polsby_popper_median``,
-    ``moved_share``, ``workers_needed``.
+    ``moved_share``, ``workers_needed``, ``households_per_worker_median`` and
+    ``households_per_worker_max`` (staff load: households per grid worker, from
+    ``current_workers``; a proposed grid gets the current mean per grid).
     """
     parts: dict[str, list[dict[str, Any]]] = {"current": [], "proposed": []}
     props = [p.partition for p in plans] if partitions is None else list(partitions)
     for plan, part in zip(plans, props, strict=True):
         lo, hi = part.problem.lo, part.problem.hi
-        parts["proposed"].append(_summary_numbers(part, lo, hi))
+        ratio = _worker_ratio(current_workers)
+        prop = _summary_numbers(part, lo, hi, plan)
+        prop["workers"] = [ratio] * part.k if ratio is not None else None
+        parts["proposed"].append(prop)
         if (part.graph.current[: plan.n_units] >= 0).any():
             cur = plan.current()
             if cur is not None:
-                parts["current"].append(_summary_numbers(cur, lo, hi))
+                row = _summary_numbers(cur, lo, hi, plan)
+                if current_workers:
+                    # current labels number the sorted current codes; relabelling keeps the order
+                    used = np.unique(part.graph.current[part.graph.current >= 0])
+                    codes = [plan.current_codes[i] for i in used] if used.size == cur.k else []
+                    row["workers"] = [current_workers.get(c) for c in codes] if codes else None
+                parts["current"].append(row)
     return _summary_table(parts, current_workers, sum(p.k for p in props))
+
+
+def _staff_load(ps: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Households per grid worker: median and largest over the grids whose workers are known
+    (current: each grid's own workers; proposed: the current mean per grid)."""
+    load = []
+    for p in ps:
+        ws = p.get("workers")
+        if not ws:
+            continue
+        for h, w in zip(p["households"], ws, strict=False):
+            if w is not None and not pd.isna(w) and float(w) > 0:
+                load.append(h / float(w))
+    if not load:
+        return {"households_per_worker_median": None, "households_per_worker_max": None}
+    return {"households_per_worker_median": float(np.median(load)),
+            "households_per_worker_max": float(np.max(load))}
 
 
 def _finite(x: float) -> float | None:
@@ -1620,8 +1880,12 @@ def _current_partition(problem: PartitionProblem, cur_lab: NDArray[np.int64]) ->
     return Partition(problem, _relabel(lab))
 
 
-def _summary_numbers(p: Partition, lo: float, hi: float) -> dict[str, Any]:
+def _summary_numbers(p: Partition, lo: float, hi: float,
+                     plan: ContainerPlan | None = None) -> dict[str, Any]:
     hh = p.households
+    one_piece = p.contiguous_regions
+    if plan is not None:
+        one_piece = one_piece & (plan.tessellation.parts(p.assignment, p.k) <= 1)
     return {
         "k": p.k,
         "weights": p.weights.tolist(),
@@ -1633,7 +1897,7 @@ def _summary_numbers(p: Partition, lo: float, hi: float) -> dict[str, Any]:
         "moved": p.moved_weight,
         "total_hh": float(p.graph.households.sum()),
         "in_band": int(np.sum((p.weights >= lo) & (p.weights <= hi))),
-        "contiguous": int(np.sum(p.contiguous_regions)),
+        "contiguous": int(np.sum(one_piece)),
     }
 
 
@@ -1669,6 +1933,7 @@ def _summary_table(parts: dict[str, list[dict[str, Any]]], current_workers, n_ne
             "polsby_popper_median": float(np.median(np.concatenate([p["pp"] for p in ps]))),
             "moved_share": moved / total if total > 0 else 0.0,
             "workers_needed": None if workers is None else round(workers),
+            **_staff_load(ps),
         })
     return pd.DataFrame(rows).set_index("plan") if rows else pd.DataFrame()
 

@@ -8,6 +8,15 @@ Private to :mod:`layers.io`. Two layers can be read from OSM data:
 * ``buildings``: ``building=*`` ways and multipolygon relations become polygons, with
   ``floors`` from ``building:levels`` and a ``kind`` from :data:`layers.schema.BUILDING_KINDS`
   where the tags make it clear.
+
+Roads carry ``block_edge``: whether the way bounds a block (tunnels, building passages, covered
+and indoor ways, private ways and driveways do not; see :func:`geo._partition_cells.tags_bound_blocks`).
+Buildings carry ``outline``: ``complete``; ``clipped`` for a way at the edge of the extract whose
+nodes outside it are missing (kept, its outline closed along the nodes that are there and cut
+to the extract's bounds); ``repaired`` for an outline osmium could not assemble (self-touching)
+made valid. Every building that could not be built at all is counted by reason in a warning
+(``planner.osm.buildings_incomplete``): ways with fewer than three nodes inside the extract,
+and multipolygon relations with missing members.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo._partition_cells import tags_bound_blocks
 from layers._io_common import ReadContext, listing
 
 PBF_LAYERS: tuple[str, ...] = ("roads", "buildings")
@@ -108,8 +118,12 @@ def read_pbf(ctx: ReadContext) -> gpd.GeoDataFrame:
     layer = ctx.layer or "roads"
     if layer not in PBF_LAYERS:
         ctx.fail("io.pbf_layer", layer=layer, supported=listing(PBF_LAYERS))
+    lost: dict[str, Any] = {}
     try:
-        rows, wkbs, skipped = (_roads if layer == "roads" else _buildings)(str(ctx.path))
+        if layer == "roads":
+            rows, wkbs, skipped = _roads(str(ctx.path))
+        else:
+            rows, wkbs, skipped, lost = _buildings(str(ctx.path))
     except (RuntimeError, OSError, ValueError, osmium.InvalidLocationError) as e:
         ctx.fail("io.corrupt", format="OSM PBF", detail=str(e).strip()[:200] or type(e).__name__)
     geoms = shapely.from_wkb(np.asarray(wkbs, dtype=object)) if wkbs else np.array([], dtype=object)
@@ -117,12 +131,15 @@ def read_pbf(ctx: ReadContext) -> gpd.GeoDataFrame:
         parts = shapely.get_num_geometries(geoms)
         single = parts == 1
         geoms[single] = shapely.get_geometry(geoms[single], 0)
-    columns = ["id", "kind", "name", "walkable", "osm_tag"] if layer == "roads" else \
-        ["id", "kind", "floors", "name", "osm_tag"]
+    columns = ["id", "kind", "name", "walkable", "osm_tag", "block_edge"] if layer == "roads" else \
+        ["id", "kind", "floors", "name", "osm_tag", "outline"]
     df = pd.DataFrame(rows, columns=columns)
-    extra = {"walkable": bool} if layer == "roads" else {"floors": "Int64"}
+    extra = {"walkable": bool, "block_edge": bool} if layer == "roads" else {"floors": "Int64"}
     df = df.astype({"id": "str", "kind": "str", "name": "str", "osm_tag": "str", **extra})
-    ctx.note("info", "io.pbf_read", features=len(df), skipped=skipped)
+    failed = lost.get("outside_extract", 0) + lost.get("broken_relations", 0)
+    ctx.note("info", "io.pbf_read", features=len(df), skipped=skipped + failed)
+    if failed or lost.get("clipped", 0) or lost.get("repaired", 0):
+        ctx.note("warning", "planner.osm.buildings_incomplete", **lost)
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms), crs="EPSG:4326")
 
 
@@ -155,16 +172,14 @@ def _road_row(way: Any, tags: dict[str, str]) -> tuple[Any, ...] | None:
     if kind is None:
         return None
     key = next(k for k in ("highway", "waterway", "railway") if k in tags)
-    return f"w{way.id}", kind[0], tags.get("name"), kind[1], f"{key}={tags[key]}"
+    return (f"w{way.id}", kind[0], tags.get("name"), kind[1], f"{key}={tags[key]}",
+            tags_bound_blocks(tags))
 
 
-def _building_row(area: Any, tags: dict[str, str]) -> tuple[Any, ...] | None:
-    if tags.get("building") == "no":
-        return None
+def _building_values(osm_id: str, tags: dict[str, str], outline: str) -> tuple[Any, ...]:
     floors = _floors(tags.get("building:levels"))
-    prefix = "w" if area.from_way() else "r"
-    return (f"{prefix}{area.orig_id()}", building_kind(tags, floors), floors, tags.get("name"),
-            f"building={tags['building']}")
+    return (osm_id, building_kind(tags, floors), floors, tags.get("name"),
+            f"building={tags['building']}", outline)
 
 
 def _roads(path: str) -> Rows:
@@ -177,11 +192,105 @@ def _roads(path: str) -> Rows:
     return _collect(fp, _road_row, osmium.geom.WKBFactory().create_linestring)
 
 
-def _buildings(path: str) -> Rows:
+def _buildings(path: str) -> tuple[list[tuple[Any, ...]], list[str], int, dict[str, Any]]:
+    """Buildings: the areas osmium assembles, then every ``building=*`` way or relation it could
+    not: edge ways are closed along their nodes inside the extract and clipped to it, the rest
+    are counted by reason (with up to five ids each)."""
     import osmium
 
+    factory = osmium.geom.WKBFactory()
+    rows: list[tuple[Any, ...]] = []
+    wkbs: list[str] = []
+    skipped = 0
+    built: set[str] = set()
     fp = (osmium.FileProcessor(path)
           .with_areas(osmium.filter.KeyFilter("building"))
           .with_filter(osmium.filter.EntityFilter(osmium.osm.AREA))
           .with_filter(osmium.filter.KeyFilter("building")))
-    return _collect(fp, _building_row, osmium.geom.WKBFactory().create_multipolygon)
+    for area in fp:
+        tags = dict(area.tags)
+        osm_id = f"{'w' if area.from_way() else 'r'}{area.orig_id()}"
+        if tags.get("building") == "no":
+            built.add(osm_id)
+            skipped += 1
+            continue
+        try:
+            wkb = factory.create_multipolygon(area)
+        except (osmium.InvalidLocationError, RuntimeError):
+            continue  # counted below with the ways and relations never assembled
+        built.add(osm_id)
+        rows.append(_building_values(osm_id, tags, "complete"))
+        wkbs.append(wkb)
+    bounds = _extract_bounds(path)
+    lost: dict[str, Any] = {"clipped": 0, "repaired": 0, "outside_extract": 0, "broken_relations": 0,
+                            "outside_ids": "", "relation_ids": ""}
+    out_ids: list[str] = []
+    rel_ids: list[str] = []
+    fp2 = (osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION)
+           .with_locations()
+           .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION))
+           .with_filter(osmium.filter.KeyFilter("building")))
+    for obj in fp2:
+        tags = dict(obj.tags)
+        if tags.get("building") == "no":
+            continue
+        if isinstance(obj, osmium.osm.Relation):
+            osm_id = f"r{obj.id}"
+            if osm_id not in built and tags.get("type") in ("multipolygon", "building"):
+                lost["broken_relations"] += 1
+                rel_ids.append(osm_id)
+            continue
+        osm_id = f"w{obj.id}"
+        if osm_id in built:
+            continue
+        xy = [(n.location.lon, n.location.lat) for n in obj.nodes if n.location.valid()]
+        complete = len(xy) == len(obj.nodes) and obj.is_closed()
+        geom = _salvage(xy, bounds)
+        if geom is None:
+            if not obj.is_closed() and len(xy) == len(obj.nodes):
+                continue  # an unclosed building way inside the extract: a member of a relation
+            lost["outside_extract"] += 1
+            out_ids.append(osm_id)
+            continue
+        outline = "repaired" if complete else "clipped"
+        lost[outline] += 1
+        rows.append(_building_values(osm_id, tags, outline))
+        wkbs.append(shapely.to_wkb(geom, hex=True))
+    lost["outside_ids"] = listing(out_ids[:5]) if out_ids else "—"
+    lost["relation_ids"] = listing(rel_ids[:5]) if rel_ids else "—"
+    return rows, wkbs, skipped, lost
+
+
+def _salvage(xy: list[tuple[float, float]], bounds: shapely.Geometry | None) -> shapely.Geometry | None:
+    """A polygon from the nodes of a building way that are in the extract, made valid and cut
+    to the extract's bounds; ``None`` when fewer than three nodes are left or no area remains."""
+    if len(set(xy)) < 3:
+        return None
+    poly = shapely.make_valid(shapely.Polygon(xy))
+    if bounds is not None:
+        poly = shapely.intersection(poly, bounds)
+    parts = shapely.get_parts(poly)
+    parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
+    if parts.size == 0:
+        return None
+    return parts[0] if parts.size == 1 else shapely.multipolygons(parts)
+
+
+def _extract_bounds(path: str) -> shapely.Geometry | None:
+    """The extract's bounding box from the file header, else the box of its nodes."""
+    import osmium
+
+    try:
+        box = osmium.io.Reader(path, osmium.osm.NOTHING).header().box()
+        if box.valid():
+            return shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
+                               box.top_right.lat)
+    except (RuntimeError, OSError, ValueError):
+        pass
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    for node in osmium.FileProcessor(path, osmium.osm.NODE):
+        if node.location.valid():
+            lon, lat = node.location.lon, node.location.lat
+            x0, y0, x1, y1 = min(x0, lon), min(y0, lat), max(x1, lon), max(y1, lat)
+    return shapely.box(x0, y0, x1, y1) if np.isfinite(x0) else None

@@ -12,6 +12,7 @@ from dashboard import _auth, _html, maps, state, widgets
 from dashboard import _planner as pl
 from dashboard._planner import tp
 from dashboard.widgets import fmt_int
+from layers.i18n import t
 from layers.permissions import PermissionDenied
 from layers.privacy import mask_name
 
@@ -181,12 +182,22 @@ elif section == "versions":
         st.info(tp("save.need_plan"))
     else:
         ev = pl.evaluate(model)
+        n_errors = len(pl.open_errors(ev))
+        confirmed = False
+        if n_errors:
+            # a plan that breaks a hard rule is saved only when the planner says so
+            st.warning(pl.violations_note(ev, lang))
+            confirmed = st.checkbox(t("planner.save.confirm_violations", lang, n=n_errors),
+                                    key="pl_confirm_violations")
         if st.button(tp("save.button"), key="pl_save", type="primary", icon=":material/save:"):
             if not note:
                 st.warning(tp("save.need_fields"))
+            elif n_errors and not confirmed:
+                st.warning(t("planner.save.need_confirm", lang, n=n_errors))
             else:
                 try:
-                    written = pl.save_plan(model, ev, actor=account, note=note)
+                    written = pl.save_plan(model, ev, actor=account, note=note,
+                                           confirm_violations=confirmed)
                     st.session_state.update(pl_saved=written[-1], pl_rolled=None)
                 except PermissionDenied as exc:
                     st.error(exc.message(lang))

@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-population", type=float, default=None, help=h("help_max_pop"))
     p.add_argument("--radius-m", type=float, default=1000.0, help=h("help_radius"))
     p.add_argument("--seed", type=int, default=0, help=h("help_seed"))
-    p.add_argument("--time-limit-s", type=float, default=2.0, help=h("help_time"))
+    p.add_argument("--time-limit-s", type=float, default=None, help=h("help_time"))
+    p.add_argument("--max-steps", type=int, default=None, help=h("help_steps"))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=h("help_out"))
     p.set_defaults(func=cmd_repartition)
@@ -154,7 +155,8 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
     if args.community and args.level == "community":
         _say("planner.cli.community_level", lang, err=True)
         return 2
-    if args.radius_m <= 0 or args.time_limit_s <= 0 or args.seed < 0:
+    if (args.radius_m <= 0 or (args.time_limit_s is not None and args.time_limit_s <= 0)
+            or (args.max_steps is not None and args.max_steps <= 0) or args.seed < 0):
         _say("planner.cli.bad_option", lang, err=True,
              error="--radius-m and --time-limit-s must be positive, --seed >= 0")
         return 2
@@ -204,7 +206,7 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             res = repartition(
                 units, containers, roads=roads, level=args.level, balance=balance, band=band,
                 radius_m=args.radius_m, group_col=group_col, current_col=current_col,
-                current_workers=workers, time_limit_s=args.time_limit_s,
+                current_workers=workers, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
                 rng=np.random.default_rng(args.seed), report_outside=False,
             )
         except PartitionInputError as exc:
@@ -213,6 +215,8 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
     _write_regions(res, args.out, args.level)
     _print_table(res.summary, lang)
     _print_violations(res.violations, lang)
+    if res.search.get("stopped_by_time"):
+        _say("planner.cli.stopped_by_time", lang, err=True, codes=", ".join(res.search["stopped_by_time"]))
     _say("planner.cli.wrote", lang, n=len(res.regions), path=args.out,
          seconds=f"{time.perf_counter() - t0:.1f}")
     return 0

@@ -136,3 +136,14 @@ def test_accessibility_geojson_gets_a_coverage_csv(store, tmp_path) -> None:
     out = tmp_path / "iso.geojson"
     assert main(["accessibility", "--sites", "0", "--store", str(path), "--out", str(out)]) == 0
     assert out.exists() and out.with_suffix(".coverage.csv").exists()
+
+
+def test_a_time_limit_that_stops_the_search_is_reported(store, tmp_path, capsys) -> None:
+    path, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    out = tmp_path / "plan.gpkg"
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--time-limit-s", "0.000001", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0 and out.exists()
+    assert "stopped by the time limit" in err and code in err

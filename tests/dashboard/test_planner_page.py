@@ -19,6 +19,7 @@ import shapely
 
 from dashboard import _planner as pl
 from geo.partition import repartition
+from layers.permissions import Account
 from layers.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,3 +260,34 @@ def test_page_saves_versions_and_rolls_back_with_confirmation(private_store) -> 
         orig.close()
     assert sorted(back["code"]) == sorted(v1["code"])
     assert back.set_index("code")["households"].to_dict() == v1.set_index("code")["households"].to_dict()
+
+
+def test_a_plan_breaking_a_hard_rule_is_saved_only_when_confirmed(private_store, layers) -> None:
+    m = pl.run_plan(_inputs(layers, f"com:{COMMUNITY}"), pl.Params())
+    # move the heaviest movable unit out of its grid until a grid leaves the band
+    ev = pl.evaluate(m)
+    hh = pl.unit_households(m)
+    for _ in range(6):
+        if pl.open_errors(ev):
+            break
+        unit = max(pl.movable_units(m), key=lambda u: hh[u])
+        m = pl.move(m, unit, pl.neighbours(m, unit)[0])
+        ev = pl.evaluate(m)
+    errors = pl.open_errors(ev)
+    assert errors
+    # what the manual moves broke is blamed on them, not on the engine
+    assert all(v["reason"] == "manual_move" and v["moved_units"] for v in errors)
+    planner = Account("zhang-planner", role="planner", display_name="张规划")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(pl.OpenViolationsError):
+            pl.save_plan(m, ev, actor=planner, note="手工调整")
+        written = pl.save_plan(m, ev, actor=planner, note="手工调整", confirm_violations=True)
+    s = open_store(private_store)
+    try:
+        vers = s.versions("grids").set_index("version")
+    finally:
+        s.close()
+    note = vers.loc[written[-1], "note"]
+    assert note.startswith("手工调整 · 未满足的硬性规则") and f"{len(errors)} 项" in note
+    assert "手工调整造成" in note  # the rules the manual moves broke, named as such

@@ -129,6 +129,14 @@ def test_planner_runs_moves_saves_and_rolls_back(page, server, demo_gpkg, movabl
     page.get_by_label("调整原因").fill("兰石社区手动微调")
     page.get_by_label("调整原因").press("Enter")
     _idle(page)
+    confirm = page.get_by_text("我已知晓本方案有")
+    if confirm.count():  # the move broke a hard rule: saving asks first, and blocks until ticked
+        assert page.get_by_text("未满足的硬性规则").count() >= 1
+        _shot(page, artifacts_dir, "e2e-planner-confirm-violations.png")
+        _button(page, "保存为新版本").click()
+        page.get_by_text("请先勾选确认再保存").first.wait_for(timeout=TIMEOUT_MS)
+        confirm.first.click()
+        _idle(page)
     _button(page, "保存为新版本").click()
     page.get_by_text("已保存为版本 v").first.wait_for(timeout=TIMEOUT_MS)
     saved = int(page.get_by_text("已保存为版本 v").first.inner_text().rsplit("v", 1)[1])
