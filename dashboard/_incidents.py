@@ -837,9 +837,9 @@ def monthly_topic_table(flt: IncidentFilter, *, lang: str) -> None:
         tp("topic.month"): topics.index,
         tp("topic.type"): [item_label(x, lang) if isinstance(x, str) else tp("topic.nothing_rose")
                            for x in topics["type"]],
-        tp("topic.count"): topics["count"].astype("Int64").to_numpy(),
-        tp("topic.prev"): topics["prev_count"].astype("Int64").to_numpy(),
-        tp("topic.increase"): topics["increase"].astype("Int64").to_numpy(),
+        tp("topic.count"): [_count_text(v) for v in topics["count"]],
+        tp("topic.prev"): [_count_text(v) for v in topics["prev_count"]],
+        tp("topic.increase"): [_count_text(v, sign=True) for v in topics["increase"]],
         tp("topic.growth"): [widgets.fmt_pct(g) for g in topics["growth"]],
         tp("topic.area"): [names.get(str(a), "—") if isinstance(a, str) else "—" for a in topics["top_area"]],
         tp("topic.area_share"): [widgets.fmt_pct(s) for s in topics["area_share"]],
@@ -847,6 +847,13 @@ def monthly_topic_table(flt: IncidentFilter, *, lang: str) -> None:
                           zip(topics["top_type"], topics["top_type_count"], strict=True)],
     }).iloc[::-1]
     st.dataframe(rows, hide_index=True, width="stretch", key="hot_topics")
+
+
+def _count_text(value: Any, *, sign: bool = False) -> str:
+    """A whole count as text ("—" when missing, so the table never shows "None" or "<NA>")."""
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{int(value):+,}" if sign else f"{int(value):,}"
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
