@@ -76,9 +76,8 @@ def compress(png: bytes) -> bytes:
 def capture(page, url: str, path: Path, *, wait_map: bool = True) -> None:
     """Open ``url``, wait for Streamlit and the maps to settle, save a compressed full-viewport PNG."""
     page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid='stMainBlockContainer'], [data-testid='stAppViewContainer']",
-                           timeout=90_000)
-    time.sleep(1.0)
+    page.wait_for_selector("[data-testid='stMainBlockContainer'] [data-testid='stMarkdown']", timeout=90_000)
+    time.sleep(1.5)
     settle(page, quiet_s=2.0)
     if wait_map and page.locator(MAP).count():
         time.sleep(2.0)
