@@ -534,6 +534,49 @@ class Legend(MacroElement):
         return _js(self.html)
 
 
+class FitBesideLegend(MacroElement):
+    """Fit ``bounds`` so the legend (a :class:`Legend` on the ``side`` corner) covers none of it.
+
+    The legend's width is only known in the browser, so the fit runs there: on load and on every
+    resize of the frame, with padding on the legend's side of the legend's width (when the frame
+    is wide enough; a narrow frame keeps the plain fit). ``bounds`` are display lon/lat
+    ``(minx, miny, maxx, maxy)``.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var m = {{ this._parent.get_name() }};
+            var b = L.latLngBounds({{ this.bounds_js }});
+            function fit() {
+                m.invalidateSize(false);
+                var lg = m.getContainer().querySelector(".gp-legend");
+                var w = lg ? lg.offsetWidth + 16 : 0;
+                var x = m.getSize().x;
+                var side = (w > 0 && x - w > 0.55 * x) ? w : {{ this.pad }};
+                var opts = {animate: false};
+                opts[{{ this.side_js }}] = [side, {{ this.pad }}];
+                opts[{{ this.other_js }}] = [{{ this.pad }}, {{ this.pad }}];
+                m.fitBounds(b, opts);
+            }
+            window.addEventListener("resize", fit);
+            setTimeout(fit, 30);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: Sequence[float], *, side: str = "right", pad_px: int = 8) -> None:
+        super().__init__()
+        self._name = "FitBesideLegend"
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        self.bounds_js = json.dumps([[y0, x0], [y1, x1]])
+        self.side_js = json.dumps("paddingBottomRight" if side == "right" else "paddingTopLeft")
+        self.other_js = json.dumps("paddingTopLeft" if side == "right" else "paddingBottomRight")
+        self.pad = int(pad_px)
+
+
 # --------------------------------------------------------------------------- maps
 
 _TIANDITU = (
