@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pytest
 
@@ -105,6 +106,11 @@ def test_hotspots_every_window_by_every_map_mode(app, window: str) -> None:
         _hotspots_rendered(at, f"{window}/{mode}")
         if window == "custom":
             assert inc.tp("hot.empty") in _captions(at)
+        elif mode != "emerging" or "d7" != window:  # every mode with cases has a legend
+            script = json.loads(at.get("component_instance")[0].proto.json_args)["script"]
+            assert "gp-legend" in script, f"{window}/{mode}: no legend"
+        if mode == "rate" and window != "custom":  # the per-grid map counts grids, not hexagons
+            assert "综合网格" in _captions(at) and "六边形" not in _captions(at).splitlines()[0]
 
 
 def test_hotspots_every_resolution_and_significance_switch(app) -> None:
