@@ -229,7 +229,7 @@ def multiselect(label: str, options: Sequence[Any], *, key: str, fmt: Any,
                 container: Any = st.sidebar) -> tuple[Any, ...]:
     """A multiselect where nothing picked means "all"."""
     return tuple(container.multiselect(label, list(options), key=key, format_func=fmt,
-                                       placeholder=tp("filter.all_hint")))
+                                       placeholder=tp("filter.all_hint"), select_all=False))
 
 
 def category_filters(prefix: str, *, container: Any = st.sidebar) -> tuple[tuple[str, ...], tuple[str, ...]]:

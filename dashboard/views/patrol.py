@@ -82,7 +82,8 @@ if st.session_state.get("pt_worker") not in options:
 labels = {w: pt.worker_label(r) for w, r in workers.iterrows()}
 none_label = tp("filter.worker_none")
 worker = st.sidebar.selectbox(tp("filter.worker"), options, key="pt_worker",
-                              format_func=lambda w: labels.get(w, none_label), on_change=_picked_in_sidebar)
+                              format_func=lambda w: labels.get(w, none_label), on_change=_picked_in_sidebar,
+                              placeholder=tp_ux("streamlit.no_options"))
 
 k = pt.kpis(comp)
 dates_text = str(days[0].date()) if len(days) == 1 else f"{days[0].date()} – {days[-1].date()}"

@@ -352,3 +352,24 @@ def test_offline_mode_requests_nothing_outside_localhost(page, server) -> None:
     outside = sorted({u for u in page.requests if not is_local(u, server)})
     assert not outside, outside
     assert any("/app/static/leaflet/leaflet.js" in u for u in page.requests)
+
+
+def test_streamlit_own_english_is_replaced_in_chinese(page, server) -> None:
+    """Streamlit 1.67 has no translations: the uploader's button and size line and the empty
+    dropdown are drawn from the catalogue over CSS; the filters offer no "Select all"."""
+    _open(page, server, "/data", "数据导入与导出")
+    zone = page.locator("[data-testid='stFileUploaderDropzone']")
+    zone.wait_for(timeout=TIMEOUT_MS)
+    after = "e => getComputedStyle(e, '::after').content + '|' + getComputedStyle(e).fontSize"
+    button = zone.locator("button [data-testid='stMarkdownContainer'] p").evaluate(after)
+    size = zone.locator("[data-testid='stFileUploaderDropzoneInstructions'] span").evaluate(after)
+    assert button == '"选择文件"|0px', button
+    assert size.startswith('"拖放文件到此处，每个文件不超过 200 MB"') and size.endswith("|0px"), size
+    _open(page, server, "/incidents", "事件办理台账")
+    page.locator(".st-key-inc_stage [role='combobox']").first.click()
+    page.get_by_role("option").first.wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_role("option", name="Select all").count() == 0
+    page.keyboard.type("zzzz")
+    empty = page.locator("[role='listbox'][data-empty='true'] [role='option'] > span")
+    empty.wait_for(timeout=TIMEOUT_MS)
+    assert empty.evaluate(after).startswith('"没有匹配的选项"')
