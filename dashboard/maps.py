@@ -47,6 +47,7 @@ from folium.template import Template
 from geo.crs import convert_geometries, convert_lonlat, to_metric
 from geo.hexes import cells_to_polygons
 from layers.config import Settings
+from layers.i18n import t
 
 #: Basemaps a user can choose (``GRIDPULSE_BASEMAP``).
 BASEMAPS: tuple[str, ...] = ("osm", "tianditu", "amap", "xyz", "none")
@@ -534,6 +535,51 @@ class Legend(MacroElement):
         return _js(self.html)
 
 
+class TileErrorNotice(MacroElement):
+    """Say so on the map when the basemap cannot load (no internet, a blocked tile server).
+
+    Without it a map whose tiles all fail is plain grey while still crediting the tile provider.
+    After the first few tile errors with no tile loaded, the attribution is removed and ``text``
+    (catalogue text, set as ``textContent``) is shown in the top-right corner.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var m = {{ this._parent.get_name() }};
+            var errors = 0, loaded = 0, shown = false;
+            function check() {
+                if (shown || loaded > 0 || errors < 3) return;
+                shown = true;
+                var c = L.control({position: "topright"});
+                c.onAdd = function () {
+                    var d = L.DomUtil.create("div", "gp-tile-notice");
+                    d.textContent = {{ this.text_js }};
+                    d.style.cssText = "background:rgba(255,244,214,.95);color:#7a4b00;border:1px solid #f0b429;"
+                        + "border-radius:4px;padding:4px 8px;max-width:320px;font-size:12px;line-height:1.4";
+                    return d;
+                };
+                c.addTo(m);
+                if (m.attributionControl) { m.attributionControl.remove(); }
+            }
+            m.eachLayer(function (l) {
+                if (l instanceof L.TileLayer) {
+                    l.on("tileerror", function () { errors += 1; check(); });
+                    l.on("tileload", function () { loaded += 1; });
+                }
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "TileErrorNotice"
+        self.text_js = json.dumps(text).replace("<", "\\u003c")  # never ends the script element
+
+
 class FitBesideLegend(MacroElement):
     """Fit ``bounds`` so the legend (a :class:`Legend` on the ``side`` corner) covers none of it.
 
@@ -665,8 +711,11 @@ def base_map(
                    attribution_control=cfg.effective_basemap != "none", zoom_start=12,
                    location=None if bounds is None else [
                        (bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2])
-    for tl in _tile_layers(cfg):
+    tiles = _tile_layers(cfg)
+    for tl in tiles:
         tl.add_to(m)
+    if tiles:
+        TileErrorNotice(t("ux.map.tiles_failed", cfg.lang)).add_to(m)
     bg = "#0b1220" if cfg.dark else "#eef1f5"
     css = [
         f".leaflet-container{{background:{bg};font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;"
