@@ -79,8 +79,13 @@ def capture(page, url: str, path: Path, *, wait_map: bool = True) -> None:
     page.wait_for_selector("[data-testid='stMainBlockContainer'] [data-testid='stMarkdown']", timeout=90_000)
     time.sleep(1.5)
     settle(page, quiet_s=2.0)
-    if wait_map and page.locator(MAP).count():
-        time.sleep(2.0)
+    if wait_map and page.locator(MAP).count():  # until the map frame has drawn its shapes
+        deadline = time.monotonic() + 90
+        frame = page.frame_locator(MAP).first
+        while time.monotonic() < deadline and frame.locator(".leaflet-overlay-pane path").count() == 0:
+            time.sleep(0.5)
+        settle(page, quiet_s=2.0)
+        time.sleep(1.5)
     page.evaluate("document.fonts.ready")
     prev = page.screenshot()
     for _ in range(8):
@@ -117,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             shots: list[tuple[str, str, dict[str, int]]] = []
             for lang in args.langs.split(","):
                 for name in args.pages.split(","):
-                    shots.append((f"{name}_{lang}.png", f"{url}/{name}?lang={lang}",
+                    path = "" if name == "explorer" else name  # the default page is served at /
+                    shots.append((f"{name}_{lang}.png", f"{url}/{path}?lang={lang}",
                                   {"width": 1920, "height": 1080}))
                 if args.wall_4k and "wall" in args.pages.split(","):
                     shots.append((f"wall_4k_{lang}.png", f"{url}/wall?lang={lang}",
