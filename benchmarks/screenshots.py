@@ -77,6 +77,12 @@ def capture(page, url: str, path: Path, *, wait_map: bool = True) -> None:
     """Open ``url``, wait for Streamlit and the maps to settle, save a compressed full-viewport PNG."""
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("[data-testid='stMainBlockContainer'] [data-testid='stMarkdown']", timeout=90_000)
+    # the page's main content (a map, a table or the uploader), then no script run in progress
+    page.wait_for_selector(f"{MAP}, [data-testid='stDataFrame'], [data-testid='stFileUploader']",
+                           timeout=180_000)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and page.locator("[data-testid='stStatusWidget']").count():
+        time.sleep(0.5)
     time.sleep(1.5)
     settle(page, quiet_s=2.0)
     if wait_map and page.locator(MAP).count():  # until the map frame has drawn its shapes

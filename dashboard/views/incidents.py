@@ -68,7 +68,7 @@ else:
     # every column wide enough for its longest value (the item names, the two timestamps)
     widths = {"id": 150, "received": 140, "item": 200, "level": 60, "stage": 100, "department": 130,
               "grid": 150, "due": 140, "overdue": 60, "source": 110, "reporter": 90, "phone": 120}
-    picked = st.dataframe(shown, key="inc_table", hide_index=True, height=min(420, 35 * len(rows) + 38),
+    picked = st.dataframe(shown, key="inc_table", hide_index=True, height=min(560, 35 * len(rows) + 38),
                           on_select="rerun", selection_mode="single-row", width="stretch",
                           column_config={tp(f"cases.{c}"): st.column_config.Column(width=w)
                                          for c, w in widths.items()})

@@ -114,7 +114,7 @@ else:
     st.session_state["pt_table_ids"] = list(zip(
         rows["worker_id"], rows["day"] if "day" in rows else [None] * len(rows), strict=True))
     shown = rows.drop(columns=["grid_code"]).rename(columns={c: tp(f"table.{c}") for c in rows.columns})
-    st.dataframe(shown, key=_table_key(), hide_index=True, height=min(400, 35 * len(rows) + 38), width="stretch",
+    st.dataframe(shown, key=_table_key(), hide_index=True, height=min(320, 35 * len(rows) + 38), width="stretch",
                  on_select=_pick_from_table, selection_mode="single-row",
                  column_config={tp("table.hours_in_grid"): st.column_config.ProgressColumn(
                      tp("table.hours_in_grid"), min_value=0.0, max_value=8.0, format="%.2f", width=170)})
