@@ -348,7 +348,8 @@ def track_geometry(track: Track, cfg: maps.MapConfig, *, upto: np.datetime64 | N
     ok = np.isin(part, ids[counts >= 2])
     if not ok.any():
         return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    lines = shapely.linestrings(np.column_stack([x[ok], y[ok]]), indices=part[ok])
+    _, index = np.unique(part[ok], return_inverse=True)  # 0..n-1 with no gap (single fixes dropped)
+    lines = shapely.linestrings(np.column_stack([x[ok], y[ok]]), indices=index)
     geom = shapely.simplify(shapely.multilinestrings(lines), tolerance_m)
     gs = gpd.GeoSeries([geom], crs=track.crs).to_crs(4326)
     out = np.asarray(gs.values, dtype=object)

@@ -93,7 +93,8 @@ if section == "plan":
         with table_col:
             st.markdown(f"#### {pl.tu('planner.current_table')}")
             st.caption(pl.tu("planner.out_of_band", n=n_out, total=len(inputs.current),
-                             quantity=quantity, lo=fmt_int(params.lo), hi=fmt_int(params.hi)))
+                             quantity=quantity.lower() if lang == "en" else quantity,
+                             lo=fmt_int(params.lo), hi=fmt_int(params.hi)))
             st.dataframe(pl.current_rows(inputs, params, lang), hide_index=True, width="stretch",
                          height=520, key="pl_current_table")
         st.stop()

@@ -131,6 +131,11 @@ def test_the_track_breaks_at_a_gap_in_time_and_at_a_jump() -> None:
                      CRS.from_epsg(32650))
     g = pt.track_geometry(track, MapConfig(basemap="none"), tolerance_m=0.1).geometry.iloc[0]
     assert len(g.geoms) == 3  # no straight line across the gap or the jump
+    # a lone fix between two jumps is no line at all, and the pieces around it still are
+    x[5] = 5000.0
+    lone = pt.Track(track.time, x, y, track.lon, track.lat, track.trip, track.crs)
+    g = pt.track_geometry(lone, MapConfig(basemap="none"), tolerance_m=0.1).geometry.iloc[0]
+    assert len(g.geoms) == 3  # the five before, the four after the lone fix, the last five
 
 
 def test_stale_buildings_are_listed_and_the_play_button_restarts_the_replay(shell, demo_store) -> None:
