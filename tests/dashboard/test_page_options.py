@@ -137,7 +137,7 @@ def test_hotspots_each_category_level_and_source(app) -> None:
         at.sidebar.multiselect(key=key).set_value([]).run()
     # an item nobody reported in the last week: every part of the page is empty, none breaks
     at.sidebar.selectbox(key="hot_window").set_value("d7").run()
-    for item in list(taxonomy.ITEMS)[:: max(len(taxonomy.ITEMS) // 8, 1)]:
+    for item in list(taxonomy.ITEMS)[:: max(len(taxonomy.ITEMS) // 4, 1)]:
         at.sidebar.multiselect(key="hot_item").set_value([item]).run()
         _hotspots_rendered(at, f"item {item}")
 
@@ -262,7 +262,7 @@ def test_patrol_every_mode_scope_and_a_day_without_fixes(app, mode: str, scopes,
         _patrol_rendered(at, f"{mode}/{scope}")
         workers = at.sidebar.selectbox(key="pt_worker").options
         assert workers, scope
-    for worker in workers_in(scopes[-1]):
+    for worker in workers_in(scopes[-1]) if mode == "day" else ():  # the same code in a range
         at.session_state["pt_worker"] = worker
         at.run()
         _patrol_rendered(at, f"{mode}/worker {worker}")
@@ -283,7 +283,7 @@ def test_planner_every_balance_section_and_scope(app, balance: str, scopes) -> N
 
     at = _open(app, "planner")
     at.sidebar.radio(key="pl_balance").set_value(balance).run()
-    for scope in scopes[:3]:
+    for scope in scopes[:3] if balance == "households" else scopes[:1]:  # scopes once is enough
         for key, value in scope.items():
             at.sidebar.selectbox(key=f"w_{key}").set_value(value).run()
         for section in ("plan", "versions", "circle"):
