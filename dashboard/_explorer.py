@@ -19,6 +19,7 @@ import streamlit as st
 from dashboard import _html, maps, state
 from dashboard import _kpis as kpis
 from dashboard.widgets import fmt_int, tr
+from geo.crs import to_metric
 
 #: Map styles per layer.
 SUB_STYLE = {"color": "#1d3557", "weight": 3, "opacity": 0.95, "fill": True, "fillOpacity": 0.0}
@@ -141,6 +142,27 @@ def up_one_level(v: state.View) -> dict[str, str]:
     return {"sub": "", "com": "", "grid": ""}
 
 
+#: The explorer never zooms closer than a view this many metres across (a small dedicated grid,
+#: a school or a market, would otherwise fill the map at street-furniture scale).
+MIN_VIEW_M = 600.0
+
+
+def min_extent(bounds: np.ndarray, *, metres: float = MIN_VIEW_M) -> np.ndarray:
+    """WGS-84 ``bounds`` grown about their centre to at least ``metres`` in each direction.
+
+    Examples
+    --------
+    >>> b = min_extent(np.array([118.0, 32.0, 118.0001, 32.0001]))
+    >>> round((b[3] - b[1]) * 111_320), round((b[2] - b[0]) * 111_320 * np.cos(np.radians(32.00005)))
+    (600, 600)
+    """
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half_lat = max((y1 - y0) / 2, metres / 2 / 111_320)
+    half_lon = max((x1 - x0) / 2, metres / 2 / (111_320 * np.cos(np.radians(cy))))
+    return np.array([cx - half_lon, cy - half_lat, cx + half_lon, cy + half_lat])
+
+
 def _bounds(v: state.View) -> np.ndarray:
     for code, name in ((v.grid, "grids"), (v.com, "communities"), (v.sub, "subdistricts")):
         if code:
@@ -149,7 +171,7 @@ def _bounds(v: state.View) -> np.ndarray:
             if len(hit):
                 b = hit.total_bounds
                 pad = max(b[2] - b[0], b[3] - b[1]) * (0.6 if name == "grids" else 0.05)
-                return np.array([b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad])
+                return min_extent(np.array([b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad]))
     for name in ("districts", "subdistricts", "grids"):
         df = state.layer(name)
         if len(df):
@@ -270,7 +292,8 @@ def locate(name: str, lon: float, lat: float, *, kind: str | None = None) -> str
     if len(idx) == 0:
         return None
     hits = df.iloc[idx]
-    return str(hits.iloc[int(np.argmin(hits.geometry.area.to_numpy()))]["code"])
+    area_m2 = to_metric(hits[["geometry"]]).area.to_numpy()  # never areas in square degrees
+    return str(hits.iloc[int(np.argmin(area_m2))]["code"])
 
 
 def drill(v: state.View, lon: float, lat: float) -> dict[str, str] | None:
@@ -283,10 +306,10 @@ def drill(v: state.View, lon: float, lat: float) -> dict[str, str] | None:
         if com is None:
             return None
         return {"sub": _parent_sub(com) or v.sub, "com": com, "grid": ""}
-    grid = None
-    if "ded" in v.layers:
+    # the comprehensive grid (every point has one); a dedicated grid only where none is
+    grid = locate("grids", lon, lat, kind="comprehensive")
+    if grid is None and "ded" in v.layers:
         grid = locate("grids", lon, lat, kind="dedicated")
-    grid = grid or locate("grids", lon, lat, kind="comprehensive")
     if grid is None:
         return None
     g = state.layer("grids", ["code", "community_code"])

@@ -230,7 +230,7 @@ def multiselect(label: str, options: Sequence[Any], *, key: str, fmt: Any,
                 container: Any = st.sidebar) -> tuple[Any, ...]:
     """A multiselect where nothing picked means "all"."""
     return tuple(container.multiselect(label, list(options), key=key, format_func=fmt,
-                                       placeholder=tp("filter.all_hint")))
+                                       placeholder=tp("filter.all_hint"), select_all=False))
 
 
 def category_filters(prefix: str, *, container: Any = st.sidebar) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -416,22 +416,47 @@ def _centres(cells: np.ndarray, cfg: maps.MapConfig) -> tuple[np.ndarray, np.nda
     return convert_lonlat(latlng[:, 1], latlng[:, 0], src="wgs84", dst=cfg.datum)  # type: ignore[arg-type]
 
 
+#: Colour stops of the heat layer (weight 0..1 → colour); the legend shows the same stops.
+HEAT_GRADIENT: dict[float, str] = {0.2: "#2c7bb6", 0.45: "#abd9e9", 0.65: "#ffffbf", 0.85: "#fdae61",
+                                   1.0: "#d7191c"}
+
+
+def heat_scale(counts: pd.DataFrame) -> float:
+    """The count (per hexagon) that the heat layer draws at full heat: the 98th percentile."""
+    w = counts["count"].to_numpy(dtype=float)
+    return max(float(np.quantile(w, 0.98)), 1.0) if len(w) else 1.0
+
+
 def weighted_heat_layer(counts: pd.DataFrame, *, name: str, cfg: maps.MapConfig,
                         radius: int = 18) -> folium.plugins.HeatMap:
     """A heat layer from per-cell counts at the cell centres (never one point per case)."""
     x, y = _centres(counts["cell"].to_numpy(dtype=np.int64), cfg)
     w = counts["count"].to_numpy(dtype=float)
-    top = float(np.quantile(w, 0.98)) if len(w) else 1.0
-    pts = np.column_stack([np.round(y, 5), np.round(x, 5), np.round(np.minimum(w / max(top, 1.0), 1.0), 3)])
+    top = heat_scale(counts)
+    pts = np.column_stack([np.round(y, 5), np.round(x, 5), np.round(np.minimum(w / top, 1.0), 3)])
     return folium.plugins.HeatMap(pts.tolist(), name=name, radius=radius, blur=radius,
-                                  min_opacity=0.25, max_zoom=16)
+                                  min_opacity=0.25, max_zoom=16,
+                                  gradient={str(k): v for k, v in HEAT_GRADIENT.items()})
 
 
-def cluster_layer(counts: pd.DataFrame, *, cfg: maps.MapConfig, label: str) -> folium.FeatureGroup:
-    """Cases pooled at cell centres: one circle per cell, area proportional to the count."""
+def heat_legend(counts: pd.DataFrame, res: int) -> list[tuple[str, str, str]]:
+    """Legend rows of the heat layer: each colour stop with the cases per hexagon it stands for."""
+    top = heat_scale(counts)
+    stops = list(HEAT_GRADIENT.items())
+    rows = [(c, t("ux.hot.heat_about", state.lang(), n=f"{k * top:,.0f}"), "fill") for k, c in stops[:-1]]
+    rows.append((stops[-1][1], t("ux.hot.heat_top", state.lang(), n=f"{top:,.0f}"), "fill"))
+    return rows[::-1]
+
+
+def cluster_layer(counts: pd.DataFrame, *, cfg: maps.MapConfig, label: str) -> tuple[
+        folium.FeatureGroup, list[tuple[str, str, str]]]:
+    """Cases pooled at cell centres: one circle per cell, area proportional to the count.
+
+    Returns the layer and its legend rows (the colour classes of the counts).
+    """
     fg = folium.FeatureGroup(name="clusters")
     if counts.empty:
-        return fg
+        return fg, []
     x, y = _centres(counts["cell"].to_numpy(dtype=np.int64), cfg)
     n = counts["count"].to_numpy(dtype=float)
     r = 4 + (CLUSTER_MAX_RADIUS_PX - 4) * np.sqrt(n / n.max())
@@ -442,7 +467,7 @@ def cluster_layer(counts: pd.DataFrame, *, cfg: maps.MapConfig, label: str) -> f
             [round(float(lat), 5), round(float(lon), 5)], radius=float(round(rad, 1)),
             color="#7f2704", weight=1, fill=True, fill_color=colours[max(int(k), 0)], fill_opacity=0.8,
         ).add_child(_html.Tooltip(f"{label} {int(cnt):,}")).add_to(fg)
-    return fg
+    return fg, maps.legend_items(edges, colours)
 
 
 def hex_class_layer(cells: np.ndarray, classes: np.ndarray, *, colours: Mapping[int, str], name: str,
@@ -784,13 +809,20 @@ def build_map(mode: str, res: int, flt: IncidentFilter, cfg: maps.MapConfig, *, 
         layer.add_to(m)
         legend.append((tp("hot.count"), rows))
     elif mode == "heat":
-        weighted_heat_layer(h3_counts(10, flt), name=tp("mode.heat"), cfg=cfg).add_to(m)
+        fine = h3_counts(10, flt)
+        weighted_heat_layer(fine, name=tp("mode.heat"), cfg=cfg).add_to(m)
+        legend.append((t("ux.hot.heat_legend", state.lang()), heat_legend(fine, 10)))
     elif mode == "clusters":
         cres = max(res - 1, 7)
-        cluster_layer(h3_counts(cres, flt), cfg=cfg, label=tp("hot.count")).add_to(m)
+        layer, rows = cluster_layer(h3_counts(cres, flt), cfg=cfg, label=tp("hot.count"))
+        layer.add_to(m)
+        legend.append((t("ux.hot.cluster_legend", state.lang()), rows))
         caption = f"{caption} · {tp('hot.clusters', res=cres)}"
     elif mode == "rate":
-        legend.append((tp("hot.rate"), _rate_layer(m, flt, cfg)))
+        rows, n_grids = _rate_layer(m, flt, cfg)
+        legend.append((tp("hot.rate"), rows))
+        caption = t("ux.hot.summary_grids", state.lang(), count=f"{total:,}", grids=f"{n_grids:,}",
+                    window=window_text)
     elif mode == "gi":
         gi = gi_table(res, flt, fdr=fdr)
         bins = gi["gi_bin"].to_numpy()
@@ -826,7 +858,9 @@ def build_map(mode: str, res: int, flt: IncidentFilter, cfg: maps.MapConfig, *, 
     return maps.finish(m, cfg), caption
 
 
-def _rate_layer(m: folium.Map, flt: IncidentFilter, cfg: maps.MapConfig) -> list[tuple[str, str, str]]:
+def _rate_layer(m: folium.Map, flt: IncidentFilter, cfg: maps.MapConfig) -> tuple[
+        list[tuple[str, str, str]], int]:
+    """Comprehensive grids by cases per 1,000 residents; returns the legend rows and the grid count."""
     rates = grid_rates(flt)
     shapes = state.display_layer("grids", cfg, columns=("code", "name", "kind"))
     shapes = shapes[shapes["kind"] == "comprehensive"]
@@ -839,7 +873,7 @@ def _rate_layer(m: folium.Map, flt: IncidentFilter, cfg: maps.MapConfig) -> list
     maps.PolygonLayer(data, name=tp("mode.rate"), styles=styles, style_index=classes, css_name="rate",
                       tooltip=[("name", tp("hot.grid")), ("count", tp("hot.count")),
                                ("population", tp("hot.population")), ("rate", tp("hot.rate"))]).add_to(m)
-    return maps.legend_items(edges, colours, fmt="{:,.1f}")
+    return maps.legend_items(edges, colours, fmt="{:,.1f}"), int(len(data))
 
 
 def charts(flt: IncidentFilter, *, lang: str) -> None:
@@ -905,9 +939,9 @@ def monthly_topic_table(flt: IncidentFilter, *, lang: str) -> None:
         tp("topic.month"): topics.index,
         tp("topic.type"): [item_label(x, lang) if isinstance(x, str) else tp("topic.nothing_rose")
                            for x in topics["type"]],
-        tp("topic.count"): topics["count"].astype("Int64").to_numpy(),
-        tp("topic.prev"): topics["prev_count"].astype("Int64").to_numpy(),
-        tp("topic.increase"): topics["increase"].astype("Int64").to_numpy(),
+        tp("topic.count"): [_count_text(v) for v in topics["count"]],
+        tp("topic.prev"): [_count_text(v) for v in topics["prev_count"]],
+        tp("topic.increase"): [_count_text(v, sign=True) for v in topics["increase"]],
         tp("topic.growth"): [widgets.fmt_pct(g) for g in topics["growth"]],
         tp("topic.area"): [names.get(str(a), "—") if isinstance(a, str) else "—" for a in topics["top_area"]],
         tp("topic.area_share"): [widgets.fmt_pct(s) for s in topics["area_share"]],
@@ -915,6 +949,13 @@ def monthly_topic_table(flt: IncidentFilter, *, lang: str) -> None:
                           zip(topics["top_type"], topics["top_type_count"], strict=True)],
     }).iloc[::-1]
     st.dataframe(rows, hide_index=True, width="stretch", key="hot_topics")
+
+
+def _count_text(value: Any, *, sign: bool = False) -> str:
+    """A whole count as text ("—" when missing, so the table never shows "None" or "<NA>")."""
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{int(value):+,}" if sign else f"{int(value):,}"
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

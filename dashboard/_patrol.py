@@ -50,6 +50,10 @@ VISIT_RADIUS_M = 30.0
 RULES = patrol.CleaningRules()
 #: Tolerance (m) of the track simplification before it is sent to the browser.
 TRACK_TOLERANCE_M = 3.0
+#: The drawn track breaks where two fixes are further apart than this in time (s) or space (m):
+#: a straight line across a gap would claim a path nobody walked (fixes come every ~30 s).
+TRACK_BREAK_S = 300.0
+TRACK_BREAK_M = 150.0
 #: More unvisited buildings than this are drawn as H3 totals instead of one circle each.
 BUILDING_MARKERS_MAX = 400
 #: Staleness classes of the cells: upper bounds in hours, then "never visited".
@@ -363,21 +367,44 @@ def track_geometry(track: Track, cfg: maps.MapConfig, *, upto: np.datetime64 | N
                    tolerance_m: float = TRACK_TOLERANCE_M) -> gpd.GeoDataFrame:
     """The track (up to ``upto``) as one simplified multi-line, in the map's datum, rounded.
 
-    Trips are drawn apart (no line across a gap); simplification runs in the metric CRS.
+    Trips are drawn apart, and so are the pieces of a trip between a gap or a jump
+    (:func:`track_parts`); simplification runs in the metric CRS.
     """
     keep = np.ones(len(track), dtype=bool) if upto is None else track.time <= upto
-    x, y, trip = track.x[keep], track.y[keep], track.trip[keep]
-    ids, counts = np.unique(trip, return_counts=True)
-    ok = np.isin(trip, ids[counts >= 2])
+    x, y = track.x[keep], track.y[keep]
+    part = track_parts(track.time[keep], x, y, track.trip[keep])
+    ids, counts = np.unique(part, return_counts=True)
+    ok = np.isin(part, ids[counts >= 2])
     if not ok.any():
         return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    lines = shapely.linestrings(np.column_stack([x[ok], y[ok]]), indices=trip[ok])
+    _, index = np.unique(part[ok], return_inverse=True)  # 0..n-1 with no gap (single fixes dropped)
+    lines = shapely.linestrings(np.column_stack([x[ok], y[ok]]), indices=index)
     geom = shapely.simplify(shapely.multilinestrings(lines), tolerance_m)
     gs = gpd.GeoSeries([geom], crs=track.crs).to_crs(4326)
     out = np.asarray(gs.values, dtype=object)
     if cfg.datum != "wgs84":
         out = convert_geometries(out, src="wgs84", dst=cfg.datum)  # type: ignore[arg-type]
     return gpd.GeoDataFrame(geometry=maps.round_coordinates(out), crs=4326)
+
+
+def track_parts(time: np.ndarray, x: np.ndarray, y: np.ndarray, trip: np.ndarray, *,
+                max_gap_s: float = TRACK_BREAK_S, max_step_m: float = TRACK_BREAK_M) -> np.ndarray:
+    """A piece number per fix: a new piece starts at a new trip, after a gap longer than
+    ``max_gap_s``, or after a step longer than ``max_step_m`` (metric ``x``/``y``).
+
+    Examples
+    --------
+    >>> t = np.array([0, 30, 60, 600, 630, 660], dtype="datetime64[s]")
+    >>> track_parts(t, np.array([0., 20, 40, 60, 80, 500]), np.zeros(6), np.zeros(6, int)).tolist()
+    [0, 0, 0, 1, 1, 2]
+    """
+    if len(time) == 0:
+        return np.zeros(0, dtype=np.int64)
+    gap_s = np.diff(np.asarray(time, dtype="datetime64[ns]")).astype(np.int64) / 1e9
+    step_m = np.hypot(np.diff(x), np.diff(y))
+    trip = np.asarray(trip)
+    cut = (trip[1:] != trip[:-1]) | (gap_s > max_gap_s) | (step_m > max_step_m)
+    return np.concatenate(([0], np.cumsum(cut))).astype(np.int64)
 
 
 def position_at(track: Track, when: np.datetime64) -> tuple[float, float, float] | None:
@@ -554,6 +581,10 @@ def build_map(cfg: maps.MapConfig, *, own_grid: str | None, codes: Sequence[str]
         lines.append((TRACK_NOW_STYLE["color"], tp("map.track_so_far"), "line"))
     legend.insert(0, (tp("map.track"), lines))
     maps.Legend(legend).add_to(m)
+    bounds = _bounds(focus)
+    if bounds is not None:  # the grid beside the legend, not under it
+        (x0, x1), (y0, y1) = maps.to_display_lonlat([bounds[0], bounds[2]], [bounds[1], bounds[3]], cfg)
+        maps.FitBesideLegend([x0, y0, x1, y1], side="right").add_to(m)
     return maps.finish(m, cfg)
 
 
@@ -577,6 +608,7 @@ __all__ = [
     "BUILDING_MARKERS_MAX", "CELL_RES", "MAX_RANGE_DAYS", "STALE_DAYS", "Compliance", "SubDay", "Track",
     "build_map", "compliance", "coverage_codes", "days_between", "default_day", "dropped_rows", "inside_grid",
     "kpis", "masked_workers", "position_at", "replay_group", "scope_coverage", "scope_grids", "scope_name",
-    "scope_workers", "stale_rows", "staleness_class", "table_rows", "tp", "tp_fn", "track_geometry", "worker_day",
+    "scope_workers", "stale_rows", "staleness_class", "table_rows", "tp", "tp_fn", "track_geometry", "track_parts",
+    "worker_day",
     "worker_label",
 ]

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from dashboard import _html, maps, state
+from geo.crs import to_metric
 from geo.partition import (
     ContainerPlan,
     Partition,
@@ -71,6 +72,11 @@ TABLE_COLS: tuple[str, ...] = (
 def tp(key: str, **params: Any) -> str:
     """A label of this page in the session's language (``key`` without ``planner_page.``)."""
     return t(f"planner_page.{key}", state.lang(), **params)
+
+
+def tu(key: str, **params: Any) -> str:
+    """A label added by the ux work (``key`` without ``ux.``)."""
+    return t(f"ux.{key}", state.lang(), **params)
 
 
 def tp_fn(prefix: str) -> Callable[[str], str]:
@@ -605,6 +611,24 @@ def current_map(inputs: Inputs, params: Params, cfg: maps.MapConfig) -> folium.M
         (COMMUNITY_STYLE["color"], tp("map.communities"), "line"),
     ])]).add_to(m)
     return maps.finish(m, cfg)
+
+
+def current_rows(inputs: Inputs, params: Params, lang: str) -> pd.DataFrame:
+    """The current comprehensive grids of the scope with their figures, before any plan is run:
+    households, population, area (km², in a metric CRS) and whether the balanced quantity is in
+    the band, the largest first."""
+    cur = inputs.current
+    w = pd.to_numeric(cur[params.balance], errors="coerce").to_numpy(dtype=float)
+    area = to_metric(cur[["geometry"]]).area.to_numpy() / 1e6 if len(cur) else np.zeros(0)
+    df = pd.DataFrame({
+        t("planner_page.grid.grid_code", lang): cur["code"].astype(str).to_numpy(),
+        t("planner_page.grid.grid_name", lang): cur["name"].astype(str).to_numpy(),
+        t("planner_page.grid.households", lang): pd.to_numeric(cur["households"], errors="coerce").to_numpy(),
+        t("planner_page.grid.population", lang): pd.to_numeric(cur["population"], errors="coerce").to_numpy(),
+        t("ux.planner.area_km2", lang): np.round(area, 3),
+        t("planner_page.grid.within_band", lang): np.where((w >= params.lo) & (w <= params.hi), "✓", "✗"),
+    })
+    return df.sort_values(df.columns[2], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def proposed_map(model: PlanModel, ev: Evaluation, cfg: maps.MapConfig, *,

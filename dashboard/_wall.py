@@ -7,12 +7,15 @@ Everything is sized in viewport units (``vw``/``vh``), so the same page reads th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import folium
 import numpy as np
 import pandas as pd
 import streamlit as st
+from branca.element import Element, MacroElement
+from folium.template import Template
 
 from dashboard import _html as html  # the one escaping rule: html.escape is _html.text
 from dashboard import _kpis as kpis
@@ -21,10 +24,16 @@ from layers import taxonomy
 from layers.i18n import t
 from layers.workflow import OPEN_STAGES, label, overdue
 
-FEED_ROWS = 8
+FEED_ROWS = 7
 WHISTLE_ROWS = 5
-#: Status classes of a grid on the wall map.
-STATUS = ("status_ok", "status_open", "status_overdue")
+#: Status classes of a grid on the wall map: no open case, open cases, then by overdue count.
+STATUS = ("status_ok", "status_open", "overdue_1", "overdue_2", "overdue_3")
+#: Overdue open cases per grid of each overdue class (inclusive; ``None``: no upper bound).
+OVERDUE_CLASSES: tuple[tuple[int, int | None], ...] = ((1, 1), (2, 3), (4, None))
+#: Class colours: calm green and blue, then amber → orange → red as overdue cases pile up.
+STATUS_COLOURS: tuple[str, ...] = ("#1f9d55", "#3f7fd0", "#f2c200", "#f57c1f", "#e3242b")
+#: One fill opacity for every class, used by the map and the legend alike.
+STATUS_OPACITY = 0.7
 
 CSS = """
 <style>
@@ -39,17 +48,33 @@ CSS = """
 .gp-kpi.bad .v{color:#ff6b6b}.gp-kpi.warn .v{color:#ffc14d}.gp-kpi.good .v{color:#5be49b}
 .gp-panel{background:#0b1628;border:1px solid #1f3b61;border-radius:.5vw;padding:.8vh .8vw;margin-bottom:1vh}
 .gp-panel h3{font-size:1.3vw !important;margin:0 0 .6vh 0 !important;padding:0 !important;color:#e6edf7 !important}
-.gp-row{display:grid;grid-template-columns:6.2vw 1fr auto;gap:.6vw;align-items:center;font-size:1.0vw;line-height:1.35;padding:.55vh 0;border-top:1px solid #17304f}
+.gp-row{display:grid;grid-template-columns:6.2vw 1fr auto;gap:.6vw;align-items:center;font-size:1.0vw;line-height:1.3;padding:.45vh 0;border-top:1px solid #17304f}
 .gp-row .t{color:#8aa0b8;font-variant-numeric:tabular-nums}
-.gp-row .w{color:#e6edf7;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.gp-row .w small{color:#8aa0b8;font-size:.8vw;margin-left:.4vw}
+.gp-row .w{color:#e6edf7;white-space:normal;overflow-wrap:anywhere;line-height:1.3}
+.gp-row .w small{display:block;color:#8aa0b8;font-size:.78vw;line-height:1.25}
 .gp-badge{font-size:.8vw;padding:.15vh .45vw;border-radius:.3vw;background:#17304f;color:#cfe3ff;white-space:nowrap}
 .gp-badge.tough{background:#7a1f2b;color:#ffd6dc}.gp-badge.work{background:#7a5a12;color:#ffe9b3}
 .gp-badge.late{background:#8b1d1d;color:#fff}
 .gp-empty{font-size:1.0vw;color:#8aa0b8;padding:.6vh 0}
 iframe[title="streamlit_folium.st_folium"]{height:72vh !important;border-radius:.5vw}
+[data-testid="gp-demo-label"]{font-size:.8vw !important;padding:.3vh .6vw !important;border-radius:.3vw !important}
 </style>
 """
+
+#: Ticks the wall clock every second in the browser (the page itself refreshes every 30 s, which
+#: would make a server-side clock with seconds jump). Installed once per browser tab.
+CLOCK_JS = """<script>
+(function () {
+  if (window.__gpClock) return;
+  var fmt = new Intl.DateTimeFormat("sv-SE", {timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
+  window.__gpClock = setInterval(function () {
+    var el = window.parent.document.querySelector("[data-testid='gp-clock']") ||
+             document.querySelector("[data-testid='gp-clock']");
+    if (el) el.textContent = fmt.format(new Date());
+  }, 1000);
+})();
+</script>"""
 
 
 def _pct(x: float) -> str:
@@ -216,25 +241,106 @@ def wall_kpis(now: pd.Timestamp) -> dict[str, Any]:
 
 
 def grid_status(now: pd.Timestamp) -> pd.Series:
-    """Per comprehensive grid: 0 no open case, 1 open cases, 2 an overdue case."""
+    """Per comprehensive grid, a degree of trouble (an index into :data:`STATUS`).
+
+    0 no open case, 1 open cases none overdue, then by the number of overdue open cases:
+    2 one, 3 two or three, 4 four or more (:data:`OVERDUE_CLASSES`).
+    """
     inc = incidents()
     grids = state.layer("grids", ["code", "kind"])
     comp = grids.loc[grids["kind"] == "comprehensive", "code"]
     open_ = inc[inc["stage"].isin(sorted(OPEN_STAGES))
                 & (pd.to_datetime(inc["requested_datetime"]) <= now)]
     late = open_[overdue(open_, now=now)]
-    status = pd.Series(0, index=pd.Index(comp, name="code"), name="status")
-    status[status.index.isin(open_["grid_code"])] = 1
-    status[status.index.isin(late["grid_code"])] = 2
+    return status_classes(comp, open_["grid_code"], late["grid_code"])
+
+
+def status_classes(codes: Any, open_grids: Any, late_grids: Any) -> pd.Series:
+    """The class of each grid in ``codes`` from the grid codes of its open and overdue cases.
+
+    Examples
+    --------
+    >>> status_classes(["a", "b", "c", "d", "e"], ["b", "c", "d", "d", "e"] + ["e"] * 4,
+    ...                ["c", "d", "d", "e", "e", "e", "e"]).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    index = pd.Index(list(codes), name="code")
+    status = pd.Series(0, index=index, name="status")
+    status[index.isin(pd.Index(list(open_grids)))] = 1
+    n_late = pd.Series(list(late_grids), dtype=object).value_counts().reindex(index, fill_value=0)
+    for cls, (lo, _hi) in enumerate(OVERDUE_CLASSES, start=2):
+        status[(n_late >= lo).to_numpy()] = cls
     return status
 
 
 # --------------------------------------------------------------------------- map
 
 STATUS_STYLES = [
-    {"color": "#2b4a6f", "weight": 1, "fillColor": c, "fillOpacity": op}
-    for c, op in zip(maps.STATUS_COLOURS, (0.35, 0.55, 0.75), strict=True)
+    {"color": "#2b4a6f", "weight": 1, "fillColor": c, "fillOpacity": STATUS_OPACITY} for c in STATUS_COLOURS
 ]
+
+#: The wall map's controls, legend and labels in viewport units of the map's own frame (the frame
+#: is ~64% of the screen wide), so they grow with the screen like everything else on the wall.
+MAP_CSS = """
+.leaflet-control-zoom a{width:2.6vw !important;height:2.6vw !important;line-height:2.6vw !important;
+  font-size:1.9vw !important}
+.leaflet-control-scale-line{font-size:1.25vw !important;line-height:1.4 !important;padding:0 .4vw !important;
+  border-width:.18vw !important;border-top:none !important;background:rgba(10,18,32,.75) !important;
+  color:#e6edf7 !important;border-color:#e6edf7 !important}
+.leaflet-control-attribution{font-size:1.0vw !important}
+.leaflet-left .leaflet-control,.leaflet-right .leaflet-control{margin-left:1vw;margin-right:1vw}
+.leaflet-bottom .leaflet-control{margin-bottom:1.2vw}.leaflet-top .leaflet-control{margin-top:1vw}
+.gp-legend > div{font-size:1.55vw !important;line-height:1.5 !important;padding:.8vw 1.1vw !important;
+  border-radius:.5vw !important;max-width:none !important}
+.gp-legend > div span{width:1.9vw !important;height:1.3vw !important;margin-right:.7vw !important}
+"""
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    """``#rrggbb`` with ``alpha`` as a CSS ``rgba()`` (the legend swatch looks like the map fill)."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha:g})"
+
+
+def status_legend(lang: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The wall legend: one swatch per class, drawn with the map's own colour and opacity."""
+    return [(t("dashboard.wall.grid_status", lang),
+             [(_rgba(c, STATUS_OPACITY), t(f"ux.wall.{s}", lang), "fill")
+              for c, s in zip(STATUS_COLOURS, STATUS, strict=True)])]
+
+
+class _FitAndScale(MacroElement):
+    """Fit the district tightly (beside the legend) whenever the frame changes size; a scale bar sized to it.
+
+    The frame's height is set by CSS after Leaflet has drawn the map, so a fit made while
+    building the map would be stale: re-fit on load and on every resize.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function () {
+            var m = {{ this._parent.get_name() }};
+            var b = L.latLngBounds({{ this.bounds }});
+            L.control.scale({maxWidth: Math.round(window.innerWidth * 0.14), imperial: false}).addTo(m);
+            function fit() {
+                m.invalidateSize(false);
+                // keep the district clear of the legend (bottom left) when the frame is wide enough
+                var lg = document.querySelector(".gp-legend");
+                var w = lg ? lg.offsetWidth + 16 : 6;
+                var fits = m.getSize().x - w > 0.6 * m.getSize().x;
+                m.fitBounds(b, {paddingTopLeft: [fits ? w : 6, 6], paddingBottomRight: [6, 6], animate: false});
+            }
+            window.addEventListener("resize", fit);
+            window.addEventListener("load", fit);
+            setTimeout(fit, 50);
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitAndScale"
+        self.bounds = json.dumps(bounds)
 
 
 def base_map(cfg: maps.MapConfig) -> folium.Map:
@@ -242,11 +348,13 @@ def base_map(cfg: maps.MapConfig) -> folium.Map:
     subs = state.display_layer("subdistricts", cfg)
     bounds = subs.total_bounds if len(subs) else None
     m = maps.base_map(cfg, bounds=bounds, font_px=16, fill_frame=True)
-    lang = cfg.lang
-    maps.Legend([(t("dashboard.wall.grid_status", lang),
-                  [(c, t(f"dashboard.wall.{s}", lang), "fill")
-                   for c, s in zip(maps.STATUS_COLOURS, STATUS, strict=True)])],
-                dark=True, font_px=16, position="bottomleft").add_to(m)
+    m.control_scale = False  # replaced by one sized to the frame (:class:`_FitAndScale`)
+    m.options["zoomSnap"] = 0.05
+    m.get_root().header.add_child(Element(f"<style>{MAP_CSS}</style>"), name="gp_wall_css")
+    if bounds is not None:
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        _FitAndScale([[y0, x0], [y1, x1]]).add_to(m)
+    maps.Legend(status_legend(cfg.lang), dark=True, font_px=16, position="bottomleft").add_to(m)
     return maps.finish(m, cfg)
 
 

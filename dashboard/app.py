@@ -89,6 +89,7 @@ def main() -> None:
     state.sync_query_params()
     if not wall:
         st.markdown(_CSS, unsafe_allow_html=True)
+        widgets.streamlit_texts_css()
         widgets.demo_label()
     page.run()
 

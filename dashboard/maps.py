@@ -46,6 +46,7 @@ from dashboard import _html
 from geo.crs import convert_geometries, convert_lonlat, to_metric
 from geo.hexes import cells_to_polygons
 from layers.config import Settings
+from layers.i18n import t
 
 #: Basemaps a user can choose (``GRIDPULSE_BASEMAP``).
 BASEMAPS: tuple[str, ...] = ("osm", "tianditu", "amap", "xyz", "none")
@@ -530,6 +531,94 @@ class Legend(MacroElement):
         return _js(self.html)
 
 
+class TileErrorNotice(MacroElement):
+    """Say so on the map when the basemap cannot load (no internet, a blocked tile server).
+
+    Without it a map whose tiles all fail is plain grey while still crediting the tile provider.
+    After the first few tile errors with no tile loaded, the attribution is removed and ``text``
+    (catalogue text, set as ``textContent``) is shown in the top-right corner.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var m = {{ this._parent.get_name() }};
+            var errors = 0, loaded = 0, shown = false;
+            function check() {
+                if (shown || loaded > 0 || errors < 3) return;
+                shown = true;
+                var c = L.control({position: "topright"});
+                c.onAdd = function () {
+                    var d = L.DomUtil.create("div", "gp-tile-notice");
+                    d.textContent = {{ this.text_js }};
+                    d.style.cssText = "background:rgba(255,244,214,.95);color:#7a4b00;border:1px solid #f0b429;"
+                        + "border-radius:4px;padding:4px 8px;max-width:320px;font-size:12px;line-height:1.4";
+                    return d;
+                };
+                c.addTo(m);
+                if (m.attributionControl) { m.attributionControl.remove(); }
+            }
+            m.eachLayer(function (l) {
+                if (l instanceof L.TileLayer) {
+                    l.on("tileerror", function () { errors += 1; check(); });
+                    l.on("tileload", function () { loaded += 1; });
+                }
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "TileErrorNotice"
+        self.text_js = _html.js(text)  # the one escaping rule: never ends the script element
+
+
+class FitBesideLegend(MacroElement):
+    """Fit ``bounds`` so the legend (a :class:`Legend` on the ``side`` corner) covers none of it.
+
+    The legend's width is only known in the browser, so the fit runs there: on load and on every
+    resize of the frame, with padding on the legend's side of the legend's width (when the frame
+    is wide enough; a narrow frame keeps the plain fit). ``bounds`` are display lon/lat
+    ``(minx, miny, maxx, maxy)``.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var m = {{ this._parent.get_name() }};
+            var b = L.latLngBounds({{ this.bounds_js }});
+            function fit() {
+                m.invalidateSize(false);
+                var lg = m.getContainer().querySelector(".gp-legend");
+                var w = lg ? lg.offsetWidth + 16 : 0;
+                var x = m.getSize().x;
+                var side = (w > 0 && x - w > 0.55 * x) ? w : {{ this.pad }};
+                var opts = {animate: false};
+                opts[{{ this.side_js }}] = [side, {{ this.pad }}];
+                opts[{{ this.other_js }}] = [{{ this.pad }}, {{ this.pad }}];
+                m.fitBounds(b, opts);
+            }
+            window.addEventListener("resize", fit);
+            setTimeout(fit, 30);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: Sequence[float], *, side: str = "right", pad_px: int = 8) -> None:
+        super().__init__()
+        self._name = "FitBesideLegend"
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        self.bounds_js = _html.js([[y0, x0], [y1, x1]])
+        self.side_js = _html.js("paddingBottomRight" if side == "right" else "paddingTopLeft")
+        self.other_js = _html.js("paddingTopLeft" if side == "right" else "paddingBottomRight")
+        self.pad = int(pad_px)
+
+
 # --------------------------------------------------------------------------- maps
 
 _TIANDITU = (
@@ -618,8 +707,11 @@ def base_map(
                    attribution_control=cfg.effective_basemap != "none", zoom_start=12,
                    location=None if bounds is None else [
                        (bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2])
-    for tl in _tile_layers(cfg):
+    tiles = _tile_layers(cfg)
+    for tl in tiles:
         tl.add_to(m)
+    if tiles:
+        TileErrorNotice(t("ux.map.tiles_failed", cfg.lang)).add_to(m)
     bg = "#0b1220" if cfg.dark else "#eef1f5"
     css = [
         f".leaflet-container{{background:{bg};font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;"

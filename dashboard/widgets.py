@@ -7,6 +7,7 @@ widgets and the link in the address bar always agree, also after a map click cha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -239,3 +240,34 @@ def dark_css(*, hide_sidebar: bool = True) -> None:
         """
     css += "</style>"
     st.markdown(css, unsafe_allow_html=True)
+
+
+def streamlit_texts_css() -> None:
+    """Streamlit's own English, in the session's language.
+
+    Streamlit 1.67 has no translations: the file uploader's button ("Upload") and size line
+    ("200MB per file • GEOJSON, …", a second copy of the formats the label already lists) and
+    the empty dropdown ("No results") are fixed English strings. CSS hides them and draws the
+    catalogue's text in their place (``content`` is a CSS string: only catalogue text, quoted).
+    "Select all" is switched off where it appears (``select_all=False``), and selectboxes that can
+    be empty get a ``placeholder``.
+    """
+    limit_mb = int(st.get_option("server.maxUploadSize") or 200)
+
+    def css_text(key: str, **params: Any) -> str:
+        return json.dumps(t(f"ux.streamlit.{key}", state.lang(), **params), ensure_ascii=False)  # CSS string
+
+    st.markdown(
+        "<style>"
+        "[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p{font-size:0}"
+        "[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p::after"
+        f"{{content:{css_text('upload')};font-size:.875rem}}"
+        "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
+        "[data-testid='stFileUploaderDropzoneInstructions'] span::after"
+        f"{{content:{css_text('per_file', mb=limit_mb)};font-size:.8rem}}"
+        "[role='listbox'][data-empty='true'] [role='option'] > span{font-size:0}"
+        f"[role='listbox'][data-empty='true'] [role='option'] > span::after{{content:{css_text('no_results')};"
+        "font-size:.875rem}"
+        "</style>",
+        unsafe_allow_html=True,
+    )

@@ -115,11 +115,12 @@ def monthly_topics(
     missing = [c for c in (type_col, time_col, area_col) if c not in incidents.columns]
     if missing:
         raise KeyError(f"monthly_topics needs the columns {missing}")
+    cols = ["type", "count", "prev_count", "increase", "growth", "top_area", "area_count", "area_share",
+            "top_type", "top_type_count"]
     df = incidents[[type_col, time_col, area_col]].dropna(subset=[type_col, time_col])
     month = pd.to_datetime(df[time_col]).dt.to_period("M")
-    if df.empty:
-        return pd.DataFrame(columns=["type", "count", "prev_count", "increase", "growth", "top_area",
-                                     "area_count", "area_share", "top_type", "top_type_count"])
+    if df.empty or month.nunique() < 2:  # no month has a previous month to compare with
+        return pd.DataFrame(columns=cols, index=pd.Index([], dtype=object, name="month"))
     months = pd.period_range(month.min(), month.max(), freq="M")
     table = pd.crosstab(month, df[type_col]).reindex(months, fill_value=0)
     table = table.reindex(sorted(table.columns), axis=1)
@@ -148,6 +149,4 @@ def monthly_topics(
                 row.update({"top_area": areas.idxmax(), "area_count": int(areas.max()),
                             "area_share": float(areas.max() / areas.sum())})
         rows.append(row)
-    cols = ["type", "count", "prev_count", "increase", "growth", "top_area", "area_count", "area_share",
-            "top_type", "top_type_count"]
     return pd.DataFrame(rows).set_index("month").reindex(columns=cols)

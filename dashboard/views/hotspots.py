@@ -27,7 +27,8 @@ if not state.has_data():
 
 flt = inc.IncidentFilter(start=start, end=end, categories=cats, items=items, levels=levels,
                          sources=sources)
-c_mode, c_res, c_fdr = st.columns([5, 2, 2])
+c_mode = st.container()  # a row of its own: six mode names fit in either language
+c_res, c_fdr, _ = st.columns([2, 2, 3], vertical_alignment="bottom")
 mode_names = {m: tp(f"mode.{m}") for m in inc.MODES}
 res_names = {r: tp("hot.res_value", res=r, area=f"{inc.cell_area_km2(r):.3f}") for r in inc.HEX_RES}
 mode = c_mode.segmented_control(tp("hot.mode"), inc.MODES, key="hot_mode", default="hex",

@@ -56,26 +56,30 @@ for col, (key, value) in zip(cols, strip, strict=True):
     col.metric(tp(f"kpi.{key}"), value)
 inc.limits_caption(lang)
 
-# --- the table ------------------------------------------------------------------------------
-table_col, case_col = st.columns([1, 1], gap="medium")
-with table_col:
-    if cases.empty:
-        st.info(tp("cases.none"))
-        rows = pd.DataFrame()
-    else:
-        rows = inc.case_rows(cases, now=now, lang=lang)
-        st.caption(tp("cases.caption", total=widgets.fmt_int(len(cases)), shown=widgets.fmt_int(len(rows)))
-                   + f" · {window_text} · {tp('cases.masked')}")
-        shown = rows.rename(columns={c: tp(f"cases.{c}") for c in rows.columns})
-        picked = st.dataframe(shown, key="inc_table", hide_index=True, height=min(600, 35 * len(rows) + 38),
-                              on_select="rerun", selection_mode="single-row", width="stretch")
-        sel = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
-        if sel and st.session_state.get("inc_table_seen") != (rows["id"].iloc[sel[0]]):
-            st.session_state["inc_table_seen"] = rows["id"].iloc[sel[0]]
-            st.session_state["inc_case"] = rows["id"].iloc[sel[0]]
+# --- the table (full width), then the case picked in it or by id -----------------------------
+cap_col, pick_col = st.columns([3, 1], gap="medium", vertical_alignment="bottom")
+if cases.empty:
+    st.info(tp("cases.none"))
+    rows = pd.DataFrame()
+else:
+    rows = inc.case_rows(cases, now=now, lang=lang)
+    cap_col.caption(tp("cases.caption", total=widgets.fmt_int(len(cases)), shown=widgets.fmt_int(len(rows)))
+                    + f" · {window_text} · {tp('cases.masked')}")
+    shown = rows.rename(columns={c: tp(f"cases.{c}") for c in rows.columns})
+    # every column wide enough for its longest value (the item names, the two timestamps)
+    widths = {"id": 150, "received": 140, "item": 200, "level": 60, "stage": 100, "department": 130,
+              "grid": 150, "due": 140, "overdue": 60, "source": 110, "reporter": 90, "phone": 120}
+    picked = st.dataframe(shown, key="inc_table", hide_index=True, height=min(560, 35 * len(rows) + 38),
+                          on_select="rerun", selection_mode="single-row", width="stretch",
+                          column_config={tp(f"cases.{c}"): st.column_config.Column(width=w)
+                                         for c, w in widths.items()})
+    sel = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
+    if sel and st.session_state.get("inc_table_seen") != (rows["id"].iloc[sel[0]]):
+        st.session_state["inc_table_seen"] = rows["id"].iloc[sel[0]]
+        st.session_state["inc_case"] = rows["id"].iloc[sel[0]]
 
 # --- one case -------------------------------------------------------------------------------
-with case_col:
+with pick_col:
     ids = rows["id"].tolist() if len(rows) else []
     current = st.session_state.get("inc_case", "")
     if current and current not in ids:
@@ -84,7 +88,8 @@ with case_col:
     pick = tp("cases.pick")
     srid = st.selectbox(tp("cases.open_case"), ["", *ids], key="inc_case",
                         format_func=lambda i: i or pick)
-    if srid:
+if srid:
+    with st.container(border=True):
         record = inc.case_record(srid)
         if record is None:
             st.warning(tp("case.gone", id=_html.md(srid)))
@@ -113,14 +118,20 @@ with case_col:
                 (tp("cases.reworks"), f"{int(record.get('reworks') or 0)} · {tp('cases.extensions')} "
                                       f"{int(record.get('extensions') or 0)}"),
             ]
-            fact_col, map_col = st.columns([1, 1], gap="small")
+            fact_col, map_col, act_col = st.columns([4, 4, 5], gap="medium")
             fact_col.markdown("\n".join(f"- **{a}**: {_html.md(b)}" for a, b in facts))
             inc.contacts_button(srid, record, fact_col)
+            if record.get("description"):
+                fact_col.caption(f"{tp('cases.description')}: {_html.md(record['description'])}")
             with map_col:
                 st.caption(tp("case.place"))
-                maps.show(inc.case_map(record, state.map_config()), key="inc_case_map", height=300)
-            if record.get("description"):
-                st.caption(f"{tp('cases.description')}: {_html.md(record['description'])}")
+                maps.show(inc.case_map(record, state.map_config()), key="inc_case_map", height=320)
+            with act_col:
+                st.markdown(f"##### {tp('act.heading')}")
+                inc.action_form(srid, record, now=now, lang=lang)
+                with st.expander(tp("act.transitions")):
+                    st.dataframe(workflow.transitions_table(lang).drop(columns=["action"]),
+                                 hide_index=True, width="stretch", key="inc_rules")
             st.markdown(f"##### {tp('case.history')}")
             hist = inc.case_history(srid, lang)
             if hist.empty:
@@ -128,10 +139,5 @@ with case_col:
             else:
                 st.dataframe(hist.rename(columns={c: tp(f"case.{c}") for c in hist.columns}),
                              key="inc_history", hide_index=True, width="stretch",
-                             column_config={tp("case.options"): st.column_config.TextColumn(width="medium"),
-                                            tp("case.note"): st.column_config.TextColumn(width="medium")})
-            st.markdown(f"##### {tp('act.heading')}")
-            inc.action_form(srid, record, now=now, lang=lang)
-            with st.expander(tp("act.transitions")):
-                st.dataframe(workflow.transitions_table(lang).drop(columns=["action"]),
-                             hide_index=True, width="stretch", key="inc_rules")
+                             column_config={tp("case.options"): st.column_config.TextColumn(width="large"),
+                                            tp("case.note"): st.column_config.TextColumn(width="large")})

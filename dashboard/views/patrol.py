@@ -12,8 +12,14 @@ from dashboard import _html, maps, state, widgets
 from dashboard import _patrol as pt
 from dashboard._patrol import tp
 from dashboard.widgets import fmt_hours, fmt_pct
+from layers.i18n import t
 
 lang = state.lang()
+
+
+def tp_ux(key: str, **params: object) -> str:
+    return t(f"ux.{key}", lang, **params)
+
 
 # --- sidebar: scope, dates, worker ----------------------------------------------------------
 with st.sidebar:
@@ -45,9 +51,20 @@ with st.spinner(tp("loading")):
 rows = pt.table_rows(comp, with_day=len(days) > 1)
 
 
+def _table_key() -> str:
+    """The table's key: a new one whenever the worker is picked in the sidebar, so the table
+    never keeps highlighting the row of the worker picked before."""
+    return f"pt_table_{st.session_state.get('pt_table_gen', 0)}"
+
+
+def _picked_in_sidebar() -> None:
+    st.session_state["pt_table_gen"] = st.session_state.get("pt_table_gen", 0) + 1
+    st.session_state["pt_playing"] = False
+
+
 def _pick_from_table() -> None:
     """A click on a table row selects that worker (and its day, in a range)."""
-    sel = st.session_state.get("pt_table")
+    sel = st.session_state.get(_table_key())
     picked = sel.selection.rows if sel is not None and hasattr(sel, "selection") else []
     ids = st.session_state.get("pt_table_ids", [])
     if picked and picked[0] < len(ids):
@@ -65,7 +82,8 @@ if st.session_state.get("pt_worker") not in options:
 labels = {w: pt.worker_label(r) for w, r in workers.iterrows()}
 none_label = tp("filter.worker_none")
 worker = st.sidebar.selectbox(tp("filter.worker"), options, key="pt_worker",
-                              format_func=lambda w: labels.get(w, none_label))
+                              format_func=lambda w: labels.get(w, none_label), on_change=_picked_in_sidebar,
+                              placeholder=tp_ux("streamlit.no_options"))
 
 k = pt.kpis(comp)
 dates_text = str(days[0].date()) if len(days) == 1 else f"{days[0].date()} – {days[-1].date()}"
@@ -87,22 +105,19 @@ for col, (key, value, helptext) in zip(cols, strip, strict=True):
 if not k["workers"]:
     st.info(tp("no_patrols"))
 
-# --- map + replay | compliance table ---------------------------------------------------------
-map_col, table_col = st.columns([6, 5], gap="medium")
-
-with table_col:
-    st.markdown(f"#### {tp('table.heading')}")
-    if rows.empty:
-        st.info(tp("no_workers"))
-    else:
-        st.caption(tp("table.caption"))
-        st.session_state["pt_table_ids"] = list(zip(
-            rows["worker_id"], rows["day"] if "day" in rows else [None] * len(rows), strict=True))
-        shown = rows.drop(columns=["grid_code"]).rename(columns={c: tp(f"table.{c}") for c in rows.columns})
-        st.dataframe(shown, key="pt_table", hide_index=True, height=600, width="stretch",
-                     on_select=_pick_from_table, selection_mode="single-row",
-                     column_config={tp("table.hours_in_grid"): st.column_config.ProgressColumn(
-                         tp("table.hours_in_grid"), min_value=0.0, max_value=8.0, format="%.2f")})
+# --- compliance table (full width: every column readable) ------------------------------------
+st.markdown(f"#### {tp('table.heading')}")
+if rows.empty:
+    st.info(tp("no_workers"))
+else:
+    st.caption(tp("table.caption"))
+    st.session_state["pt_table_ids"] = list(zip(
+        rows["worker_id"], rows["day"] if "day" in rows else [None] * len(rows), strict=True))
+    shown = rows.drop(columns=["grid_code"]).rename(columns={c: tp(f"table.{c}") for c in rows.columns})
+    st.dataframe(shown, key=_table_key(), hide_index=True, height=min(320, 35 * len(rows) + 38), width="stretch",
+                 on_select=_pick_from_table, selection_mode="single-row",
+                 column_config={tp("table.hours_in_grid"): st.column_config.ProgressColumn(
+                     tp("table.hours_in_grid"), min_value=0.0, max_value=8.0, format="%.2f", width=170)})
 
 cfg = state.map_config()
 own_grid = str(workers.loc[worker, "grid_code"]) if worker in workers.index else None
@@ -110,9 +125,21 @@ codes = pt.coverage_codes(v, own_grid)
 cov = pt.scope_coverage(codes, days)
 
 
-@st.fragment
+#: Replay speed: frames per run of the track, and seconds between frames.
+PLAY_FRAMES = 40
+PLAY_EVERY_S = 0.8
+
+
+def _toggle_play() -> None:
+    st.session_state["pt_playing"] = not st.session_state.get("pt_playing", False)
+
+
+playing = bool(st.session_state.get("pt_playing", False))
+
+
+@st.fragment(run_every=PLAY_EVERY_S if playing else None)
 def replay() -> None:
-    """The map and the time slider: moving the slider reruns only this part."""
+    """The map, the time slider and the play button: only this part reruns while it plays."""
     st.markdown(f"#### {tp('map.heading')}")
     if not worker:
         st.caption(tp("map.no_worker"))
@@ -131,9 +158,28 @@ def replay() -> None:
         t1 = pd.Timestamp(track.time[-1]).ceil("min").to_pydatetime()
         if t1 <= t0:
             t1 = t0 + dt.timedelta(minutes=1)
-        picked = st.slider(tp("replay.time"), min_value=t0, max_value=t1, value=t1,
-                           step=dt.timedelta(minutes=1), format="HH:mm",
-                           key=f"pt_replay_{worker}_{day.date()}")
+        key = f"pt_replay_{worker}_{day.date()}"
+        if st.session_state.get("pt_playing"):  # one frame further; stop at the end
+            step = max((t1 - t0) / PLAY_FRAMES, dt.timedelta(minutes=1))
+            step = dt.timedelta(minutes=round(step.total_seconds() / 60))
+            cur = st.session_state.get(key, t0)
+            nxt = t0 if cur >= t1 else min(cur + step, t1)
+            st.session_state[key] = nxt
+            if nxt >= t1:
+                st.session_state["pt_playing"] = False
+                st.rerun(scope="app")  # back to a still page (no timer)
+        play_col, slider_col = st.columns([1, 7], vertical_alignment="bottom")
+        on = bool(st.session_state.get("pt_playing"))
+        if play_col.button(tp_ux("patrol.pause") if on else tp_ux("patrol.play"), key="pt_play",
+                           icon=":material/pause:" if on else ":material/play_arrow:", width="stretch"):
+            _toggle_play()
+            if not on and st.session_state.get(key, t1) >= t1:  # from the start when at the end
+                st.session_state[key] = t0
+            st.rerun(scope="app")  # the fragment's timer starts or stops with a full run
+        if key not in st.session_state:
+            st.session_state[key] = t1
+        picked = slider_col.slider(tp("replay.time"), min_value=t0, max_value=t1,
+                                   step=dt.timedelta(minutes=1), format="HH:mm", key=key)
         when = np.datetime64(pd.Timestamp(picked).as_unit("ns"))
         pos = pt.position_at(track, when)
         if pos is not None:
@@ -147,22 +193,13 @@ def replay() -> None:
         fg = pt.replay_group(track, cfg, when) if when is not None else None
         maps.show(m, key="pt_map", height=560, feature_group=fg)
         st.caption(tp("map.caption", worker=_html.md(labels.get(worker, worker)), day=day.date(),
-                      tolerance=pt.TRACK_TOLERANCE_M))
+                      tolerance=pt.TRACK_TOLERANCE_M)
+                   + " · " + tp_ux("patrol.breaks", minutes=int(pt.TRACK_BREAK_S // 60), metres=int(pt.TRACK_BREAK_M)))
 
 
+map_col, stale_col = st.columns([7, 5], gap="medium")
 with map_col:
     replay()
-
-# --- cleaning | buildings nobody visited --------------------------------------------------------
-clean_col, stale_col = st.columns([4, 7], gap="medium")
-with clean_col:
-    st.markdown(f"#### {tp('clean.heading')}")
-    dropped = pt.dropped_rows(comp)
-    st.dataframe(dropped.rename(columns={c: tp(f"clean.{c}") for c in dropped.columns}),
-                 key="pt_dropped", hide_index=True, width="stretch",
-                 column_config={tp("clean.share"): st.column_config.NumberColumn(format="%.2f%%")})
-    st.caption(tp("clean.caption", total=widgets.fmt_int(dropped["fixes"].sum()), speed=f"{pt.RULES.max_speed_kmh:g}",
-                       drift=f"{pt.RULES.drift_radius_m:g}"))
 
 with stale_col:
     st.markdown(f"#### {tp('stale.heading')}")
@@ -184,3 +221,14 @@ with stale_col:
         else:
             st.dataframe(stale.rename(columns={c: tp(f"stale.{c}") for c in stale.columns}),
                          key="pt_stale", hide_index=True, width="stretch", height=320)
+
+# --- what cleaning dropped --------------------------------------------------------------------
+st.markdown(f"#### {tp('clean.heading')}")
+clean_col, _ = st.columns([5, 7])
+with clean_col:
+    dropped = pt.dropped_rows(comp)
+    st.dataframe(dropped.rename(columns={c: tp(f"clean.{c}") for c in dropped.columns}),
+                 key="pt_dropped", hide_index=True, width="stretch",
+                 column_config={tp("clean.share"): st.column_config.NumberColumn(format="%.2f%%")})
+    st.caption(tp("clean.caption", total=widgets.fmt_int(dropped["fixes"].sum()), speed=f"{pt.RULES.max_speed_kmh:g}",
+                  drift=f"{pt.RULES.drift_radius_m:g}"))

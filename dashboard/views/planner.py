@@ -86,8 +86,20 @@ cfg = state.map_config()
 
 # --- the proposal ---------------------------------------------------------------------------
 if section == "plan":
-    if model is None:
+    if model is None:  # the grids as they are, with their figures: what a plan would change
         st.info(tp("run.prompt"))
+        n_out = int((pl.current_rows(inputs, params, lang).iloc[:, -1] == "✗").sum())
+        map_col, table_col = st.columns([3, 2], gap="medium")
+        with map_col:
+            st.markdown(f"#### {tp('map.current')}")
+            maps.show(pl.current_map(inputs, params, cfg), key="pl_map_current", height=560)
+        with table_col:
+            st.markdown(f"#### {pl.tu('planner.current_table')}")
+            st.caption(pl.tu("planner.out_of_band", n=n_out, total=len(inputs.current),
+                             quantity=quantity.lower() if lang == "en" else quantity,
+                             lo=fmt_int(params.lo), hi=fmt_int(params.hi)))
+            st.dataframe(pl.current_rows(inputs, params, lang), hide_index=True, width="stretch",
+                         height=520, key="pl_current_table")
         st.stop()
     tm = model.timings_s
     st.caption(tp("run.timing", total=f"{st.session_state.get('pl_total_s', 0.0):.2f}",

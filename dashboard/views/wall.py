@@ -29,11 +29,12 @@ if not state.has_data():
 @st.fragment(run_every=refresh_s)
 def header_and_kpis() -> None:
     now = state.now()
-    clock = pd.Timestamp.now(tz=LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    stamp = pd.Timestamp.now(tz=LOCAL_TZ)
+    clock = stamp.strftime("%Y-%m-%d %H:%M:%S")  # ticks in the browser between refreshes (wall.CLOCK_JS)
     data_time = (f"<span class='gp-sub'>{html.escape(tr('updated', time=now.strftime('%Y-%m-%d %H:%M')))}</span>"
                  if state.demo_loaded() else "")
     st.markdown(
-        f"<div class='gp-top'><div><span class='gp-title'>{html.escape(tr('wall.heading'))}</span>"
+        f"<div class='gp-top' data-refreshed='{stamp.isoformat()}'><div><span class='gp-title'>{html.escape(tr('wall.heading'))}</span>"
         f"{data_time}</div><div class='gp-clock' data-testid='gp-clock'>{clock}</div></div>",
         unsafe_allow_html=True,
     )
@@ -42,6 +43,7 @@ def header_and_kpis() -> None:
 
 
 header_and_kpis()
+st.html(wall.CLOCK_JS, unsafe_allow_javascript=True)  # a fixed script: no data, no user text
 
 cfg = state.map_config(dark=True)
 map_col, feed_col = st.columns([64, 36], gap="small")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from layers.i18n import default_lang, t
+from layers.i18n import catalogue, default_lang, t
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 #: Where the dashboard listens unless ``--address`` is given: this machine only.
@@ -121,6 +121,15 @@ def store_is_empty(store: Any) -> bool:
     return "grids" not in store.layer_names() or store.count("grids") == 0
 
 
+def stage_name(stage: str, lang: str | None) -> str:
+    """The demo generator's stage (``streets``, ``buildings``, …) in words, from the catalogue.
+
+    >>> stage_name("buildings", "zh"), stage_name("buildings", "en")
+    ('生成楼栋', 'buildings')
+    """
+    return t(f"ux.stage.{stage}", lang) if f"ux.stage.{stage}" in catalogue() else stage
+
+
 def ensure_demo(url: str, *, preset: str, lang: str | None,
                 progress: Callable[..., None] | None = None, out: Any = None) -> bool:
     """Load the demo district into the store at ``url`` if it is empty; True when loaded."""
@@ -142,7 +151,7 @@ def ensure_demo(url: str, *, preset: str, lang: str | None,
         def overall(stage: str, fraction: float) -> None:
             """The generator reports each stage from 0 to 1; the bar shows the whole run."""
             i = STAGES.index(stage) if stage in STAGES else 0
-            report((i + min(max(fraction, 0.0), 1.0)) / len(STAGES), stage)
+            report((i + min(max(fraction, 0.0), 1.0)) / len(STAGES), stage_name(stage, lang))
 
         t0 = time.perf_counter()
         try:

@@ -14,11 +14,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-pytest.importorskip("layers._gpkg")
-
-from gridpulse.cli import main  # noqa: E402
-from layers.store import open_store  # noqa: E402
-from tests.geo.test_patrol import (  # noqa: E402
+from gridpulse.cli import main
+from layers.store import open_store
+from tests.geo.test_patrol import (
     C1,
     C2,
     CROSSING_XS,

@@ -11,11 +11,9 @@ import pyogrio
 import pytest
 import shapely
 
-pytest.importorskip("layers._gpkg")
-demo = pytest.importorskip("data.demo")
-
-from gridpulse.cli import main  # noqa: E402
-from layers.store import open_store  # noqa: E402
+from data import demo
+from gridpulse.cli import main
+from layers.store import open_store
 
 LAYERS = ("districts", "subdistricts", "communities", "grids", "buildings", "roads", "facilities",
           "workers")

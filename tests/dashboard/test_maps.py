@@ -14,6 +14,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dashboard import _html as html_rule
 from dashboard import maps
 from geo.crs import wgs84_to_gcj02
 from geo.hexes import lonlat_to_cells
@@ -229,3 +230,16 @@ def test_available_basemaps_follow_settings() -> None:
     assert maps.available_basemaps(Settings()) == ["osm", "amap", "none"]
     s = Settings(basemap="none", offline=True, tiles_url="http://127.0.0.1/{z}/{x}/{y}.png")
     assert maps.available_basemaps(s) == ["xyz", "none"]
+
+
+@pytest.mark.parametrize(("basemap", "lang", "notice"), [
+    ("osm", "zh", "底图无法加载"), ("osm", "en", "The basemap cannot load"), ("none", "zh", None)])
+def test_a_basemap_that_cannot_load_says_so_on_the_map(basemap: str, lang: str, notice: str | None) -> None:
+    m = maps.base_map(maps.MapConfig(basemap=basemap, lang=lang), bounds=(118.7, 32.0, 118.8, 32.1))
+    page = m.get_root().render()
+    if notice is None:  # no tiles, nothing to fail
+        assert "tileerror" not in page
+        return
+    assert page.count('on("tileerror"') == 1 and "attributionControl.remove()" in page
+    script = page[page.index("gp-tile-notice"):]
+    assert html_rule.js(maps.t("ux.map.tiles_failed", lang))[:12] in script and "textContent" in script

@@ -296,3 +296,28 @@ def test_compliance_without_full_time_workers_on_duty_is_unknown() -> None:
                        "meets_rule": [True, False], "hours_in_grid": [5.0, 0.0]})
     assert np.isnan(_kpis.compliance_rate(pw))
     assert np.isnan(_kpis.compliance_rate(pw.iloc[0:0]))
+
+
+def test_a_click_inside_a_dedicated_grid_picks_the_comprehensive_one_in_metres(env) -> None:
+    import warnings
+
+    from dashboard import _explorer, state
+
+    s = open_store(env)
+    try:
+        grids = s.read("grids", columns=["code", "kind", "community_code"])
+    finally:
+        s.close()
+    ded = grids[grids["kind"] == "dedicated"].iloc[0]
+    pt = ded.geometry.representative_point()
+    comp = grids[(grids["kind"] == "comprehensive") & grids.intersects(pt)]
+    assert len(comp) == 1
+    view = state.View(sub=str(ded["community_code"])[:9], com=str(ded["community_code"]),
+                      layers=("comp", "ded"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Geometry is in a geographic CRS ... 'area'" fails the test
+        change = _explorer.drill(view, pt.x, pt.y)
+    assert change is not None and change["grid"] == str(comp["code"].iloc[0])
+    # and the view of a tiny grid never zooms in closer than MIN_VIEW_M across
+    b = _explorer.min_extent(np.array(ded.geometry.bounds))
+    assert (b[3] - b[1]) * 111_320 >= _explorer.MIN_VIEW_M - 1

@@ -205,18 +205,18 @@ def test_wall_refreshes_without_reloading_the_map(page, server, artifacts_dir) -
     assert paths.count() >= 20
     for label in ("今日事件", "本月事件", "在办", "超期", "结案率", "按期结案率", "在岗巡查网格员",
                   "昨日4小时达标率", "最新事件", "吹哨事项办理中", "合成演示数据"):
-        assert page.get_by_text(label).count() >= 1, label
+        page.get_by_text(label).first.wait_for(timeout=TIMEOUT_MS)  # the feeds render after the map
     time.sleep(0.5)
     page.screenshot(path=str(artifacts_dir / "e2e-wall-1920x1080.png"))
     # mark the live Leaflet map; an auto-refresh (every 5 s here) must keep the same map object
     frame = _map_frame(page)
     frame.evaluate("window.map.__gp_mark = 'kept'; window.map.setZoom(window.map.getZoom() + 1)")
     zoom = frame.evaluate("window.map.getZoom()")
-    clock = page.get_by_test_id("gp-clock").inner_text()
+    stamp = page.locator(".gp-top").get_attribute("data-refreshed")
     deadline = time.monotonic() + 30
-    while page.get_by_test_id("gp-clock").inner_text() == clock and time.monotonic() < deadline:
+    while page.locator(".gp-top").get_attribute("data-refreshed") == stamp and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert page.get_by_test_id("gp-clock").inner_text() != clock, "the KPI fragment did not refresh"
+    assert page.locator(".gp-top").get_attribute("data-refreshed") != stamp, "the KPI fragment did not refresh"
     time.sleep(6)  # and one more cycle, which also re-sends the map's status layer
     frame = _map_frame(page)
     assert frame.evaluate("window.map.__gp_mark") == "kept", "the map was reloaded"
@@ -225,16 +225,76 @@ def test_wall_refreshes_without_reloading_the_map(page, server, artifacts_dir) -
     assert not [u for u in page.requests if not is_local(u, server)]
 
 
-def test_wall_at_4k(browser, server, artifacts_dir) -> None:
-    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=2)
+#: What the wall measures in the browser: type sizes in CSS px, the district's box and the
+#: legend's box in the map frame, and whether any feed line overflows its box.
+_WALL_JS = """() => {
+  const px = (el) => el ? parseFloat(getComputedStyle(el).fontSize) : 0;
+  const q = (s) => document.querySelector(s);
+  const rows = [...document.querySelectorAll('.gp-row .w')];
+  return {kpi: px(q('.gp-kpi .v')), demo: px(q("[data-testid='gp-demo-label']")),
+          feed: px(q('.gp-row')), clipped: rows.filter(e => e.scrollWidth > e.clientWidth + 1).length,
+          ellipsis: rows.filter(e => getComputedStyle(e).textOverflow === 'ellipsis').length,
+          rows: rows.length};
+}"""
+_MAP_JS = """() => {
+  const px = (el) => el ? parseFloat(getComputedStyle(el).fontSize) : 0;
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const paths = [...document.querySelectorAll('.leaflet-overlay-pane path')].map(box);
+  const lg = document.querySelector('.gp-legend > div');
+  const sw = [...lg.querySelectorAll('span')].map(s => getComputedStyle(s).backgroundColor);
+  const fills = [...new Set([...document.querySelectorAll('.leaflet-overlay-pane path[fill-opacity]')]
+      .filter(p => p.getAttribute('fill') !== 'none')
+      .map(p => p.getAttribute('fill').toLowerCase() + '@' + p.getAttribute('fill-opacity')))];
+  return {w: innerWidth, h: innerHeight, legend: px(lg), legend_box: box(lg),
+          zoom: document.querySelector('.leaflet-control-zoom a').getBoundingClientRect().width,
+          scale: px(document.querySelector('.leaflet-control-scale-line')),
+          district: [Math.min(...paths.map(b => b[0])), Math.min(...paths.map(b => b[1])),
+                     Math.max(...paths.map(b => b[2])), Math.max(...paths.map(b => b[3]))],
+          swatches: sw, fills: fills};
+}"""
+
+
+def _measure_wall(browser, server: str, width: int, height: int, artifacts_dir) -> tuple[dict, dict]:
+    ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     page = ctx.new_page()
     try:
         _open(page, server, "/wall", "网格化服务管理指挥中心")
         _map_paths(page, at_least=20)
-        time.sleep(0.5)
-        page.screenshot(path=str(artifacts_dir / "e2e-wall-3840x2160.png"))
+        time.sleep(1.0)  # the frame fits the district again once its CSS height applies
+        page.screenshot(path=str(artifacts_dir / f"e2e-wall-{width}x{height}.png"))
+        return page.evaluate(_WALL_JS), _map_frame(page).evaluate(_MAP_JS)
     finally:
         ctx.close()
+
+
+def test_wall_at_4k(browser, server, artifacts_dir) -> None:
+    """Everything on the wall, the map's legend and controls included, scales with the screen; the
+    district fills its panel beside the legend; no feed line is cut; the legend shows the map's colours."""
+    hd, hd_map = _measure_wall(browser, server, 1920, 1080, artifacts_dir)
+    uhd, uhd_map = _measure_wall(browser, server, 3840, 2160, artifacts_dir)
+    for key in ("kpi", "demo", "feed"):
+        assert uhd[key] == pytest.approx(2 * hd[key], rel=0.1), (key, hd[key], uhd[key])
+    for key in ("legend", "zoom", "scale"):
+        assert uhd_map[key] == pytest.approx(2 * hd_map[key], rel=0.1), (key, hd_map[key], uhd_map[key])
+    assert uhd_map["legend"] >= 28 and uhd_map["zoom"] >= 60 and uhd["demo"] >= 24  # readable across a room
+    for m in (hd_map, uhd_map):
+        x0, y0, x1, y1 = m["district"]
+        fill = max((x1 - x0) / m["w"], (y1 - y0) / m["h"])
+        assert fill >= 0.95, f"the district fills {fill:.0%} of the map panel"
+        assert m["legend_box"][2] <= x0 + 2, "the legend covers the district"
+        # five degrees of trouble; each swatch is the map fill at the map's opacity
+        assert len(m["swatches"]) == 5
+        drawn = {f.split("@")[0]: float(f.split("@")[1]) for f in m["fills"]}
+        matched = 0
+        for sw in m["swatches"]:
+            r, g, b, a = (float(v) for v in re.findall(r"[\d.]+", sw))
+            colour = f"#{int(r):02x}{int(g):02x}{int(b):02x}"
+            if colour in drawn:
+                matched += 1
+                assert drawn[colour] == pytest.approx(a, abs=0.01), (colour, drawn)
+        assert matched >= 2 and matched == len(drawn), (m["swatches"], drawn)
+    for w in (hd, uhd):
+        assert w["rows"] >= 5 and w["clipped"] == 0 and w["ellipsis"] == 0
 
 
 def test_data_page_validates_previews_and_cancels_an_upload(page, server, demo_gpkg, tmp_path,
@@ -292,3 +352,24 @@ def test_offline_mode_requests_nothing_outside_localhost(page, server) -> None:
     outside = sorted({u for u in page.requests if not is_local(u, server)})
     assert not outside, outside
     assert any("/app/static/leaflet/leaflet.js" in u for u in page.requests)
+
+
+def test_streamlit_own_english_is_replaced_in_chinese(page, server) -> None:
+    """Streamlit 1.67 has no translations: the uploader's button and size line and the empty
+    dropdown are drawn from the catalogue over CSS; the filters offer no "Select all"."""
+    _open(page, server, "/data", "数据导入与导出")
+    zone = page.locator("[data-testid='stFileUploaderDropzone']")
+    zone.wait_for(timeout=TIMEOUT_MS)
+    after = "e => getComputedStyle(e, '::after').content + '|' + getComputedStyle(e).fontSize"
+    button = zone.locator("button [data-testid='stMarkdownContainer'] p").evaluate(after)
+    size = zone.locator("[data-testid='stFileUploaderDropzoneInstructions'] span").evaluate(after)
+    assert button == '"选择文件"|0px', button
+    assert size.startswith('"拖放文件到此处，每个文件不超过 200 MB"') and size.endswith("|0px"), size
+    _open(page, server, "/incidents", "事件办理台账")
+    page.locator(".st-key-inc_stage [role='combobox']").first.click()
+    page.get_by_role("option").first.wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_role("option", name="Select all").count() == 0
+    page.keyboard.type("zzzz")
+    empty = page.locator("[role='listbox'][data-empty='true'] [role='option'] > span")
+    empty.wait_for(timeout=TIMEOUT_MS)
+    assert empty.evaluate(after).startswith('"没有匹配的选项"')

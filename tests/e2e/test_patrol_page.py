@@ -85,6 +85,19 @@ def test_patrol_page_table_map_and_replay(page, server, community, artifacts_dir
     assert frame.locator("path.gp-track-now").first.get_attribute("d") != before
     shot(page, artifacts_dir, "e2e-patrol-replay.png")
 
+    # the play button runs the replay from the start of the day, frame by frame, on the same map
+    page.get_by_role("button", name="播放").click()
+    page.get_by_role("button", name="暂停").wait_for(timeout=TIMEOUT_MS)
+    seen = set()
+    deadline = time.monotonic() + 30
+    while len(seen) < 3 and time.monotonic() < deadline:
+        seen.add(page.get_by_text("已走").first.inner_text())
+        time.sleep(0.4)
+    assert len(seen) >= 3, f"the replay did not advance: {seen}"
+    assert page.frame_locator(MAP).first.locator("body").evaluate("() => window.__gp_old === true")
+    page.get_by_role("button", name="暂停").click()
+    page.get_by_role("button", name="播放").wait_for(timeout=TIMEOUT_MS)
+
     page.get_by_text("轨迹清洗：剔除了什么、为什么").scroll_into_view_if_needed()  # not the wheel: it zooms the map
     settle(page)
     assert page.get_by_text("栋楼在截至 2026-11-19 的 7 天内无人到访").count() == 1

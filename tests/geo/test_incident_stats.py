@@ -70,3 +70,12 @@ def test_monthly_topics_by_category_and_errors() -> None:
     assert out.loc["2025-02", "type"] == "01" and out.loc["2025-02", "area_share"] == 0.5
     with pytest.raises(KeyError, match="item_code"):
         monthly_topics(df)
+
+
+def test_monthly_topics_of_a_single_month_or_nothing_is_an_empty_table() -> None:
+    one = pd.DataFrame({"requested_datetime": pd.to_datetime(["2025-03-01", "2025-03-20"]),
+                        "item_code": ["0501", "0702"], "grid_code": ["g", "h"]})
+    for df in (one, one.iloc[:0]):
+        out = monthly_topics(df)
+        assert out.empty and out.index.name == "month"
+        assert list(out.columns[:4]) == ["type", "count", "prev_count", "increase"]

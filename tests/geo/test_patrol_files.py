@@ -14,9 +14,8 @@ import pytest
 
 from geo.crs import wgs84_to_gcj02
 from geo.patrol import clean_fixes, time_in_grid
+from layers import io
 from tests.geo.test_patrol import DAY, lonlat, make_grids, make_workers, zigzag
-
-io = pytest.importorskip("layers.io")
 
 UTC = dt.UTC
 

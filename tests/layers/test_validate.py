@@ -614,7 +614,8 @@ def test_every_validation_message_has_a_fix_in_both_languages() -> None:
 
 def test_row_numbers_match_the_spreadsheet(tmp_path) -> None:
     """A real .xlsx written by openpyxl: the error row is the row Excel shows."""
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl  # a hard dependency (pyproject)
+
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["事件编号", "受理时间", "大类代码", "事项代码", "等级", "来源", "阶段", "经度", "纬度"])

@@ -215,7 +215,8 @@ def test_illegal_events_checks_a_whole_log_at_once() -> None:
 
 
 def test_the_demo_generators_event_log_is_legal() -> None:
-    demo = pytest.importorskip("data.demo")
+    from data import demo
+
     layers = demo.generate("small", seed=0)
     assert illegal_events(layers["incident_events"]).empty  # stage changes (its action names differ)
 
