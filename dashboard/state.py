@@ -156,16 +156,27 @@ def demo_loaded() -> bool:
 
 
 def now() -> pd.Timestamp:
-    """The dashboard's "now": the demo's anchor while demo data is loaded, else the local clock.
+    """The dashboard's "now": the local clock, except on the fixed, reproducible demo.
 
-    Naive local time (Asia/Shanghai), like the store's datetimes.
+    A demo loaded live (``gridpulse serve``: its history ends at the moment it was loaded,
+    :func:`data.demo.demo_anchor`) and any real store run on the real clock, so cases posted
+    through the intake API appear as they arrive. The fixed demo (:data:`data.demo.DEMO_ANCHOR`,
+    used by tests and reproducible screenshots) keeps its frozen anchor. Naive local time
+    (Asia/Shanghai), like the store's datetimes.
     """
-    if demo_loaded():
+    if demo_loaded() and _demo_anchor(settings().store_url, data_version()) is None:
         from data.demo import DEMO_ANCHOR
 
         anchor = pd.Timestamp(DEMO_ANCHOR)
         return anchor.tz_convert("Asia/Shanghai").tz_localize(None) if anchor.tzinfo else anchor
     return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _demo_anchor(url: str, version: str) -> pd.Timestamp | None:
+    from data.demo import demo_anchor
+
+    return locked(demo_anchor, _open(url))
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
