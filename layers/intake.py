@@ -381,11 +381,11 @@ def create_request(store: Any, account: Account, payload: Mapping[str, Any], *,
         note = f"[duplicate_of={dup[0]}] open311 possible duplicate ({dup[1]:.0f} m)"
     new, _ = act_on_case(store, account, srid, "collect", time=max(when, row["requested_datetime"]),
                          incident=row, note=note)
-    from layers.open311 import to_open311
 
-    frame = gpd.GeoDataFrame([{**new, "service_request_id": srid}],
+    frame = gpd.GeoDataFrame([{**{k: v for k, v in new.items() if k != "geometry"},
+                               "service_request_id": srid}],
                              geometry=[row["geometry"]], crs=4326)
-    req = to_open311(frame, lang=lang)[0]
+    req = open311_view(frame, lang)[0]
     created = Created(req, None if dup is None else dup[0], None if dup is None else dup[1])
     created.extra["stage_label"] = label("stage", str(new.get("stage")), lang)
     return created
@@ -406,6 +406,20 @@ def created_json(c: Created, lang: str | None = None) -> list[dict[str, Any]]:
 
 
 # -- Open311 GET requests ----------------------------------------------------------------------
+
+def open311_view(df: pd.DataFrame, lang: str | None) -> list[dict[str, Any]]:
+    """Open311 requests with GridPulse's ``extended_attributes`` (stage, whistle, grid,
+    department, item and category codes) -- the extension field Open311 servers use."""
+    from layers.open311 import to_open311
+
+    out = to_open311(df, lang=lang)
+    for rec, row in zip(out, df.to_dict("records"), strict=True):
+        rec["extended_attributes"] = {
+            k: (None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
+            for k, v in ((c, row.get(c)) for c in ("stage", "whistle", "grid_code",
+                                                   "department", "category_code", "item_code"))}
+    return out
+
 
 _READ_COLS = ["service_request_id", "stage", "whistle", "service_code", "service_name",
               "description", "requested_datetime", "updated_datetime", "expected_datetime",
@@ -428,7 +442,6 @@ def list_requests(store: Any, account: Account, *, service_code: str | None = No
     ``ids`` (``service_request_id``) ignores the other filters, as the specification says.
     Without dates, the last :data:`DEFAULT_DAYS` days; newest first; at most ``limit``.
     """
-    from layers.open311 import to_open311
     from layers.workflow import CLOSED_STAGES, OPEN_STAGES
 
     _require_read(account)
@@ -458,13 +471,12 @@ def list_requests(store: Any, account: Account, *, service_code: str | None = No
     df = store.read("incidents", columns=_READ_COLS, where=where or None,
                     between=between or None, order_by="requested_datetime", descending=True)
     df = filter_frame(account, df, "incidents")
-    return to_open311(df.head(int(limit)), lang=lang)
+    return open311_view(df.head(int(limit)), lang)
 
 
 def get_request(store: Any, account: Account, service_request_id: str, *,
                 lang: str | None = None) -> list[dict[str, Any]]:
     """Open311 ``GET requests/{id}``: a one-element list; 404 when absent, 403 outside scope."""
-    from layers.open311 import to_open311
 
     _require_read(account)
     df = store.read("incidents", columns=_READ_COLS,
@@ -477,7 +489,7 @@ def get_request(store: Any, account: Account, service_request_id: str, *,
     if account.role == "department" and row.get("department") != account.department:
         raise PermissionDenied(can(account, "case.report_back", scope_code=str(row["grid_code"]),
                                    department=row.get("department")))
-    return to_open311(df, lang=lang)
+    return open311_view(df, lang)
 
 
 # -- GPS fixes ---------------------------------------------------------------------------------
@@ -571,12 +583,16 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
                           "accuracy_m": pd.to_numeric(pd.Series(acc, dtype="object"),
                                                       errors="coerce"),
                           "lon": lon, "lat": lat})
-    res = validate(frame, "patrol_points", file="fixes", row_offset=0)
-    if not res.ok:
-        raise IntakeError(res.report.errors())
+    dup = frame["fix_id"].duplicated().to_numpy()
+    kept = np.flatnonzero(~dup)
+    res = validate(frame[~dup].reset_index(drop=True), "patrol_points", file="fixes",
+                   row_offset=0)
+    if not res.ok:  # rows as posted (a fix resent in the same batch is dropped, not an error)
+        raise IntakeError([Issue(i.severity, i.code, None,
+                                 None if i.row is None else int(kept[i.row]), i.column, i.params)
+                           for i in res.report.errors()])
     data = res.data
-    before = len(data)
-    data = data.drop_duplicates("fix_id")
+    before = len(frame)
     store.write({"patrol_points": data}, mode="append", actor=account.username, note="api fixes")
     return {"accepted": int(len(data)), "duplicates": int(before - len(data))}
 
@@ -595,7 +611,6 @@ def case_action(store: Any, account: Account, service_request_id: str,
     :class:`IntakeError` (404 for an unknown case, 422 for a missing action).
     """
     from layers.app import act_on_case
-    from layers.open311 import to_open311
 
     action = _text(payload.get("action"))
     if action is None:
@@ -614,7 +629,7 @@ def case_action(store: Any, account: Account, service_request_id: str,
                     where={"service_request_id": str(service_request_id)})
     ev = {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in event.items()
           if k != "actor"}
-    return {"request": to_open311(df, lang=lang)[0], "event": ev}
+    return {"request": open311_view(df, lang)[0], "event": ev}
 
 
 # -- idempotency -------------------------------------------------------------------------------
@@ -654,9 +669,12 @@ def idempotent(store: Any, account: Account, key: str | None, print_: str,
         return work(None)
     key = key.strip()[:200]
     k = hashlib.sha256(f"{account.username}\n{key}".encode()).hexdigest()
-    claimed = store.insert_record(IDEMPOTENCY.name, {
-        "key": k, "username": account.username, "fingerprint": print_, "state": "pending",
-        "status": None, "body": None, "created": now_local()})
+    row = {"key": k, "username": account.username, "fingerprint": print_, "state": "pending",
+           "status": None, "body": None, "created": now_local()}
+    try:
+        claimed = store.insert_record(IDEMPOTENCY.name, row)
+    except StoreError:  # two processes creating the table at once (PostgreSQL): once more
+        claimed = store.insert_record(IDEMPOTENCY.name, row)
     if not claimed:
         rows = store.records(IDEMPOTENCY.name, where={"key": k})
         if not rows:  # released meanwhile: try once more
