@@ -88,6 +88,25 @@ def data_version() -> str:
     return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
 
 
+def follow_changes(every_s: float | None = None) -> None:
+    """Rerun the page when the store changes (a case posted through the intake API...).
+
+    A small fragment polls :func:`data_version` (the newest audit row: one cheap query) every
+    ``every_s`` seconds (default: the wall's refresh setting) and reruns the whole page when it
+    moved; the cached reads are keyed by that version, so the rerun reads the new rows. A
+    rerun keeps every widget's state and does not reload a map whose content is unchanged.
+    """
+    seen = data_version()
+    every = every_s if every_s is not None else settings().wall_refresh_s
+
+    @st.fragment(run_every=every)
+    def _watch() -> None:
+        if data_version() != seen:
+            st.rerun()
+
+    _watch()
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _read(url: str, version: str, name: str, columns: tuple[str, ...] | None) -> pd.DataFrame:
     store = _open(url)
