@@ -25,6 +25,7 @@ Run it with ``gridpulse api`` (or next to the dashboard with ``gridpulse serve``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import json
@@ -142,6 +143,8 @@ class _Stores:
         self._open = open_store
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        pg = url.startswith(("postgresql://", "postgres://"))
+        self._serial: threading.RLock | None = None if pg else threading.RLock()
         self.main = self.get()
 
     def get(self) -> Any:
@@ -153,11 +156,61 @@ class _Stores:
                 self._all.append(s)
         return s
 
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(store, *args, **kwargs)`` with this thread's store; one at a time on a
+        GeoPackage (its readers and writers in one process must not overlap)."""
+        if self._serial is None:
+            return fn(self.get(), *args, **kwargs)
+        with self._serial:
+            return fn(self.get(), *args, **kwargs)
+
     def close(self) -> None:
         with self._lock:
             for s in self._all:
                 s.close()
             self._all.clear()
+
+
+class Batcher:
+    """Collects concurrent Open311 POSTs and writes them together
+    (:func:`layers.intake.create_requests`: one transaction per account and batch).
+
+    A request never waits for company: the first one is written at once, and those that
+    arrive meanwhile form the next batch. Each caller gets its own result or error.
+    """
+
+    def __init__(self, stores: _Stores, *, max_items: int = 500) -> None:
+        self.stores = stores
+        self.max_items = max_items
+        self.queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> Any:
+        """Queue ``(account, payload, request id, lang)``; the :class:`~layers.intake.Created`."""
+        if self.queue is None or self.task is None or self.task.done():
+            self.queue = asyncio.Queue()
+            self.task = asyncio.create_task(self._loop(self.queue))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put((item, fut))
+        return await fut
+
+    async def _loop(self, queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self.max_items:
+                batch.append(queue.get_nowait())
+            items = [b[0] for b in batch]
+            try:
+                results = await run_in_threadpool(self.stores.run, intake.create_requests, items)
+            except Exception as e:  # noqa: BLE001 - every caller gets the error
+                results = [e] * len(batch)
+            for (_, fut), res in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(res, BaseException):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
 
 
 def create_app(store_url: str | None = None) -> FastAPI:
@@ -184,7 +237,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
         if hit is not None and time.monotonic() - hit[0] < TOKEN_TTL_S:
             acc = hit[1]
         else:
-            acc = resolve_api_token(stores.get(), token) if token else None
+            acc = stores.run(resolve_api_token, token) if token else None
             if len(tokens) > 10_000:
                 tokens.clear()
             tokens[token] = (time.monotonic(), acc)
@@ -194,6 +247,12 @@ def create_app(store_url: str | None = None) -> FastAPI:
 
     async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def with_store(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(store, ...)`` in a worker thread, with that thread's store."""
+        return await run_in_threadpool(stores.run, fn, *args, **kwargs)
+
+    batcher = Batcher(stores)
 
     async def payload_of(request: Request, body: bytes) -> dict[str, Any]:
         ctype = request.headers.get("content-type", "")
@@ -222,8 +281,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
         payload = await payload_of(request, body)
         key = request.headers.get("idempotency-key")
         fp = intake.fingerprint("POST", request.url.path, body)
-        out = await call(request, intake.idempotent, stores.get(), acc, key, fp,
-                         lambda seed: work(acc, payload, seed))
+        out = await with_store(intake.idempotent, acc, key, fp,
+                               lambda seed: work(acc, payload, seed))
         headers = {"Idempotent-Replayed": "true"} if out.replayed else {}
         return _json(out.body, out.status, **headers)
 
@@ -257,14 +316,29 @@ def create_app(store_url: str | None = None) -> FastAPI:
                                   "schema": {"type": "string"}}]})
     async def post_request(request: Request) -> JSONResponse:
         lang = _lang(request)
-        def work(acc: Account, payload: dict[str, Any], seed: str | None) -> intake.Outcome:
-            store = stores.get()
+        body = await request.body()
+        acc = await call(request, account_of, request)
+        payload = await payload_of(request, body)
+        key = request.headers.get("idempotency-key")
+        seed = None
+        if key:
+            replay = await with_store(intake.claim, acc, key,
+                                      intake.fingerprint("POST", request.url.path, body))
+            if replay is not None:
+                return _json(replay.body, replay.status, **{"Idempotent-Replayed": "true"})
+            seed = f"{acc.username}\n{key}"
+        try:
             now = intake.now_local()
-            c = intake.create_request(store, acc, payload, now=now, lang=lang,
-                                      request_id=intake.new_request_id(now, seed) if seed else None)
-            return intake.Outcome(201, intake.created_json(c, lang))
-
-        return await post_idempotent(request, work)
+            created = await batcher.submit(
+                (acc, payload, intake.new_request_id(now, seed) if seed else None, lang))
+        except BaseException:
+            if key:
+                await with_store(intake.release, acc, key)
+            raise
+        out = intake.Outcome(201, intake.created_json(created, lang))
+        if key:
+            await with_store(intake.complete, acc, key, out)
+        return _json(out.body, out.status)
 
     @app.get("/open311/v2/requests.json", tags=["open311"],
              summary="Cases in the token's scope (Open311 GET service requests)")
@@ -273,7 +347,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
         acc = await call(request, account_of, request)
         q = request.query_params
         ids = [i.strip() for i in (q.get("service_request_id") or "").split(",") if i.strip()]
-        out = await call(request, intake.list_requests, stores.get(), acc,
+        out = await with_store(intake.list_requests, acc,
                          service_code=q.get("service_code"), status=q.get("status"),
                          start_date=q.get("start_date"), end_date=q.get("end_date"),
                          ids=ids or None, lang=lang)
@@ -284,8 +358,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
     async def get_one(request: Request, request_id: str) -> JSONResponse:
         lang = _lang(request)
         acc = await call(request, account_of, request)
-        return _json(await call(request, intake.get_request, stores.get(), acc, request_id,
-                                lang=lang))
+        return _json(await with_store(intake.get_request, acc, request_id, lang=lang))
 
     @app.post("/api/v1/fixes", status_code=201, tags=["patrol"],
               summary="A batch of GPS fixes from grid workers' phones",
@@ -304,7 +377,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
             fixes = payload.get("fixes")
             if not isinstance(fixes, list):
                 raise intake.IntakeError.one("missing_field", field="fixes", column="fixes")
-            return intake.Outcome(201, intake.post_fixes(stores.get(), acc, fixes, lang=lang))
+            return intake.Outcome(201, stores.run(intake.post_fixes, acc, fixes, lang=lang))
 
         return await post_idempotent(request, work)
 
@@ -318,8 +391,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
     async def post_action(request: Request, request_id: str) -> JSONResponse:
         lang = _lang(request)
         def work(acc: Account, payload: dict[str, Any], seed: str | None) -> intake.Outcome:
-            return intake.Outcome(200, intake.case_action(stores.get(), acc, request_id, payload,
-                                                          lang=lang))
+            return intake.Outcome(200, stores.run(intake.case_action, acc, request_id, payload,
+                                                  lang=lang))
 
         return await post_idempotent(request, work)
 

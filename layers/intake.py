@@ -321,25 +321,53 @@ def find_duplicate(store: Any, row: Mapping[str, Any], *,
                    ) -> tuple[str, float, float] | None:
     """The nearest open case of the same category within ``radius_m`` received at most
     ``hours`` before ``row``: ``(id, metres, minutes)``, or ``None``."""
+    return find_duplicates(store, [row], radius_m=radius_m, hours=hours)[0]
+
+
+def find_duplicates(store: Any, rows: Sequence[Mapping[str, Any]], *,
+                    ids: Sequence[str] | None = None, radius_m: float = DUPLICATE_RADIUS_M,
+                    hours: float = DUPLICATE_HOURS) -> list[tuple[str, float, float] | None]:
+    """:func:`find_duplicate` for a batch with one read: each row is compared with the open
+    cases stored and with the rows before it in the batch (``ids`` name those)."""
     from layers.workflow import OPEN_STAGES
 
-    if not store.has_layer("incidents"):
-        return None
-    when = pd.Timestamp(row["requested_datetime"])
-    near = store.read("incidents", columns=["service_request_id", "stage", "requested_datetime"],
-                      where={"category_code": row["category_code"],
-                             "stage": sorted(OPEN_STAGES)},
-                      between={"requested_datetime": (when - pd.Timedelta(hours=hours),
-                                                      when + pd.Timedelta(seconds=1))})
-    if not len(near):
-        return None
-    pts = near.geometry.to_numpy()
-    d = metres_between(row["geometry"].x, row["geometry"].y, shapely.get_x(pts), shapely.get_y(pts))
-    best = int(np.argmin(d))
-    if not d[best] <= radius_m:
-        return None
-    mins = (when - pd.Timestamp(near["requested_datetime"].iloc[best])).total_seconds() / 60
-    return str(near["service_request_id"].iloc[best]), float(d[best]), float(mins)
+    if not rows:
+        return []
+    times = [pd.Timestamp(r["requested_datetime"]) for r in rows]
+    cats = sorted({str(r["category_code"]) for r in rows})
+    if store.has_layer("incidents"):
+        near = store.read("incidents", columns=["service_request_id", "category_code",
+                                                "requested_datetime"],
+                          where={"category_code": cats, "stage": sorted(OPEN_STAGES)},
+                          between={"requested_datetime": (min(times) - pd.Timedelta(hours=hours),
+                                                          max(times) + pd.Timedelta(seconds=1))})
+        pts = near.geometry.to_numpy()
+        c_id = near["service_request_id"].astype(str).tolist()
+        c_cat = near["category_code"].astype(str).tolist()
+        c_t = list(pd.to_datetime(near["requested_datetime"]))
+        c_x, c_y = list(shapely.get_x(pts)), list(shapely.get_y(pts))
+    else:
+        c_id, c_cat, c_t, c_x, c_y = [], [], [], [], []
+    out: list[tuple[str, float, float] | None] = []
+    for i, (r, when) in enumerate(zip(rows, times, strict=True)):
+        cand = np.array([j for j in range(len(c_id)) if c_cat[j] == str(r["category_code"])
+                         and when - pd.Timedelta(hours=hours) <= c_t[j] <= when], dtype=int)
+        hit = None
+        if cand.size:
+            d = metres_between(r["geometry"].x, r["geometry"].y, np.asarray(c_x)[cand],
+                               np.asarray(c_y)[cand])
+            k = int(np.argmin(d))
+            if d[k] <= radius_m:
+                j = int(cand[k])
+                hit = (c_id[j], float(d[k]), (when - c_t[j]).total_seconds() / 60)
+        out.append(hit)
+        if ids is not None:  # later rows of the batch may duplicate this one
+            c_id.append(str(ids[i]))
+            c_cat.append(str(r["category_code"]))
+            c_t.append(when)
+            c_x.append(r["geometry"].x)
+            c_y.append(r["geometry"].y)
+    return out
 
 
 def create_request(store: Any, account: Account, payload: Mapping[str, Any], *,
@@ -368,27 +396,85 @@ def create_request(store: Any, account: Account, payload: Mapping[str, Any], *,
     PermissionDenied
         The account may not collect cases there.
     """
+    out = create_requests(store, [(account, payload, request_id, lang)], now=now, grids=grids)[0]
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def create_requests(store: Any, items: Sequence[tuple[Account, Mapping[str, Any], str | None,
+                                                      str | None]], *,
+                    now: pd.Timestamp | None = None, grids: GridIndex | None = None
+                    ) -> list[Created | Exception]:
+    """:func:`create_request` for a batch of ``(account, payload, request id, lang)``.
+
+    Each item is parsed and permission-checked on its own (its error is returned in its
+    place); the accepted ones are collected with :func:`layers.workflow.apply_transition` and
+    written in ONE store transaction per account (cases and their ``collect`` events, audited
+    with the account), which is what lets the API take hundreds of cases a second. Should
+    that write fail, each case is retried alone through :func:`layers.app.act_on_case`.
+    """
+    from layers import workflow
     from layers.app import act_on_case
-    from layers.workflow import label
+    from layers.schema import SCHEMAS
 
     when = now if now is not None else now_local()
-    row = parse_request(payload, grids=grids or grid_index(store), now=when)
-    require(account, "case.collect", scope_code=row["grid_code"])
-    srid = request_id or new_request_id(when)
-    dup = find_duplicate(store, row)
-    note = "open311"
-    if dup is not None:
-        note = f"[duplicate_of={dup[0]}] open311 possible duplicate ({dup[1]:.0f} m)"
-    new, _ = act_on_case(store, account, srid, "collect", time=max(when, row["requested_datetime"]),
-                         incident=row, note=note)
-
-    frame = gpd.GeoDataFrame([{**{k: v for k, v in new.items() if k != "geometry"},
-                               "service_request_id": srid}],
-                             geometry=[row["geometry"]], crs=4326)
-    req = open311_view(frame, lang)[0]
-    created = Created(req, None if dup is None else dup[0], None if dup is None else dup[1])
-    created.extra["stage_label"] = label("stage", str(new.get("stage")), lang)
-    return created
+    grids = grids or grid_index(store)
+    results: list[Created | Exception | None] = [None] * len(items)
+    ok: list[tuple[int, Account, dict[str, Any], str]] = []
+    for i, (acc, payload, rid, _) in enumerate(items):
+        try:
+            row = parse_request(payload, grids=grids, now=when)
+            require(acc, "case.collect", scope_code=row["grid_code"])
+            ok.append((i, acc, row, rid or new_request_id(when)))
+        except (IntakeError, PermissionDenied) as e:
+            results[i] = e
+    dups = find_duplicates(store, [r for _, _, r, _ in ok], ids=[s for *_, s in ok])
+    made: dict[int, tuple[dict[str, Any], Any]] = {}
+    groups: dict[str, list[tuple[int, Account, dict[str, Any], dict[str, Any], str, Any]]] = {}
+    for (i, acc, row, srid), dup in zip(ok, dups, strict=True):
+        note = "open311" if dup is None else \
+            f"[duplicate_of={dup[0]}] open311 possible duplicate ({dup[1]:.0f} m)"
+        at = max(when, row["requested_datetime"])
+        try:
+            new, event = workflow.apply_transition(
+                {**{k: v for k, v in row.items() if k != "geometry"}, "service_request_id": srid},
+                "collect", actor=acc.username, role=str(acc.workflow_role), time=at, note=note)
+        except workflow.IllegalTransitionError as e:
+            results[i] = e
+            continue
+        groups.setdefault(acc.username, []).append((i, acc, row, new, note, event))
+        results[i] = Created({}, None if dup is None else dup[0], None if dup is None else dup[1])
+    cols = SCHEMAS["incidents"].columns
+    for user, group in groups.items():
+        frame = gpd.GeoDataFrame({c: [g[3].get(c) for g in group] for c in cols},
+                                 geometry=[g[2]["geometry"] for g in group], crs=4326)
+        events = pd.DataFrame([g[5] for g in group])
+        try:
+            store.write({"incidents": frame, "incident_events": events}, mode="append",
+                        actor=user, note="collect")
+            for g in group:
+                made[g[0]] = (g[3], g[2]["geometry"])
+        except StoreError:
+            for i, acc, row, _, note, event in group:
+                try:
+                    new, _ = act_on_case(store, acc, event["service_request_id"], "collect",
+                                         time=event["time"], incident=row, note=note)
+                    made[i] = (new, row["geometry"])
+                except Exception as e:  # noqa: BLE001 - returned in the item's place
+                    results[i] = e
+    by_lang: dict[str | None, list[int]] = {}
+    for i in made:
+        by_lang.setdefault(items[i][3], []).append(i)
+    for lang, idx in by_lang.items():
+        frame = gpd.GeoDataFrame([{k: v for k, v in made[i][0].items()} for i in idx],
+                                 geometry=[made[i][1] for i in idx], crs=4326)
+        for i, req in zip(idx, open311_view(frame, lang), strict=True):
+            res = results[i]
+            assert isinstance(res, Created)
+            res.request = req
+    return [r if r is not None else IntakeError.one("store", status=503, error="not written")
+            for r in results]
 
 
 def created_json(c: Created, lang: str | None = None) -> list[dict[str, Any]]:
@@ -654,48 +740,75 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return h.hexdigest()
 
 
+def _idem_key(account: Account, key: str) -> str:
+    return hashlib.sha256(f"{account.username}\n{key.strip()[:200]}".encode()).hexdigest()
+
+
+def claim(store: Any, account: Account, key: str, print_: str) -> Outcome | None:
+    """Claim ``key`` for a new attempt (``None``), or return the stored answer of an earlier
+    one (an :class:`Outcome` with ``replayed``).
+
+    The claim is an insert only one process can win (the key is the primary key of
+    ``gp_idempotency``). Raises :class:`IntakeError`: 422 when the key was used for another
+    request, 409 while the first attempt is still running.
+    """
+    k = _idem_key(account, key)
+    row = {"key": k, "username": account.username, "fingerprint": print_, "state": "pending",
+           "status": None, "body": None, "created": now_local()}
+    for _ in range(3):
+        try:
+            if store.insert_record(IDEMPOTENCY.name, row):
+                return None
+        except StoreError:  # two processes creating the table at once (PostgreSQL): again
+            continue
+        rows = store.records(IDEMPOTENCY.name, where={"key": k})
+        if not rows:  # released meanwhile: claim again
+            continue
+        old = rows[0]
+        if old["fingerprint"] != print_:
+            raise IntakeError.one("idempotency_reused", key=key[:60])
+        if old["state"] != "done":
+            raise IntakeError.one("idempotency_pending", status=409, key=key[:60])
+        return Outcome(int(old["status"]), json.loads(old["body"]), replayed=True)
+    raise IntakeError.one("idempotency_pending", status=409, key=key[:60])
+
+
+def complete(store: Any, account: Account, key: str, outcome: Outcome) -> None:
+    """Store the answer of a claimed key (a 5xx answer releases the key instead)."""
+    if outcome.status >= 500:
+        release(store, account, key)
+        return
+    store.update_records(IDEMPOTENCY.name, {"key": _idem_key(account, key)},
+                         {"state": "done", "status": int(outcome.status),
+                          "body": json.dumps(outcome.body, ensure_ascii=False, default=str)})
+
+
+def release(store: Any, account: Account, key: str) -> None:
+    """Give a claimed key up (the attempt failed): a retry will do the work."""
+    store.delete_records(IDEMPOTENCY.name, {"key": _idem_key(account, key)})
+
+
 def idempotent(store: Any, account: Account, key: str | None, print_: str,
                work: Callable[[str | None], Outcome]) -> Outcome:
     """Run ``work`` once per ``(account, key)``; a retry gets the first answer back.
 
     ``work`` receives a seed derived from the key (for deterministic ids) and returns an
-    :class:`Outcome`. Without a key ``work`` just runs. The key is claimed first with an
-    insert that only one process can win; the answer is then stored with it. A failed attempt
-    (an exception, or a 5xx answer) releases the key so the client can retry. The same key
+    :class:`Outcome`. Without a key ``work`` just runs. See :func:`claim`: a failed attempt
+    (an exception, or a 5xx answer) releases the key so the client can retry; the same key
     with a different request is refused (422); a key whose first attempt is still running
     answers 409.
     """
     if not key:
         return work(None)
-    key = key.strip()[:200]
-    k = hashlib.sha256(f"{account.username}\n{key}".encode()).hexdigest()
-    row = {"key": k, "username": account.username, "fingerprint": print_, "state": "pending",
-           "status": None, "body": None, "created": now_local()}
+    replay = claim(store, account, key, print_)
+    if replay is not None:
+        return replay
     try:
-        claimed = store.insert_record(IDEMPOTENCY.name, row)
-    except StoreError:  # two processes creating the table at once (PostgreSQL): once more
-        claimed = store.insert_record(IDEMPOTENCY.name, row)
-    if not claimed:
-        rows = store.records(IDEMPOTENCY.name, where={"key": k})
-        if not rows:  # released meanwhile: try once more
-            return idempotent(store, account, key, print_, work)
-        row = rows[0]
-        if row["fingerprint"] != print_:
-            raise IntakeError.one("idempotency_reused", key=key[:60])
-        if row["state"] != "done":
-            raise IntakeError.one("idempotency_pending", status=409, key=key[:60])
-        return Outcome(int(row["status"]), json.loads(row["body"]), replayed=True)
-    try:
-        out = work(k)
+        out = work(_idem_key(account, key))
     except BaseException:
-        store.delete_records(IDEMPOTENCY.name, {"key": k})
+        release(store, account, key)
         raise
-    if out.status >= 500:
-        store.delete_records(IDEMPOTENCY.name, {"key": k})
-        return out
-    store.update_records(IDEMPOTENCY.name, {"key": k},
-                         {"state": "done", "status": int(out.status),
-                          "body": json.dumps(out.body, ensure_ascii=False, default=str)})
+    complete(store, account, key, out)
     return out
 
 
@@ -706,7 +819,8 @@ def store_error_json(error: StoreError, lang: str | None = None) -> dict[str, An
 
 __all__ = [
     "DUPLICATE_HOURS", "DUPLICATE_RADIUS_M", "MAX_FIXES", "Created", "GridIndex", "IntakeError",
-    "Outcome", "case_action", "create_request", "created_json", "find_duplicate", "fingerprint",
+    "Outcome", "case_action", "claim", "complete", "release", "create_request", "create_requests", "created_json",
+    "find_duplicate", "find_duplicates", "fingerprint",
     "get_request", "grid_index", "idempotent", "issue_json", "list_requests", "metres_between",
     "new_request_id", "parse_request", "parse_time", "post_fixes", "refusal_json", "services",
     "store_error_json",

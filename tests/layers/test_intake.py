@@ -299,3 +299,24 @@ def test_services_are_the_whistle_list() -> None:
     assert [s["service_code"] for s in zh] == list(taxonomy.ITEMS)
     assert zh[0]["service_name"] == "暴露垃圾" and en[0]["service_name"] == "Exposed rubbish"
     assert {s["type"] for s in en} == {"realtime"} and all(s["metadata"] is False for s in en)
+
+
+def test_a_batch_writes_the_good_cases_together_and_answers_each(world) -> None:
+    store, acc = world
+    items = [(acc["hotline"], _req(IN_A), None, "en"),
+             (acc["hotline-a"], _req(IN_B), None, "en"),           # out of scope
+             (acc["hotline"], {"service_code": "0101"}, None, "zh"),  # no place
+             (acc["hotline"], _req((IN_A[0], IN_A[1] + 30 * M_LAT)), None, "zh"),
+             (acc["hotline-a"], _req(IN_A, "0401"), None, "en")]
+    out = intake.create_requests(store, items, now=T0)
+    assert isinstance(out[1], PermissionDenied) and isinstance(out[2], intake.IntakeError)
+    made = [out[i] for i in (0, 3, 4)]
+    assert all(isinstance(c, intake.Created) for c in made)
+    assert store.count("incidents") == 3
+    # the second report 30 m from the first, in the same batch, is flagged as its duplicate
+    assert made[1].duplicate_of == made[0].request["service_request_id"]
+    assert made[0].duplicate_of is None and made[2].duplicate_of is None
+    assert made[1].request["status_notes"] == "问题收集" and made[0].request["status_notes"] == "collected"
+    log = store.audit_log()
+    collects = log[(log["note"] == "collect") & (log["layer"] == "incidents")]
+    assert sorted(zip(collects["actor"], collects["rows"], strict=True)) == [("hotline", 2), ("hotline-a", 1)]
