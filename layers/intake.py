@@ -601,14 +601,13 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
 
     Each fix: ``worker_id``, ``time`` (W3C/ISO), ``lat``, ``long`` (WGS-84), optional
     ``accuracy_m`` and ``fix_id`` (default: derived from worker and time, so a phone resending
-    a fix within a batch stores it once). A grid worker's account posts only fixes with its
+    a fix stores it once; resent fixes count as ``duplicates``). A grid worker's account posts only fixes with its
     own user name as ``worker_id``; other accounts need the right to import patrol fixes and
     every worker must lie in their scope.
 
     Returns ``{"accepted": n, "duplicates": k}``. Raises :class:`IntakeError` listing every
     bad row (``row`` = position in the list), or :class:`PermissionDenied`.
     """
-    from layers.validate import validate
 
     if len(fixes) > MAX_FIXES:
         raise IntakeError.one("too_many", status=413, n=len(fixes), limit=MAX_FIXES)
@@ -617,6 +616,66 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
         require(account, "import", layer="patrol_points")
     if not fixes:
         return {"accepted": 0, "duplicates": 0}
+    fast = _clean_fixes(fixes, account.username if worker_role else None)
+    if fast is not None:
+        ids, t, acc_s, fids, lon, lat = fast
+    else:
+        ids, t, acc_s, fids, lon, lat = _fixes_or_errors(fixes, account, worker_role)
+    workers = _workers(store)
+    known = dict(zip(workers["id"].astype(str), workers["grid_code"].astype(str), strict=False))
+    issues: list[Issue] = []
+    for i, wid in enumerate(ids):
+        if wid not in known:
+            issues.append(Issue("error", _E + "unknown_worker", None, i, "worker_id",
+                                {"value": str(wid)[:30]}))
+        elif not account.covers(known[wid]):
+            raise PermissionDenied(can(account, "import", scope_code=known[wid]))
+    if issues:
+        raise IntakeError(issues)
+    ns = t.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    fix_id = [fid or uuid.uuid5(uuid.NAMESPACE_URL, f"gridpulse:fix:{w}|{n}").hex
+              for fid, w, n in zip(fids, ids, ns, strict=True)]
+    frame = pd.DataFrame({"fix_id": fix_id, "worker_id": ids, "time": t.to_numpy(),
+                          "accuracy_m": acc_s.to_numpy(), "lon": lon, "lat": lat})
+    return _write_fixes(store, account, frame)
+
+
+def _clean_fixes(fixes: Sequence[Any], own: str | None) -> tuple[Any, ...] | None:
+    """The columns of a batch parsed vectorised, or ``None`` when anything is off (the slow
+    path then names every bad row)."""
+    try:
+        if not all(isinstance(f, dict) for f in fixes):
+            return None
+        df = pd.DataFrame.from_records(fixes)
+        lon_col = next((c for c in ("long", "lon", "lng") if c in df.columns), None)
+        if lon_col is None or not {"worker_id", "time", "lat"} <= set(df.columns):
+            return None
+        lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+        lon = pd.to_numeric(df[lon_col], errors="coerce").to_numpy(float)
+        if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
+            return None
+        wid = df["worker_id"]
+        if not all(isinstance(w, str) and w.strip() for w in wid):
+            return None
+        ids = [w.strip() for w in wid]
+        if own is not None and any(w != own for w in ids):
+            return None
+        t = pd.to_datetime(df["time"], format="ISO8601", errors="coerce")
+        if t.isna().any() or not all(isinstance(x, str) for x in df["time"]):
+            return None
+        if t.dt.tz is not None:
+            t = t.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        acc = pd.to_numeric(df["accuracy_m"], errors="coerce") if "accuracy_m" in df else \
+            pd.Series(np.nan, index=df.index)
+        fids = [None if not isinstance(x, str) or not x.strip() else x.strip()
+                for x in df["fix_id"]] if "fix_id" in df else [None] * len(df)
+        return ids, t.reset_index(drop=True), acc.reset_index(drop=True), fids, lon, lat
+    except (TypeError, ValueError):
+        return None
+
+
+def _fixes_or_errors(fixes: Sequence[Any], account: Account, worker_role: bool
+                     ) -> tuple[Any, ...]:
     issues: list[Issue] = []
     lon = np.full(len(fixes), np.nan)
     lat = np.full(len(fixes), np.nan)
@@ -652,23 +711,14 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
         fids.append(_text(f.get("fix_id")))
     if issues:
         raise IntakeError(issues)
-    workers = _workers(store)
-    known = dict(zip(workers["id"].astype(str), workers["grid_code"].astype(str), strict=False))
-    for i, wid in enumerate(ids):
-        if wid not in known:
-            issues.append(Issue("error", _E + "unknown_worker", None, i, "worker_id",
-                                {"value": str(wid)[:30]}))
-        elif not account.covers(known[wid]):
-            raise PermissionDenied(can(account, "import", scope_code=known[wid]))
-    if issues:
-        raise IntakeError(issues)
     t = pd.to_datetime(pd.Series(times, dtype="object"))
-    fix_id = [fid or uuid.uuid5(uuid.NAMESPACE_URL, f"gridpulse:fix:{w}|{ts.isoformat()}").hex
-              for fid, w, ts in zip(fids, ids, t, strict=True)]
-    frame = pd.DataFrame({"fix_id": fix_id, "worker_id": ids, "time": t,
-                          "accuracy_m": pd.to_numeric(pd.Series(acc, dtype="object"),
-                                                      errors="coerce"),
-                          "lon": lon, "lat": lat})
+    acc_s = pd.to_numeric(pd.Series(acc, dtype="object"), errors="coerce")
+    return ids, t, acc_s, fids, lon, lat
+
+
+def _write_fixes(store: Any, account: Account, frame: pd.DataFrame) -> dict[str, Any]:
+    from layers.validate import validate
+
     dup = frame["fix_id"].duplicated().to_numpy()
     kept = np.flatnonzero(~dup)
     res = validate(frame[~dup].reset_index(drop=True), "patrol_points", file="fixes",
@@ -679,7 +729,16 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
                            for i in res.report.errors()])
     data = res.data
     before = len(frame)
-    store.write({"patrol_points": data}, mode="append", actor=account.username, note="api fixes")
+    try:
+        store.write({"patrol_points": data}, mode="append", actor=account.username,
+                    note="api fixes")
+    except StoreError:  # fixes stored before (a phone resending): keep the new ones only
+        old = store.read("patrol_points", columns=["fix_id"],
+                         where={"fix_id": data["fix_id"].astype(str).tolist()})
+        data = data[~data["fix_id"].isin(set(old["fix_id"].astype(str)))]
+        if len(data):
+            store.write({"patrol_points": data}, mode="append", actor=account.username,
+                        note="api fixes")
     return {"accepted": int(len(data)), "duplicates": int(before - len(data))}
 
 

@@ -320,3 +320,17 @@ def test_a_batch_writes_the_good_cases_together_and_answers_each(world) -> None:
     log = store.audit_log()
     collects = log[(log["note"] == "collect") & (log["layer"] == "incidents")]
     assert sorted(zip(collects["actor"], collects["rows"], strict=True)) == [("hotline", 2), ("hotline-a", 1)]
+
+
+def test_fix_times_in_any_offset_are_local_time_and_resends_are_dropped(world) -> None:
+    store, acc = world
+    same = [{"worker_id": "w1", "time": "2026-12-03T02:00:00Z", "lat": IN_A[1], "long": IN_A[0]},
+            {"worker_id": "w1", "time": "2026-12-03T10:00:00+08:00", "lat": IN_A[1],
+             "long": IN_A[0]},
+            {"worker_id": "w1", "time": "2026-12-03T10:00:00", "lat": IN_A[1], "long": IN_A[0]}]
+    assert intake.post_fixes(store, acc["w1"], same) == {"accepted": 1, "duplicates": 2}
+    assert store.read("patrol_points")["time"].tolist() == [T0]
+    # resent later (a clean batch: the vectorised path), it is recognised by the same id
+    again = [same[1], {**same[1], "time": "2026-12-03T10:00:30+08:00"}]
+    assert intake.post_fixes(store, acc["w1"], again) == {"accepted": 1, "duplicates": 1}
+    assert store.count("patrol_points") == 2
