@@ -118,12 +118,14 @@ def _jitter(rng: np.random.Generator, lon: float, lat: float, metres: float) -> 
 def run(api_url: str, plan: Plan, *, speed: float = 1.0, hours: float = 24.0,
         rng: np.random.Generator | None = None, tick_s: float = 1.0,
         stop: Callable[[], bool] | None = None,
-        report: Callable[[Stats], None] | None = None) -> Stats:
+        report: Callable[[Stats], None] | None = None,
+        start: pd.Timestamp | None = None) -> Stats:
     """Replay ``hours`` of simulated time through the API at ``api_url``; returns the counters.
 
     Each real tick (``tick_s``) advances the simulated clock by ``tick_s * speed`` seconds and
     sends what falls due: Poisson-many cases at the hour's rate, the fixes of on-duty workers,
-    and one step of the loop for a few open cases.
+    and one step of the loop for a few open cases. ``start`` is the simulated clock's start
+    (default: now); it decides the hour's rate and who is on duty.
     """
     import httpx
 
@@ -131,7 +133,7 @@ def run(api_url: str, plan: Plan, *, speed: float = 1.0, hours: float = 24.0,
     stats = Stats()
     hdr = {k: {"Authorization": f"Bearer {v}", "Accept-Language": "en"}
            for k, v in plan.tokens.items()}
-    sim = now_local()
+    sim = start if start is not None else now_local()
     end = sim + pd.Timedelta(hours=hours)
     last_fix = -1e9
     pos = plan.workers[["lon", "lat"]].to_numpy(float).copy()
@@ -166,7 +168,7 @@ def run(api_url: str, plan: Plan, *, speed: float = 1.0, hours: float = 24.0,
                 polys = [plan.grids[g] for g in plan.workers["grid_code"]]
                 inside = shapely.contains_xy(np.array(polys, dtype=object), cand[:, 0], cand[:, 1])
                 pos[inside] = cand[inside]
-                when = now_local().isoformat(timespec="seconds") + "+08:00"
+                when = now_local().isoformat(timespec="milliseconds") + "+08:00"
                 fixes = [{"worker_id": w, "time": when, "lat": float(y), "long": float(x),
                           "accuracy_m": 8.0} for w, (x, y) in zip(plan.workers["id"], pos,
                                                                    strict=True)]

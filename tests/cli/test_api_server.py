@@ -170,3 +170,31 @@ def test_a_department_system_reports_back(api) -> None:
     assert refused.status_code == 403
     assert httpx.post(f"{url}/api/v1/cases/nope/actions", headers=_h(tok["dept"]),
                       json={"action": "start_handling"}).status_code == 404
+
+
+def test_the_simulation_drives_the_api(api) -> None:
+    """A short, sped-up simulated morning: cases, fixes every 30 s, steps of the loop."""
+    import numpy as np
+    import pandas as pd
+
+    from gridpulse import simulate
+    from layers import accounts
+    from layers.store import open_store
+
+    url, _, path = api
+    saved = accounts.HASHER
+    accounts.HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    try:
+        with open_store(str(path)) as s:
+            plan = simulate.plan_from_store(s)
+            cases0, fixes0 = s.count("incidents"), s.count("patrol_points")
+    finally:
+        accounts.HASHER = saved
+    plan.hourly = np.full(24, 120.0)  # 2 a minute: enough to see in 6 simulated minutes
+    stats = simulate.run(url, plan, speed=600, hours=0.1, tick_s=0.1,
+                         rng=np.random.default_rng(3), start=pd.Timestamp("2026-12-03 09:00"))
+    assert stats.errors == 0, stats.refused
+    assert stats.cases > 0 and stats.fixes == 6 * len(plan.workers)
+    with open_store(str(path)) as s:
+        assert s.count("incidents") - cases0 == stats.cases
+        assert s.count("patrol_points") - fixes0 == stats.fixes
