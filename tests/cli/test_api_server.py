@@ -198,3 +198,37 @@ def test_the_simulation_drives_the_api(api) -> None:
     with open_store(str(path)) as s:
         assert s.count("incidents") - cases0 == stats.cases
         assert s.count("patrol_points") - fixes0 == stats.fixes
+
+
+def test_serve_starts_the_api_next_to_the_dashboard_on_localhost(tmp_path) -> None:
+    import sys
+
+    from tests.dashboard.test_serve import _listening
+
+    store = tmp_path / "s.gpkg"
+    from layers.store import open_store
+
+    with open_store(str(store)) as s:
+        from tests._intake_world import layers
+
+        s.write(layers(), mode="replace", actor="tests")
+    port, api_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridpulse", "--lang", "en", "serve", "--port", str(port),
+         "--api-port", str(api_port), "--store", str(store), "--no-demo"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None and not (
+                _listening(port) and _listening(api_port)):
+            time.sleep(0.3)
+        assert _listening(api_port) == {"127.0.0.1"} and _listening(port) == {"127.0.0.1"}
+        assert httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=5).json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode()
+    assert f"127.0.0.1:{api_port}/docs" in out
+    time.sleep(1)
+    assert not _listening(api_port), "the API outlived serve"
