@@ -137,3 +137,31 @@ def test_a_sub_district_token_stays_in_its_sub_district(live) -> None:
                    if r["extended_attributes"]["grid_code"].startswith(other))
     one = httpx.get(f"{live['api']}/open311/v2/requests/{foreign}.json", headers=h, timeout=30)
     assert one.status_code == 403
+
+
+def test_the_case_board_shows_a_posted_case_within_10_s(raw_browser, live) -> None:
+    browser = SignedInBrowser(raw_browser, live["server"], live["store"])
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page = ctx.new_page()
+    page.goto(live["server"] + "/incidents")
+    value = page.locator("[data-testid='stMetricValue']").first
+    value.wait_for(timeout=TIMEOUT_MS)
+    time.sleep(6)  # settled
+
+    def count() -> int:
+        return int(value.inner_text().replace(",", "").strip())
+
+    before = count()
+    page.evaluate("window.__gp_mark = 'kept'")
+    p = live["inside"][live["subs"][1]]
+    h = {"Authorization": f"Bearer {live['tokens']['api-district']}"}
+    posted = time.monotonic()
+    r = httpx.post(f"{live['api']}/open311/v2/requests.json", headers=h, timeout=30,
+                   json={"service_code": "0402", "lat": p.y, "long": p.x})
+    assert r.status_code == 201, r.text
+    while time.monotonic() - posted < 10 and count() != before + 1:
+        time.sleep(0.25)
+    assert count() == before + 1, f"{count()} cases shown, {before + 1} expected"
+    assert time.monotonic() - posted <= 10.5
+    assert page.evaluate("window.__gp_mark") == "kept", "the page was reloaded"
+    ctx.close()
