@@ -89,6 +89,25 @@ def data_version() -> str:
     return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
 
 
+def follow_changes(every_s: float | None = None) -> None:
+    """Rerun the page when the store changes (a case posted through the intake API...).
+
+    A small fragment polls :func:`data_version` (the newest audit row: one cheap query) every
+    ``every_s`` seconds (default: the wall's refresh setting) and reruns the whole page when it
+    moved; the cached reads are keyed by that version, so the rerun reads the new rows. A
+    rerun keeps every widget's state and does not reload a map whose content is unchanged.
+    """
+    seen = data_version()
+    every = every_s if every_s is not None else settings().wall_refresh_s
+
+    @st.fragment(run_every=every)
+    def _watch() -> None:
+        if data_version() != seen:
+            st.rerun()
+
+    _watch()
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _read(url: str, version: str, name: str, columns: tuple[str, ...] | None) -> pd.DataFrame:
     store = _open(url)
@@ -157,16 +176,27 @@ def demo_loaded() -> bool:
 
 
 def now() -> pd.Timestamp:
-    """The dashboard's "now": the demo's anchor while demo data is loaded, else the local clock.
+    """The dashboard's "now": the local clock, except on the fixed, reproducible demo.
 
-    Naive local time (Asia/Shanghai), like the store's datetimes.
+    A demo loaded live (``gridpulse serve``: its history ends at the moment it was loaded,
+    :func:`data.demo.demo_anchor`) and any real store run on the real clock, so cases posted
+    through the intake API appear as they arrive. The fixed demo (:data:`data.demo.DEMO_ANCHOR`,
+    used by tests and reproducible screenshots) keeps its frozen anchor. Naive local time
+    (Asia/Shanghai), like the store's datetimes.
     """
-    if demo_loaded():
+    if demo_loaded() and _demo_anchor(settings().store_url, data_version()) is None:
         from data.demo import DEMO_ANCHOR
 
         anchor = pd.Timestamp(DEMO_ANCHOR)
         return anchor.tz_convert(LOCAL_TZ).tz_localize(None) if anchor.tzinfo else anchor
     return pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None).floor("s")
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _demo_anchor(url: str, version: str) -> pd.Timestamp | None:
+    from data.demo import demo_anchor
+
+    return locked(demo_anchor, _open(url))
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)

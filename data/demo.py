@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -32,7 +33,7 @@ from layers.schema import SCHEMAS
 
 __all__ = [
     "DEMO_ACTOR", "DEMO_ANCHOR", "DEMO_DISTRICT_CODE", "DEMO_DISTRICT_NAME", "DEMO_NOTE", "PRESETS",
-    "UnknownPresetError", "generate", "is_demo", "load_into",
+    "UnknownPresetError", "demo_anchor", "generate", "is_demo", "load_into",
 ]
 
 PRESETS: tuple[str, ...] = ("small", "medium", "full")
@@ -70,6 +71,7 @@ def _rngs(seed: int, n: int) -> list[np.random.Generator]:
 
 def generate(
     preset: str = "small", *, seed: int = 0, progress: Progress | None = None,
+    anchor: datetime | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Generate every layer of the demo district.
 
@@ -82,6 +84,9 @@ def generate(
         Non-negative seed; the same preset and seed give byte-identical layers.
     progress
         Called with ``(stage, fraction)`` as the work advances (see :data:`STAGES`).
+    anchor
+        The demo's "now", where its history ends (naive local time); default
+        :data:`DEMO_ANCHOR` (reproducible). ``gridpulse serve`` passes the loading time.
 
     Returns
     -------
@@ -93,7 +98,7 @@ def generate(
     rng_world, rng_inc, rng_patrol = _rngs(seed, 3)
     report = progress or (lambda stage, fraction: None)
     world = build_world(spec, rng_world, report)
-    anchor = np.datetime64(DEMO_ANCHOR, "s")
+    anchor = np.datetime64(DEMO_ANCHOR if anchor is None else anchor, "s")
     n_inc = int(round(spec.incidents_per_household * int(world.grid_households.sum())))
     incidents, events = _incidents.generate(world, rng_inc, anchor=anchor, n=n_inc, hotspots=spec.hotspots)
     report("incidents", 1.0)
@@ -191,6 +196,7 @@ def _layers(world: World, incidents: pd.DataFrame, events: pd.DataFrame, fixes: 
 
 def load_into(
     store, preset: str = "full", *, seed: int = 0, progress: Progress | None = None,
+    anchor: datetime | str | None = None,
 ) -> dict[str, int]:
     """Generate the demo district and write it into ``store`` (replacing those layers).
 
@@ -202,14 +208,33 @@ def load_into(
     """
     report = progress or (lambda stage, fraction: None)
     t0 = time.perf_counter()
-    layers = generate(preset, seed=seed, progress=report)
+    if isinstance(anchor, str):
+        anchor = (pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+                  if anchor == "now" else pd.Timestamp(anchor)).to_pydatetime()
+    layers = generate(preset, seed=seed, progress=report, anchor=anchor)
     gen_s = time.perf_counter() - t0
     report("store", 0.0)
-    note = f"{DEMO_NOTE} preset={preset} seed={seed} generated_s={gen_s:.1f} (synthetic demo data)"
+    live = "" if anchor is None else f" anchor={pd.Timestamp(anchor).isoformat()}"
+    note = (f"{DEMO_NOTE} preset={preset} seed={seed} generated_s={gen_s:.1f}{live} "
+            "(synthetic demo data)")
     # a store that holds only the demo is reset (its append-only event log included)
     store.write(layers, mode="replace", actor=DEMO_ACTOR, note=note, reset=is_demo(store))
     report("store", 1.0)
     return {name: len(df) for name, df in layers.items()}
+
+
+def demo_anchor(store) -> pd.Timestamp | None:
+    """The anchor a live demo was loaded with (``load_into(anchor=...)``), else ``None``.
+
+    ``None`` also for the fixed, reproducible demo (:data:`DEMO_ANCHOR`) and for a store that
+    does not hold the demo.
+    """
+    if not is_demo(store):
+        return None
+    log = store.audit_log()
+    rows = log[log["layer"].astype(str) == "districts"]
+    m = re.search(r" anchor=(\S+)", str(rows.iloc[0]["note"]))
+    return pd.Timestamp(m.group(1)) if m else None
 
 
 def is_demo(store) -> bool:

@@ -13,7 +13,7 @@ Values go in and come out as Python values: ``str``, ``int``, ``bool``, naive lo
 Examples
 --------
 >>> sorted(RECORD_TABLES)
-['gp_accounts', 'gp_sessions']
+['gp_accounts', 'gp_api_tokens', 'gp_idempotency', 'gp_sessions']
 >>> print(ddl(ACCOUNTS, "sqlite", '"gp_accounts"').splitlines()[0])
 CREATE TABLE IF NOT EXISTS "gp_accounts" (
 """
@@ -66,7 +66,19 @@ SESSIONS = RecordTable("gp_sessions", "token_hash", (
     ("token_hash", "str"), ("username", "str"), ("kind", "str"), ("created", "datetime"),
     ("expires", "datetime"), ("last_seen", "datetime"), ("label", "str"),
 ))
-RECORD_TABLES: dict[str, RecordTable] = {t.name: t for t in (ACCOUNTS, SESSIONS)}
+#: API client tokens (:mod:`layers.apitokens`): only the token's SHA-256 is kept.
+API_TOKENS = RecordTable("gp_api_tokens", "token_hash", (
+    ("token_hash", "str"), ("username", "str"), ("label", "str"), ("created", "datetime"),
+    ("expires", "datetime"), ("revoked", "bool"),
+))
+#: Idempotency keys of the intake API (:mod:`layers.intake`): the key is unique, so two
+#: processes racing with the same key cannot both do the work.
+IDEMPOTENCY = RecordTable("gp_idempotency", "key", (
+    ("key", "str"), ("username", "str"), ("fingerprint", "str"), ("state", "str"),
+    ("status", "int"), ("body", "str"), ("created", "datetime"),
+))
+RECORD_TABLES: dict[str, RecordTable] = {t.name: t for t in (ACCOUNTS, SESSIONS, API_TOKENS,
+                                                             IDEMPOTENCY)}
 
 _SQL_TYPES: dict[Dialect, dict[str, str]] = {
     "sqlite": {"str": "TEXT", "int": "INTEGER", "bool": "BOOLEAN", "datetime": "DATETIME"},
@@ -163,6 +175,25 @@ def upsert(execute: Execute, table: RecordTable, qualified: str, dialect: Dialec
             if cols[0] == table.key else [_to_db(row[table.key], "str", dialect)])
     execute(f"INSERT INTO {qualified} ({', '.join(quote(c) for c in cols)}) "
             f"VALUES ({', '.join([mark] * len(cols))})", values)
+
+
+def insert(execute: Execute, table: RecordTable, qualified: str, dialect: Dialect,
+           row: Mapping[str, Any]) -> bool:
+    """Insert ``row`` unless its key exists (``ON CONFLICT DO NOTHING``); True when inserted.
+
+    The key is the table's primary key, so of two transactions inserting the same key (two
+    processes) exactly one succeeds.
+    """
+    unknown = set(row) - set(table.names)
+    if unknown or table.key not in row or row[table.key] in (None, ""):
+        raise StoreError(f"a {table.name} row needs {table.key!r} and only the columns "
+                         f"{', '.join(table.names)}; got {', '.join(map(str, row))}")
+    mark = "?" if dialect == "sqlite" else "%s"
+    values = [_to_db(row.get(c), k, dialect) for c, k in table.columns]
+    cur = execute(f"INSERT INTO {qualified} ({', '.join(quote(c) for c in table.names)}) "
+                  f"VALUES ({', '.join([mark] * len(values))}) "
+                  f"ON CONFLICT ({quote(table.key)}) DO NOTHING", values)
+    return int(cur.rowcount) == 1
 
 
 def update(execute: Execute, table: RecordTable, qualified: str, dialect: Dialect,

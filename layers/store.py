@@ -262,6 +262,18 @@ class Store(ABC):
             if audit is not None:
                 tx.audit(audit)
 
+    def insert_record(self, table: str, row: Mapping[str, Any]) -> bool:
+        """Insert ``row`` into a record table unless a row with its key exists.
+
+        Returns True when inserted, False when the key was taken (nothing changed): a
+        claim that two processes cannot both win (idempotency keys of the intake API).
+        """
+        from layers import _records as rc
+
+        spec = rc.table_of(table)
+        with self._records_tx(table, write=True) as tx:
+            return rc.insert(tx.execute, spec, tx.qualified, tx.dialect, row)
+
     def update_records(self, table: str, where: Where, changes: Mapping[str, Any], *,
                        audit: Mapping[str, Any] | None = None) -> int:
         """Set ``changes`` on the rows matching ``where`` (a compare-and-set when ``where``

@@ -13,6 +13,7 @@ from layers.schema import DEPARTMENTS, STAGES
 
 lang = state.lang()
 now = state.now()
+state.follow_changes()  # new cases (intake API, other desks) appear without a reload
 
 with st.sidebar:
     widgets.drilldown_selectors(st.sidebar)

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help=t("demo.help_seed", lang))
     p.add_argument("--store", default=None, help=t("demo.help_store", lang))
     p.add_argument("--force", action="store_true", help=t("demo.help_force", lang))
+    p.add_argument("--live", action="store_true", help=t("api.help_live_demo", lang))
     p.set_defaults(func=cmd_demo)
 
 
@@ -68,13 +69,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             swap = demo_already and path is not None and store.count("incident_events") > 0
             print(t("demo.started", lang, preset=preset, seed=args.seed, store=url), file=sys.stderr)
             if not swap:
-                counts = load_into(store, preset, seed=args.seed, progress=progress)
+                counts = load_into(store, preset, seed=args.seed, progress=progress,
+                                   anchor="now" if getattr(args, "live", False) else None)
         if swap:
             target = Path(path)
             fresh = target.with_name(f".{target.name}.demo-{os.getpid()}.gpkg")
             try:
                 with open_store(str(fresh)) as new_store:
-                    counts = load_into(new_store, preset, seed=args.seed, progress=progress)
+                    counts = load_into(new_store, preset, seed=args.seed, progress=progress,
+                                       anchor="now" if getattr(args, "live", False) else None)
                 os.replace(fresh, target)
             finally:
                 fresh.unlink(missing_ok=True)

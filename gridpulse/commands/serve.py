@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=PRESETS, default=None, help=hp("preset"))
     p.add_argument("--address", default=None, help=hp("address"))
     p.add_argument("--no-demo", action="store_true", help=hp("no_demo"))
+    p.add_argument("--api-port", type=int, default=8502, help=t("api.help_api_port", lang))
+    p.add_argument("--no-api", action="store_true", help=t("api.help_no_api", lang))
+    p.add_argument("--simulate", action="store_true", help=t("api.help_sim_flag", lang))
+    p.add_argument("--speed", type=float, default=1.0, help=t("api.help_speed", lang))
     p.set_defaults(func=run)
 
 
@@ -131,8 +135,13 @@ def stage_name(stage: str, lang: str | None) -> str:
 
 
 def ensure_demo(url: str, *, preset: str, lang: str | None,
-                progress: Callable[..., None] | None = None, out: Any = None) -> bool:
-    """Load the demo district into the store at ``url`` if it is empty; True when loaded."""
+                progress: Callable[..., None] | None = None, out: Any = None,
+                anchor: str | None = None) -> bool:
+    """Load the demo district into the store at ``url`` if it is empty; True when loaded.
+
+    ``anchor="now"`` ends its history at the moment it is loaded (a live demo, what ``serve``
+    does); ``None`` keeps the fixed, reproducible anchor (tests).
+    """
     from layers.store import open_store
 
     out = out or sys.stderr
@@ -155,7 +164,7 @@ def ensure_demo(url: str, *, preset: str, lang: str | None,
 
         t0 = time.perf_counter()
         try:
-            load_into(store, preset, progress=overall)
+            load_into(store, preset, progress=overall, anchor=anchor)
         finally:
             if bar is not None:
                 bar.close()
@@ -218,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         Path(url).expanduser().parent.mkdir(parents=True, exist_ok=True)
     if not args.no_demo:
         try:
-            ensure_demo(url, preset=args.preset or s.demo_preset, lang=lang)
+            ensure_demo(url, preset=args.preset or s.demo_preset, lang=lang, anchor="now")
         except ImportError as e:
             print(t("dashboard.serve.no_demo", lang, error=e), file=sys.stderr)
             print(t("dashboard.serve.no_demo.fix", lang), file=sys.stderr)
@@ -230,9 +239,49 @@ def run(args: argparse.Namespace) -> int:
     cmd = streamlit_command(port=args.port, address=args.address or DEFAULT_ADDRESS)
     sys.stdout.flush()
     sys.stderr.flush()
+    if not getattr(args, "no_api", True):
+        return run_with_api(cmd, env, args, lang)
     if os.name == "posix":  # become streamlit: signals (Ctrl-C, SIGTERM) reach it directly
         os.execve(cmd[0], cmd, env)
     try:  # pragma: no cover - Windows
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:  # pragma: no cover
         return 0
+
+
+def run_with_api(cmd: list[str], env: dict[str, str], args: argparse.Namespace,
+                 lang: str | None) -> int:
+    """Run the dashboard and the intake API (and, with ``--simulate``, the live simulation)
+    as child processes; stop them all when one ends or on Ctrl-C / SIGTERM."""
+    import signal
+
+    from gridpulse.api import uvicorn_command
+
+    address = args.address or DEFAULT_ADDRESS
+    print(t("api.api_url", lang, address=address, port=args.api_port), file=sys.stderr)
+    procs = [subprocess.Popen(uvicorn_command(port=args.api_port, address=address), env=env),
+             subprocess.Popen(cmd, env=env)]
+    if getattr(args, "simulate", False):
+        sim = [sys.executable, "-m", "gridpulse", "simulate", "--api",
+               f"http://127.0.0.1:{args.api_port}", "--speed", str(args.speed)]
+        procs.append(subprocess.Popen(sim, env=env))
+
+    def stop(*_: Any) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while procs[1].poll() is None:  # the dashboard decides; a failed API is reported
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return int(procs[1].returncode or 0)

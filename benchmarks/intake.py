@@ -1,0 +1,211 @@
+"""Intake throughput: Open311 POSTs and GPS fixes per second through the real HTTP API.
+
+For each engine (a GeoPackage file, and PostGIS when ``GRIDPULSE_TEST_PG`` or ``--pg`` is
+given) the small demo district is loaded, ``uvicorn`` serves ``gridpulse.api`` in a child
+process, and an asyncio httpx client keeps ``--concurrency`` requests in flight for
+``--seconds``:
+
+* cases: Open311 ``POST requests.json``, each with its own ``Idempotency-Key``, a random
+  whistle-list item at a random point inside a random grid;
+* fixes: ``POST /api/v1/fixes`` with ``--batch`` fixes per call from the demo's workers.
+
+It prints JSON: requests and items per second, p50/p95/max latency (ms), errors, and the
+check that every accepted item is stored (count in = count stored). The load generator runs
+on the same machine as the server (say so when quoting figures).
+
+    python benchmarks/intake.py [--seconds 60] [--concurrency 16] [--batch 500] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(url: str) -> dict:
+    """Load the small demo into ``url``; make a district command-centre account and token."""
+    from data.demo import load_into
+    from layers.accounts import create_account
+    from layers.apitokens import issue_api_token
+    from layers.store import open_store
+
+    with open_store(url) as s:
+        load_into(s, "small", anchor="now")
+        create_account(s, "bench", "correct horse battery", role="command_centre",
+                       scope_code="320106", actor="bench")
+        token = issue_api_token(s, "bench", actor="bench")
+        grids = s.read("grids", columns=["code", "kind"])
+        grids = grids[grids["kind"] == "comprehensive"]
+        workers = s.read("workers", columns=["id"])["id"].astype(str).tolist()
+    rng = np.random.default_rng(0)
+    points = []
+    for g in grids.geometry:
+        x0, y0, x1, y1 = g.bounds
+        while True:
+            x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+            if g.contains(shapely.Point(x, y)):
+                points.append((x, y))
+                break
+    return {"token": token, "points": points, "workers": workers}
+
+
+def _count(url: str, layer: str) -> int:
+    from layers.store import open_store
+
+    with open_store(url) as s:
+        return s.count(layer) if s.has_layer(layer) else 0
+
+
+async def _drive(api: str, seconds: float, concurrency: int, make) -> dict:
+    lat: list[float] = []
+    items = 0
+    errors: dict[str, int] = {}
+    stop = time.monotonic() + seconds
+
+    async def worker(client: httpx.AsyncClient, i: int) -> None:
+        nonlocal items
+        n = 0
+        while time.monotonic() < stop:
+            path, headers, body, size = make(i, n)
+            n += 1
+            t0 = time.perf_counter()
+            try:
+                r = await client.post(path, headers=headers, json=body)
+                code = r.status_code
+            except httpx.HTTPError as e:
+                code = type(e).__name__
+            lat.append((time.perf_counter() - t0) * 1000)
+            if code == 201:
+                items += size
+            else:
+                errors[str(code)] = errors.get(str(code), 0) + 1
+
+    t0 = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
+        await asyncio.gather(*(worker(client, i) for i in range(concurrency)))
+    wall = time.perf_counter() - t0
+    a = np.array(lat)
+    return {"seconds": round(wall, 1), "requests": int(a.size),
+            "requests_per_s": round(a.size / wall, 1), "items_accepted": items,
+            "items_per_s": round(items / wall, 1),
+            "p50_ms": round(float(np.percentile(a, 50)), 1) if a.size else None,
+            "p95_ms": round(float(np.percentile(a, 95)), 1) if a.size else None,
+            "max_ms": round(float(a.max()), 1) if a.size else None, "errors": errors}
+
+
+def run_engine(name: str, url: str, args: argparse.Namespace) -> dict:
+    from gridpulse.api import uvicorn_command
+
+    t0 = time.perf_counter()
+    ctx = prepare(url)
+    prep_s = time.perf_counter() - t0
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
+    env.update(GRIDPULSE_STORE=url, PYTHONPATH=str(ROOT))
+    cmd = uvicorn_command(port=port) + (["--workers", str(args.workers)] if args.workers > 1
+                                        else [])
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    api = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{api}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    head = {"Authorization": f"Bearer {ctx['token']}"}
+    rng = np.random.default_rng(1)
+    codes = ["0101", "0201", "0401", "0402", "0501", "0701", "1101", "1301"]
+    pts = ctx["points"]
+    out: dict = {"engine": name, "prepare_s": round(prep_s, 1)}
+    try:
+        before = _count(url, "incidents")
+
+        def case(i: int, n: int):
+            x, y = pts[int(rng.integers(len(pts)))]
+            return ("/open311/v2/requests.json",
+                    {**head, "Idempotency-Key": uuid.uuid4().hex},
+                    {"service_code": codes[int(rng.integers(len(codes)))], "lat": y, "long": x,
+                     "description": "benchmark"}, 1)
+
+        res = asyncio.run(_drive(api, args.seconds, args.concurrency, case))
+        res["stored"] = _count(url, "incidents") - before
+        res["count_in_equals_stored"] = res["stored"] == res["items_accepted"]
+        out["cases"] = res
+
+        before = _count(url, "patrol_points")
+        workers = ctx["workers"]
+        base = time.time()
+
+        def fixes(i: int, n: int):
+            t = base + (i * 100_000 + n) * 0.001  # distinct times: every fix is new
+            body = {"fixes": [{"worker_id": workers[(k + i) % len(workers)],
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(
+                                   t + k * 1e-6)) + f".{(n * args.batch + k) % 1_000_000:06d}",
+                               "lat": pts[k % len(pts)][1], "long": pts[k % len(pts)][0],
+                               "accuracy_m": 5.0} for k in range(args.batch)]}
+            return "/api/v1/fixes", head, body, args.batch
+
+        res = asyncio.run(_drive(api, args.seconds, max(2, args.concurrency // 4), fixes))
+        res["stored"] = _count(url, "patrol_points") - before
+        res["count_in_equals_stored"] = res["stored"] == res["items_accepted"]
+        res["batch"] = args.batch
+        out["fixes"] = res
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--pg", default=os.environ.get("GRIDPULSE_TEST_PG", ""))
+    p.add_argument("--only", choices=("gpkg", "postgis"), default=None)
+    args = p.parse_args()
+    results = []
+    tmp = Path(tempfile.mkdtemp())
+    if args.only in (None, "gpkg"):
+        results.append(run_engine("gpkg", str(tmp / "bench.gpkg"), args))
+    if args.pg and args.only in (None, "postgis"):
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        try:
+            results.append(run_engine("postgis", f"{args.pg}?schema={schema}", args))
+        finally:
+            import psycopg
+
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(json.dumps({"benchmark": "intake", "cpus": os.cpu_count(),
+                      "load_avg_1m": round(os.getloadavg()[0], 1), "concurrency": args.concurrency,
+                      "uvicorn_workers": args.workers, "results": results},
+                     ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""The intake API over HTTP (FastAPI on uvicorn): a thin caller of :mod:`layers.intake`.
+
+Endpoints
+---------
+* ``GET  /open311/v2/services.json`` -- the whistle list as Open311 services.
+* ``POST /open311/v2/requests.json`` -- a new service request (JSON or form-encoded, as
+  GeoReport v2 posts); answers 201 with ``[{service_request_id, service_notice, account_id,
+  duplicate_of, request}]``.
+* ``GET  /open311/v2/requests.json`` -- filters ``service_request_id`` (comma list),
+  ``service_code``, ``status``, ``start_date``, ``end_date``.
+* ``GET  /open311/v2/requests/{id}.json``.
+* ``POST /api/v1/fixes`` -- ``{"fixes": [{worker_id, time, lat, long, accuracy_m}, ...]}``.
+* ``POST /api/v1/cases/{id}/actions`` -- ``{"action": "report_for_duty", "note": ...}``.
+* ``GET  /docs`` -- the OpenAPI description as a self-contained page (no CDN: offline-safe);
+  ``GET /openapi.json`` the document itself; ``GET /health``.
+
+Every call but ``/health``, ``/docs`` and ``/openapi.json`` needs ``Authorization: Bearer
+<token>`` (:mod:`layers.apitokens`). POSTs honour ``Idempotency-Key``. Bodies above
+:data:`LIMITS` answer 413. Errors are ``{"errors": [{code, message, row, column, fix}]}`` in
+the language of ``Accept-Language`` (zh or en).
+
+Run it with ``gridpulse api`` (or next to the dashboard with ``gridpulse serve``), or
+``uvicorn --factory gridpulse.api:create_app`` with ``GRIDPULSE_STORE`` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from layers import intake
+from layers.apitokens import resolve_api_token
+from layers.errors import StoreError
+from layers.i18n import normalize_lang, t
+from layers.permissions import Account, PermissionDenied
+
+#: Largest request body accepted, by path prefix (bytes); everything else: ``default``.
+LIMITS: dict[str, int] = {"/api/v1/fixes": 2 * 1024 * 1024, "default": 64 * 1024}
+#: A resolved token is trusted this long (seconds) before it is looked up again.
+TOKEN_TTL_S = 5.0
+DEFAULT_PORT = 8502
+
+
+def _lang(request: Request) -> str:
+    raw = request.query_params.get("locale") or request.headers.get("accept-language") or "zh"
+    return normalize_lang(raw.split(",")[0].split(";")[0].strip() or "zh")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies above :data:`LIMITS` with 413 and a JSON error, both by
+    ``Content-Length`` and while streaming (a chunked upload cannot slip past)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit = next((v for k, v in LIMITS.items() if path.startswith(k)), LIMITS["default"])
+        headers = dict(scope.get("headers") or [])
+        lang = normalize_lang((headers.get(b"accept-language", b"zh").decode("latin-1")
+                               .split(",")[0].split(";")[0].strip()) or "zh")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, int(declared), limit, lang)
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    refused = True
+                    raise _TooLarge(seen)
+            return msg
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge as e:
+            await _too_large(send, e.size, limit, lang)
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def _too_large(send: Send, size: int, limit: int, lang: str) -> None:
+    body = intake.IntakeError.one("too_large", status=413, size=size, limit=limit,
+                                  rows=intake.MAX_FIXES).to_json(lang)
+    data = json.dumps(body, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _json(body: Any, status: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def _err(error: Exception, lang: str) -> JSONResponse:
+    from layers.workflow import IllegalTransitionError
+
+    if isinstance(error, intake.IntakeError):
+        return _json(error.to_json(lang), error.status)
+    if isinstance(error, PermissionDenied):
+        return _json(intake.refusal_json(error, lang), 403)
+    if isinstance(error, IllegalTransitionError):
+        status = 404 if error.key.endswith("not_found") else 409
+        return _json(intake.refusal_json(error, lang), status)
+    if isinstance(error, StoreError):
+        return _json(intake.store_error_json(error, lang), 503)
+    raise error
+
+
+class _Stores:
+    """One store per worker thread (a PostGIS store holds one connection), opened lazily."""
+
+    def __init__(self, url: str) -> None:
+        from layers.store import open_store
+
+        self.url = url
+        self._local = threading.local()
+        self._open = open_store
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        pg = url.startswith(("postgresql://", "postgres://"))
+        self._serial: threading.RLock | None = None if pg else threading.RLock()
+        self.main = self.get()
+
+    def get(self) -> Any:
+        s = getattr(self._local, "store", None)
+        if s is None:
+            s = self._open(self.url)
+            self._local.store = s
+            with self._lock:
+                self._all.append(s)
+        return s
+
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(store, *args, **kwargs)`` with this thread's store; one at a time on a
+        GeoPackage (its readers and writers in one process must not overlap)."""
+        if self._serial is None:
+            return fn(self.get(), *args, **kwargs)
+        with self._serial:
+            return fn(self.get(), *args, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._all:
+                s.close()
+            self._all.clear()
+
+
+class Batcher:
+    """Collects concurrent Open311 POSTs and writes them together
+    (:func:`layers.intake.create_requests`: one transaction per account and batch).
+
+    A request never waits for company: the first one is written at once, and those that
+    arrive meanwhile form the next batch. Each caller gets its own result or error.
+    """
+
+    def __init__(self, stores: _Stores, *, max_items: int = 500) -> None:
+        self.stores = stores
+        self.max_items = max_items
+        self.queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> Any:
+        """Queue ``(account, payload, request id, lang)``; the :class:`~layers.intake.Created`."""
+        if self.queue is None or self.task is None or self.task.done():
+            self.queue = asyncio.Queue()
+            self.task = asyncio.create_task(self._loop(self.queue))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put((item, fut))
+        return await fut
+
+    async def _loop(self, queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self.max_items:
+                batch.append(queue.get_nowait())
+            items = [b[0] for b in batch]
+            try:
+                results = await run_in_threadpool(self.stores.run, intake.create_requests, items)
+            except Exception as e:  # noqa: BLE001 - every caller gets the error
+                results = [e] * len(batch)
+            for (_, fut), res in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(res, BaseException):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
+
+
+def create_app(store_url: str | None = None) -> FastAPI:
+    """The intake API for the store at ``store_url`` (default: ``GRIDPULSE_STORE``)."""
+    from layers.config import settings
+
+    url = store_url or settings().store_url
+    stores = _Stores(url)
+    tokens: dict[str, tuple[float, Account | None]] = {}
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        stores.close()
+
+    app = FastAPI(title=t("api.title", "en") + " · " + t("api.title", "zh"),
+                  description=t("api.description", "zh") + "\n\n" + t("api.description", "en"),
+                  version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.stores = stores
+
+    def account_of(request: Request) -> Account:
+        auth = request.headers.get("authorization") or ""
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        hit = tokens.get(token)
+        if hit is not None and time.monotonic() - hit[0] < TOKEN_TTL_S:
+            acc = hit[1]
+        else:
+            acc = stores.run(resolve_api_token, token) if token else None
+            if len(tokens) > 10_000:
+                tokens.clear()
+            tokens[token] = (time.monotonic(), acc)
+        if acc is None:
+            raise intake.IntakeError.one("no_token", status=401)
+        return acc
+
+    async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def with_store(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(store, ...)`` in a worker thread, with that thread's store."""
+        return await run_in_threadpool(stores.run, fn, *args, **kwargs)
+
+    batcher = Batcher(stores)
+
+    async def payload_of(request: Request, body: bytes) -> dict[str, Any]:
+        ctype = request.headers.get("content-type", "")
+        if "application/x-www-form-urlencoded" in ctype:
+            return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            data = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise intake.IntakeError.one("bad_json", status=400, error=str(e)[:120]) from None
+        if not isinstance(data, dict):
+            raise intake.IntakeError.one("bad_json", status=400, error="not an object")
+        return data
+
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        return _err(exc, _lang(request))
+
+    from layers.workflow import IllegalTransitionError
+
+    for cls in (intake.IntakeError, PermissionDenied, StoreError, IllegalTransitionError):
+        app.add_exception_handler(cls, on_error)
+    app.add_middleware(BodyLimit)
+
+    async def post_idempotent(request: Request, work: Any) -> JSONResponse:
+        body = await request.body()
+        acc = await call(request, account_of, request)
+        payload = await payload_of(request, body)
+        key = request.headers.get("idempotency-key")
+        fp = intake.fingerprint("POST", request.url.path, body)
+        out = await with_store(intake.idempotent, acc, key, fp,
+                               lambda seed: work(acc, payload, seed))
+        headers = {"Idempotent-Replayed": "true"} if out.replayed else {}
+        return _json(out.body, out.status, **headers)
+
+    # -- routes --------------------------------------------------------------------------------
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/open311/v2/services.json", summary="Open311 services (the whistle list)",
+             tags=["open311"])
+    async def get_services(request: Request) -> JSONResponse:
+        lang = _lang(request)
+        await call(request, account_of, request)
+        return _json(intake.services(lang))
+
+    @app.post("/open311/v2/requests.json", status_code=201, tags=["open311"],
+              summary="Report a case (Open311 POST service request)",
+              openapi_extra={"requestBody": {"content": {
+                  "application/json": {"schema": {"type": "object", "required": [
+                      "service_code", "lat", "long"], "properties": {
+                      "service_code": {"type": "string", "example": "0101"},
+                      "lat": {"type": "number"}, "long": {"type": "number"},
+                      "description": {"type": "string"}, "address_string": {"type": "string"},
+                      "requested_datetime": {"type": "string", "format": "date-time"},
+                      "first_name": {"type": "string"}, "last_name": {"type": "string"},
+                      "phone": {"type": "string"}, "level": {"type": "integer", "enum": [1, 2, 3]},
+                      "source": {"type": "string", "example": "hotline_12345"}}}},
+                  "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+                  "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                  "schema": {"type": "string"}}]})
+    async def post_request(request: Request) -> JSONResponse:
+        lang = _lang(request)
+        body = await request.body()
+        acc = await call(request, account_of, request)
+        payload = await payload_of(request, body)
+        key = request.headers.get("idempotency-key")
+        seed = None
+        if key:
+            replay = await with_store(intake.claim, acc, key,
+                                      intake.fingerprint("POST", request.url.path, body))
+            if replay is not None:
+                return _json(replay.body, replay.status, **{"Idempotent-Replayed": "true"})
+            seed = f"{acc.username}\n{key}"
+        try:
+            now = intake.now_local()
+            created = await batcher.submit(
+                (acc, payload, intake.new_request_id(now, seed) if seed else None, lang))
+        except BaseException:
+            if key:
+                await with_store(intake.release, acc, key)
+            raise
+        out = intake.Outcome(201, intake.created_json(created, lang))
+        if key:
+            await with_store(intake.complete, acc, key, out)
+        return _json(out.body, out.status)
+
+    @app.get("/open311/v2/requests.json", tags=["open311"],
+             summary="Cases in the token's scope (Open311 GET service requests)")
+    async def get_requests(request: Request) -> JSONResponse:
+        lang = _lang(request)
+        acc = await call(request, account_of, request)
+        q = request.query_params
+        ids = [i.strip() for i in (q.get("service_request_id") or "").split(",") if i.strip()]
+        out = await with_store(intake.list_requests, acc,
+                         service_code=q.get("service_code"), status=q.get("status"),
+                         start_date=q.get("start_date"), end_date=q.get("end_date"),
+                         ids=ids or None, lang=lang)
+        return _json(out)
+
+    @app.get("/open311/v2/requests/{request_id}.json", tags=["open311"],
+             summary="One case (Open311 GET service request)")
+    async def get_one(request: Request, request_id: str) -> JSONResponse:
+        lang = _lang(request)
+        acc = await call(request, account_of, request)
+        return _json(await with_store(intake.get_request, acc, request_id, lang=lang))
+
+    @app.post("/api/v1/fixes", status_code=201, tags=["patrol"],
+              summary="A batch of GPS fixes from grid workers' phones",
+              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
+                  "type": "object", "required": ["fixes"], "properties": {"fixes": {
+                      "type": "array", "maxItems": intake.MAX_FIXES, "items": {
+                          "type": "object", "required": ["worker_id", "time", "lat", "long"],
+                          "properties": {"worker_id": {"type": "string"},
+                                         "time": {"type": "string", "format": "date-time"},
+                                         "lat": {"type": "number"}, "long": {"type": "number"},
+                                         "accuracy_m": {"type": "number"},
+                                         "fix_id": {"type": "string"}}}}}}}}}})
+    async def post_fixes(request: Request) -> JSONResponse:
+        lang = _lang(request)
+        def work(acc: Account, payload: dict[str, Any], seed: str | None) -> intake.Outcome:
+            fixes = payload.get("fixes")
+            if not isinstance(fixes, list):
+                raise intake.IntakeError.one("missing_field", field="fixes", column="fixes")
+            return intake.Outcome(201, stores.run(intake.post_fixes, acc, fixes, lang=lang))
+
+        return await post_idempotent(request, work)
+
+    @app.post("/api/v1/cases/{request_id}/actions", tags=["cases"],
+              summary="A step on a case (report for duty, start handling, report back ...)",
+              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
+                  "type": "object", "required": ["action"], "properties": {
+                      "action": {"type": "string", "example": "report_for_duty"},
+                      "note": {"type": "string"},
+                      "time": {"type": "string", "format": "date-time"}}}}}}})
+    async def post_action(request: Request, request_id: str) -> JSONResponse:
+        lang = _lang(request)
+        def work(acc: Account, payload: dict[str, Any], seed: str | None) -> intake.Outcome:
+            return intake.Outcome(200, stores.run(intake.case_action, acc, request_id, payload,
+                                                  lang=lang))
+
+        return await post_idempotent(request, work)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(docs_html(app.openapi()))
+
+    return app
+
+
+def docs_html(spec: dict[str, Any]) -> str:
+    """A self-contained HTML page listing the OpenAPI operations (no external assets)."""
+    e = html.escape
+    rows = []
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            body = op.get("requestBody", {}).get("content", {})
+            schema = next(iter(body.values()), {}).get("schema") if body else None
+            rows.append(
+                f"<section><h2><code class='m'>{e(method.upper())}</code> <code>{e(path)}</code></h2>"
+                f"<p>{e(op.get('summary', ''))}</p>"
+                + (f"<pre>{e(json.dumps(schema, ensure_ascii=False, indent=1))}</pre>"
+                   if schema else "") + "</section>")
+    info = spec.get("info", {})
+    return ("<!doctype html><html lang='zh'><head><meta charset='utf-8'>"
+            f"<title>{e(info.get('title', 'API'))}</title><style>"
+            "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+            "section{border-top:1px solid #ccd;padding:.5rem 0}.m{color:#0a5}"
+            "pre{background:#f4f6fa;padding:.5rem;overflow:auto;font-size:.8rem}</style></head>"
+            f"<body><h1>{e(info.get('title', ''))}</h1>"
+            f"<p style='white-space:pre-line'>{e(info.get('description', ''))}</p>"
+            "<p><a href='/openapi.json'>openapi.json</a></p>" + "".join(rows) + "</body></html>")
+
+
+def serve(store_url: str, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
+          log_level: str = "warning") -> None:
+    """Run the API with uvicorn in this process (blocks)."""
+    import uvicorn
+
+    uvicorn.run(create_app(store_url), host=address, port=port, log_level=log_level,
+                access_log=False)
+
+
+def uvicorn_command(*, port: int, address: str = "127.0.0.1") -> list[str]:
+    """The command line that runs the API in a child process (``GRIDPULSE_STORE`` from env)."""
+    import sys
+
+    return [sys.executable, "-m", "uvicorn", "--factory", "gridpulse.api:create_app",
+            "--host", address, "--port", str(port), "--log-level", "warning",
+            "--no-access-log"]
