@@ -51,7 +51,8 @@ def test_a_case_upload_appends_by_default_and_a_replace_shows_the_orphans(
     scale_line.wait_for(timeout=TIMEOUT_MS)
     scale = scale_line.inner_text()
     value, unit = re.fullmatch(r"(\d+)\s*(m|km)", scale.strip()).groups()
-    assert int(value) * (1000 if unit == "km" else 1) <= 2000, scale  # district, not province
+    # fitted to the cases (a district ~8 km across), not opened at a 200 km provincial scale
+    assert int(value) * (1000 if unit == "km" else 1) <= 10_000, scale
     shot(page, artifacts_dir, "e2e-data-append-default.png")
 
     page.get_by_text("替换整个图层").click()

@@ -94,8 +94,15 @@ class Watch:
 
 
 @pytest.fixture()
-def watch(browser, hostile_server: str) -> Iterator[Watch]:
-    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+def watch(browser, hostile_server: str, hostile_store: Path) -> Iterator[Watch]:
+    from dashboard._auth import COOKIE
+    from tests._signin import session_token
+
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN",
+                              signed_in=False)
+    # signed in as an admin of the hostile store (sees every page and every personal field)
+    ctx.add_cookies([{"name": COOKIE, "value": session_token(hostile_store),
+                      "url": hostile_server}])
     ctx.add_init_script(SENTINEL)
     page = ctx.new_page()
     w = Watch(page, hostile_server)
