@@ -4,7 +4,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from geo.crs import (
@@ -57,3 +57,17 @@ def test_metric_crs_is_the_local_utm_zone_and_distance_on_degrees_is_refused() -
     with pytest.raises(ProjectionRequiredError, match="project it first"):
         require_projected(gdf)
     require_projected(to_metric(gdf))
+
+
+@settings(max_examples=15, deadline=None)
+@given(lon=st.floats(-179.5, 179.5), lat=st.floats(-79.5, 83.5))
+def test_metric_crs_is_the_zone_geopandas_estimates(lon: float, lat: float) -> None:
+    # off the zone edges and the equator, where two zones hold the point equally
+    assume(abs((lon + 180) % 6 - 3) < 2.99 and abs(lat) > 0.01)
+    gdf = gpd.GeoDataFrame(geometry=[shapely.Point(lon, lat)], crs=4326)
+    assert local_metric_crs(gdf) == gdf.estimate_utm_crs()
+
+
+def test_metric_crs_needs_a_geometry() -> None:
+    with pytest.raises(ValueError):
+        local_metric_crs(gpd.GeoDataFrame(geometry=[], crs=4326))
