@@ -31,6 +31,8 @@ from numpy.typing import ArrayLike, NDArray
 from pyproj import CRS
 from pyproj.database import query_utm_crs_info
 
+from geo._errors import GeoError
+
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DATUMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
 
@@ -39,7 +41,7 @@ _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
 
 
-class ProjectionRequiredError(ValueError):
+class ProjectionRequiredError(GeoError):
     """Distance work was asked of a geographic CRS; project to a metric CRS first."""
 
 

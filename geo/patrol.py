@@ -62,6 +62,7 @@ from pyproj import CRS, Transformer
 from geo import _patrol_clean as _c
 from geo import _patrol_time as _tm
 from geo import _patrol_visits as _v
+from geo._errors import GeoError
 from geo.crs import DATUMS, Datum, convert_lonlat, local_metric_crs
 from geo.domain import LOCAL_TZ
 
@@ -110,7 +111,7 @@ _EN: dict[str, str] = {
 }
 
 
-class PatrolInputError(ValueError):
+class PatrolInputError(GeoError):
     """The inputs of a patrol computation are unusable; ``problems`` lists every one.
 
     Each problem is ``(key, params)``: a message key of the catalogue

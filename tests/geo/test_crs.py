@@ -71,3 +71,16 @@ def test_metric_crs_is_the_zone_geopandas_estimates(lon: float, lat: float) -> N
 def test_metric_crs_needs_a_geometry() -> None:
     with pytest.raises(ValueError):
         local_metric_crs(gpd.GeoDataFrame(geometry=[], crs=4326))
+
+
+def test_geo_input_errors_share_one_base_and_stay_value_errors() -> None:
+    from geo._errors import GeoError
+    from geo.hotspots import HexCellError
+    from geo.network import NetworkError
+    from geo.patrol import PatrolInputError
+
+    for cls in (HexCellError, NetworkError, PatrolInputError, ProjectionRequiredError):
+        assert issubclass(cls, GeoError) and issubclass(cls, ValueError), cls
+    gdf = gpd.GeoDataFrame(geometry=[shapely.Point(118.78, 32.06)], crs=4326)
+    with pytest.raises(GeoError, match="project it first"):
+        require_projected(gdf)
