@@ -84,3 +84,18 @@ def test_geo_input_errors_share_one_base_and_stay_value_errors() -> None:
     gdf = gpd.GeoDataFrame(geometry=[shapely.Point(118.78, 32.06)], crs=4326)
     with pytest.raises(GeoError, match="project it first"):
         require_projected(gdf)
+
+
+def test_keyed_geo_errors_render_through_the_installed_catalogue() -> None:
+    from geo import _errors
+    from geo.patrol import PatrolInputError
+    from layers.i18n import t
+
+    err = PatrolInputError([("patrol.input.bad_window", {"start": "2024-05-07", "end": "2024-05-06"})])
+    assert str(err) == t("patrol.input.bad_window", "en", start="2024-05-07", end="2024-05-06")
+    saved = _errors._renderer
+    try:
+        _errors.set_renderer(None)  # geo alone: the key and its values, never a second copy of the text
+        assert str(err) == "patrol.input.bad_window (start=2024-05-07, end=2024-05-06)"
+    finally:
+        _errors.set_renderer(saved)
