@@ -17,6 +17,7 @@ import pandas as pd
 
 from layers.errors import ReaderError
 from layers.i18n import t
+from layers.privacy import mask_personal
 from layers.report import Report
 from layers.schema import HIERARCHY, SCHEMAS
 
@@ -115,11 +116,7 @@ def export_bytes(df: pd.DataFrame, layer: str, suffix: str) -> bytes:
 
 
 def mask(df: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """Personal fields masked (PIPL) by :mod:`layers.privacy` once it exists."""
-    try:
-        from layers.privacy import mask_personal
-    except ImportError:
-        return df
+    """Personal fields masked (PIPL) by :func:`layers.privacy.mask_personal`."""
     return mask_personal(df, layer)
 
 

@@ -16,7 +16,7 @@ Caching
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,7 +29,7 @@ import shapely
 import streamlit as st
 
 from dashboard import _html, maps, state
-from dashboard.widgets import admin_names
+from dashboard.widgets import admin_names, translator
 from geo import patrol
 from geo.crs import convert_geometries, local_metric_crs
 from geo.hexes import cells_to_polygons, lonlat_to_cells
@@ -68,18 +68,10 @@ TRACK_NOW_STYLE = {"color": "#5b21b6", "weight": 3.5, "opacity": 0.95, "fill": F
 BUILDING_STYLE = {"color": "#b10026", "weight": 1.0, "fillColor": "#e31a1c", "fillOpacity": 0.85}
 
 
-def tp(key: str, **params: Any) -> str:
-    """A patrol-page label in the session's language (``key`` without ``patrol_page.``)."""
-    return t(f"patrol_page.{key}", state.lang(), **params)
-
-
-def tp_fn(prefix: str) -> Callable[[str], str]:
-    """A ``format_func`` translating ``prefix + value`` in the language of *this* run.
-
-    (The same as :func:`dashboard.widgets.tr_fn` for this page's catalogue prefix.)
-    """
-    lang = state.lang()
-    return lambda v: t(f"patrol_page.{prefix}{v}", lang)
+#: A patrol-page label in the session's language (``key`` without ``patrol_page.``).
+tp = translator("patrol_page")
+#: A ``format_func`` for ``patrol_page.<prefix><value>`` in the language of this run.
+tp_fn = tp.fn
 
 
 # --------------------------------------------------------------------------- dates and scope

@@ -34,7 +34,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import folium
-import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -779,13 +778,6 @@ def legend_items(edges: Sequence[float], colours: Sequence[str], *, fmt: str = "
     return rows
 
 
-def heat_layer(lon: Any, lat: Any, *, name: str, cfg: MapConfig, radius: int = 14) -> folium.plugins.HeatMap:
-    """A heat layer from WGS-84 points (rounded, in the map's datum)."""
-    x, y = to_display_lonlat(lon, lat, cfg)
-    pts = np.round(np.column_stack([y, x]), 4).tolist()
-    return folium.plugins.HeatMap(pts, name=name, radius=radius, blur=radius, min_opacity=0.3)
-
-
 def preview_map(gdf: gpd.GeoDataFrame, cfg: MapConfig, *, name: str, label: str,
                 max_features: int = 5000) -> folium.Map:
     """Any layer on a map: polygons coverage-simplified, lines simplified, points as H3 hexes.
@@ -820,11 +812,6 @@ def preview_map(gdf: gpd.GeoDataFrame, cfg: MapConfig, *, name: str, label: str,
         shown = gpd.GeoDataFrame(geometry=round_coordinates(geoms), crs=4326)
     PolygonLayer(shown, name=name, styles=[style], css_name="preview").add_to(m)
     return finish(m, cfg)
-
-
-def html_bytes(m: folium.Map) -> int:
-    """Size in bytes (UTF-8) of the map's standalone HTML: what the browser is sent."""
-    return len(m.get_root().render().encode("utf-8"))
 
 
 def show(

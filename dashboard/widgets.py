@@ -19,19 +19,40 @@ from dashboard import _html, maps, state
 from layers.i18n import t
 
 
-def tr(key: str, **params: Any) -> str:
-    """A dashboard label in the session's language (``key`` without the ``dashboard.`` prefix)."""
-    return t(f"dashboard.{key}", state.lang(), **params)
+class Translator:
+    """Labels of one catalogue area (``<area>.<key>``) in the session's language.
 
-
-def tr_fn(prefix: str) -> Callable[[str], str]:
-    """A ``format_func`` translating ``prefix + value`` in the language of *this* run.
-
-    The language is bound now: a format function may be called outside the script run (AppTest
-    does), where the session's language cannot be read.
+    ``tr = translator("dashboard")`` makes ``tr("store_empty")`` mean
+    ``t("dashboard.store_empty", state.lang())``, and ``tr.fn("metric.")`` a ``format_func``.
     """
-    lang = state.lang()
-    return lambda v: t(f"dashboard.{prefix}{v}", lang)
+
+    def __init__(self, area: str) -> None:
+        self.area = area
+
+    def __call__(self, key: str, **params: Any) -> str:
+        """The label ``<area>.<key>`` in the session's language, filled with ``params``."""
+        return t(f"{self.area}.{key}", state.lang(), **params)
+
+    def fn(self, prefix: str) -> Callable[[str], str]:
+        """A ``format_func`` translating ``<area>.<prefix><value>`` in the language of *this* run.
+
+        The language is bound now: a format function may be called outside the script run
+        (AppTest does), where the session's language cannot be read.
+        """
+        lang = state.lang()
+        area = self.area
+        return lambda v: t(f"{area}.{prefix}{v}", lang)
+
+
+def translator(area: str) -> Translator:
+    """The one translation helper of the pages: labels of catalogue ``area`` (see :class:`Translator`)."""
+    return Translator(area)
+
+
+#: A dashboard label in the session's language (``key`` without the ``dashboard.`` prefix).
+tr = translator("dashboard")
+#: A ``format_func`` for ``dashboard.<prefix><value>`` (see :meth:`Translator.fn`).
+tr_fn = tr.fn
 
 
 def _from_widget(field: str, key: str) -> None:

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 import geopandas as gpd
@@ -28,6 +29,9 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj import CRS
+from pyproj.database import query_utm_crs_info
+
+from geo._errors import GeoError
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DATUMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
@@ -37,7 +41,7 @@ _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
 
 
-class ProjectionRequiredError(ValueError):
+class ProjectionRequiredError(GeoError):
     """Distance work was asked of a geographic CRS; project to a metric CRS first."""
 
 
@@ -164,16 +168,42 @@ def convert_gdf(gdf: gpd.GeoDataFrame, *, src: Datum, dst: Datum) -> gpd.GeoData
     return out
 
 
+@lru_cache(maxsize=1)
+def _utm_zones() -> tuple[tuple[int, float, float, float, float], ...]:
+    """The WGS-84 UTM zones of pyproj's EPSG database: ``(epsg, west, south, east, north)``.
+
+    Read once: :meth:`geopandas.GeoDataFrame.estimate_utm_crs` asks the database on every
+    call (about 100 ms), which is too slow for callers that project on every page render.
+    """
+    zones = []
+    for info in query_utm_crs_info(datum_name="WGS 84"):
+        aou = info.area_of_use
+        if aou is not None:
+            zones.append((int(info.code), aou.west, aou.south, aou.east, aou.north))
+    return tuple(zones)
+
+
 def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
-    """The UTM zone (WGS-84) containing the centre of ``gdf``'s bounds: metres, little distortion."""
+    """The UTM zone (WGS-84) containing the centre of ``gdf``'s bounds: metres, little distortion.
+
+    The zone is the one :meth:`geopandas.GeoDataFrame.estimate_utm_crs` picks (the first UTM
+    CRS of pyproj's database whose area of use holds the centre), looked up in a cached copy
+    of that database list. Beyond the UTM latitudes (84°N, 80°S) the zone of the longitude
+    band is used.
+    """
     if gdf.crs is None:
         raise ValueError("the layer has no CRS; set it (usually EPSG:4326) before projecting")
     bounds = gdf.to_crs(4326).total_bounds
     lon = (bounds[0] + bounds[2]) / 2
     lat = (bounds[1] + bounds[3]) / 2
-    zone = int((lon + 180) // 6) + 1
-    epsg = (32600 if lat >= 0 else 32700) + zone
-    return CRS.from_epsg(epsg)
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        raise ValueError("the layer has no geometry to place in a UTM zone")
+    hemisphere = [z for z in _utm_zones() if (z[0] // 100 == 326) == (lat >= 0)]
+    for strict in (True, False):
+        for epsg, west, south, east, north in hemisphere:
+            if west <= lon <= east and (not strict or south <= lat <= north):
+                return CRS.from_epsg(epsg)
+    raise ValueError(f"no UTM zone for longitude {lon}")
 
 
 def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -44,11 +44,13 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
+from geo._errors import GeoError
+
 #: Significance levels of Gi_Bin 1, 2, 3 (90 %, 95 %, 99 % confidence).
 ALPHAS: tuple[float, float, float] = (0.10, 0.05, 0.01)
 
 
-class HexCellError(ValueError):
+class HexCellError(GeoError):
     """Cell ids are not valid, unique H3 cells of one resolution."""
 
 

@@ -48,6 +48,7 @@ from pyproj import CRS
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from geo._errors import GeoError
 from geo.crs import require_projected
 
 __all__ = [
@@ -72,7 +73,7 @@ _MIN_EDGE_M = 1e-6
 _MAX_CELLS = 20_000_000
 
 
-class NetworkError(ValueError):
+class NetworkError(GeoError):
     """The road layer cannot make a walking network (empty, wrong geometry, no CRS)."""
 
 

@@ -59,13 +59,16 @@ import shapely
 from numpy.typing import NDArray
 from pyproj import CRS, Transformer
 
+from geo import _errors
 from geo import _patrol_clean as _c
 from geo import _patrol_time as _tm
 from geo import _patrol_visits as _v
+from geo._errors import GeoError
 from geo.crs import DATUMS, Datum, convert_lonlat, local_metric_crs
 from geo.domain import LOCAL_TZ
 
 __all__ = [
+    "INPUT_KEYS",
     "EBIKE_KMH",
     "REASONS",
     "WALKING_KMH",
@@ -95,22 +98,15 @@ _NS = _c.NS
 _DAY_NS = 86_400 * _NS
 _NAT = np.iinfo(np.int64).min
 
-# English text of the input problems; the catalogue (layers/messages/patrol.toml) holds the
-# same keys in Chinese and English for the CLI and the pages.
-_EN: dict[str, str] = {
-    "patrol.input.missing_column": "{layer}: column {column} is missing",
-    "patrol.input.no_crs": "{layer}: the layer has no CRS",
-    "patrol.input.not_polygons": "{layer}: {rows} rows are not polygons",
-    "patrol.input.bad_time": "{layer}: column {column} holds no readable date-times",
-    "patrol.input.duplicate_ids": "{layer}: {column} repeats values: {values}",
-    "patrol.input.bad_rule": "cleaning rule {name} = {value} is invalid: it must be {rule}",
-    "patrol.input.bad_option": "option {name} = {value} is invalid: it must be {rule}",
-    "patrol.input.bad_window": "the window start {start} is not before its end {end}",
-    "patrol.input.bad_datum": "unknown datum {value}; use one of {choices}",
-}
+#: Message keys of the input problems; their zh and en text (and ``<key>.fix``) live in the
+#: catalogue, ``layers/messages/patrol.toml``.
+INPUT_KEYS: tuple[str, ...] = tuple(f"patrol.input.{k}" for k in (
+    "missing_column", "no_crs", "not_polygons", "bad_time", "duplicate_ids",
+    "bad_rule", "bad_option", "bad_window", "bad_datum",
+))
 
 
-class PatrolInputError(ValueError):
+class PatrolInputError(GeoError):
     """The inputs of a patrol computation are unusable; ``problems`` lists every one.
 
     Each problem is ``(key, params)``: a message key of the catalogue
@@ -119,7 +115,10 @@ class PatrolInputError(ValueError):
 
     def __init__(self, problems: list[tuple[str, dict[str, Any]]]) -> None:
         self.problems = problems
-        super().__init__("; ".join(_EN[k].format(**p) for k, p in problems))
+        super().__init__(problems)
+
+    def __str__(self) -> str:
+        return "; ".join(_errors.render(k, p) for k, p in self.problems)
 
 
 def _raise(problems: list[tuple[str, dict[str, Any]]]) -> None:

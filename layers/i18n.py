@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+from geo import _errors as _geo_errors
 
 LANGS: tuple[str, ...] = ("zh", "en")
 _DIR = Path(__file__).resolve().parent / "messages"
@@ -82,3 +86,11 @@ def t(key: str, lang: str | None = None, /, **params: object) -> str:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
         return text
+
+
+def _geo_error_text(key: str, params: Mapping[str, Any]) -> str:
+    """English text of a ``geo/`` error's problem (its ``str``; users get zh or en from ``t``)."""
+    return t(key, "en", **params)
+
+
+_geo_errors.set_renderer(_geo_error_text)

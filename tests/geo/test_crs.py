@@ -4,7 +4,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from geo.crs import (
@@ -57,3 +57,45 @@ def test_metric_crs_is_the_local_utm_zone_and_distance_on_degrees_is_refused() -
     with pytest.raises(ProjectionRequiredError, match="project it first"):
         require_projected(gdf)
     require_projected(to_metric(gdf))
+
+
+@settings(max_examples=15, deadline=None)
+@given(lon=st.floats(-179.5, 179.5), lat=st.floats(-79.5, 83.5))
+def test_metric_crs_is_the_zone_geopandas_estimates(lon: float, lat: float) -> None:
+    # off the zone edges and the equator, where two zones hold the point equally
+    assume(abs((lon + 180) % 6 - 3) < 2.99 and abs(lat) > 0.01)
+    gdf = gpd.GeoDataFrame(geometry=[shapely.Point(lon, lat)], crs=4326)
+    assert local_metric_crs(gdf) == gdf.estimate_utm_crs()
+
+
+def test_metric_crs_needs_a_geometry() -> None:
+    with pytest.raises(ValueError):
+        local_metric_crs(gpd.GeoDataFrame(geometry=[], crs=4326))
+
+
+def test_geo_input_errors_share_one_base_and_stay_value_errors() -> None:
+    from geo._errors import GeoError
+    from geo.hotspots import HexCellError
+    from geo.network import NetworkError
+    from geo.patrol import PatrolInputError
+
+    for cls in (HexCellError, NetworkError, PatrolInputError, ProjectionRequiredError):
+        assert issubclass(cls, GeoError) and issubclass(cls, ValueError), cls
+    gdf = gpd.GeoDataFrame(geometry=[shapely.Point(118.78, 32.06)], crs=4326)
+    with pytest.raises(GeoError, match="project it first"):
+        require_projected(gdf)
+
+
+def test_keyed_geo_errors_render_through_the_installed_catalogue() -> None:
+    from geo import _errors
+    from geo.patrol import PatrolInputError
+    from layers.i18n import t
+
+    err = PatrolInputError([("patrol.input.bad_window", {"start": "2024-05-07", "end": "2024-05-06"})])
+    assert str(err) == t("patrol.input.bad_window", "en", start="2024-05-07", end="2024-05-06")
+    saved = _errors._renderer
+    try:
+        _errors.set_renderer(None)  # geo alone: the key and its values, never a second copy of the text
+        assert str(err) == "patrol.input.bad_window (start=2024-05-07, end=2024-05-06)"
+    finally:
+        _errors.set_renderer(saved)

@@ -23,9 +23,10 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+import layers.i18n  # noqa: F401  (renders geo's keyed errors in the catalogue's English)
 from geo.patrol import (
-    _EN,
     HOUR_COLUMNS,
+    INPUT_KEYS,
     REASONS,
     CleaningRules,
     CleanResult,
@@ -501,9 +502,11 @@ def test_input_messages_match_the_catalogue() -> None:
     from layers.i18n import catalogue
 
     cat = catalogue()
-    for key, text in _EN.items():
-        assert cat[key]["en"] == text, key
+    for key in INPUT_KEYS:
+        assert cat[key]["zh"] and cat[key]["en"], key
         assert f"{key}.fix" in cat, key
+    err = PatrolInputError([("patrol.input.no_crs", {"layer": "fixes"})])
+    assert str(err) == "fixes: the layer has no CRS" == cat["patrol.input.no_crs"]["en"].format(layer="fixes")
     for reason in (*REASONS, "kept"):
         assert f"patrol.reason.{reason}" in cat
 
