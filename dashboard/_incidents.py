@@ -36,7 +36,6 @@ from geo.emerging import PATTERNS
 from geo.hexes import cells_to_polygons
 from geo.hotspots import hex_weights, rates_per_1000
 from geo.incident_stats import by_hour_of_week, by_month, counts_by, monthly_topics
-from geo.kpis import kpis
 from layers import analysis, taxonomy, workflow
 from layers._store_common import error_text
 from layers.errors import ConcurrentChangeError, StoreError
@@ -194,14 +193,15 @@ def window_bounds(choice: str, now: pd.Timestamp, dates: Sequence[Any] = ()) -> 
     >>> window_bounds("custom", pd.Timestamp("2026-11-20"), ["2026-01-01", "2026-01-31"])
     (Timestamp('2026-01-01 00:00:00'), Timestamp('2026-02-01 00:00:00'))
     """
+    if choice in WINDOWS:  # the presets are the KPI windows of layers.analysis
+        return analysis.kpi_window(now, WINDOWS[choice]) if WINDOWS[choice] is not None else (None, None)
     end = now + pd.Timedelta(seconds=1)
     if choice == "custom":
         picked = [pd.Timestamp(d) for d in dates if d is not None]
         if not picked:
             return None, end
         return min(picked).normalize(), max(picked).normalize() + pd.Timedelta(days=1)
-    days = WINDOWS.get(choice)
-    return (None, None) if days is None else (now - pd.Timedelta(days=days), end)
+    return None, None
 
 
 def time_window(prefix: str, *, default: str = "d90", container: Any = st.sidebar) -> tuple[
@@ -374,11 +374,10 @@ def _grid_rates(url: str, version: str, key: tuple[Any, ...]) -> pd.DataFrame:
     return rates_per_1000(per_grid, pop)
 
 
-def kpi_row(df: pd.DataFrame, *, now: pd.Timestamp) -> dict[str, float]:
-    """The closed-loop KPIs of the filtered cases (one row of :func:`geo.kpis.kpis`)."""
-    if df.empty:
-        return {}
-    return kpis(df, now=now).iloc[0].to_dict()
+def kpi_row(df: pd.DataFrame, *, now: pd.Timestamp, since: pd.Timestamp | None = None,
+            until: pd.Timestamp | None = None) -> dict[str, float]:
+    """The closed-loop KPIs of the filtered cases in ``[since, until)`` (:func:`layers.analysis.case_kpis`)."""
+    return analysis.case_kpis(df, now=now, since=since, until=until)
 
 
 def grid_names() -> dict[str, str]:

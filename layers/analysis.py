@@ -150,3 +150,65 @@ def hotspots(
         table["trend_z"] = np.full(n, np.nan)
         table["trend_p"] = np.full(n, np.nan)
     return table, n_steps
+
+
+# --------------------------------------------------------------------------- case KPIs
+
+#: The window of the headline case KPIs (在办, 超期, 结案率, 按期结案率...) on the wall and the
+#: case board's default: cases received in the last this many days up to ``now``.
+KPI_WINDOW_DAYS = 90
+
+
+def kpi_window(now: pd.Timestamp, days: int | None = KPI_WINDOW_DAYS) -> tuple[
+        pd.Timestamp | None, pd.Timestamp]:
+    """``[since, until)`` of the cases received in the last ``days`` days up to ``now`` (inclusive).
+
+    ``days=None``: everything received up to ``now``.
+
+    Examples
+    --------
+    >>> kpi_window(pd.Timestamp("2026-11-20 16:00"), 7)
+    (Timestamp('2026-11-13 16:00:00'), Timestamp('2026-11-20 16:00:01'))
+    """
+    now = pd.Timestamp(now)
+    until = now + pd.Timedelta(seconds=1)
+    return (None if days is None else now - pd.Timedelta(days=days)), until
+
+
+def case_kpi_table(cases: pd.DataFrame, *, now: Any = None, since: pd.Timestamp | None = None,
+                   until: pd.Timestamp | None = None, by: str | None = None) -> pd.DataFrame:
+    """The one definition of every case KPI: :func:`geo.kpis.kpis` of the cases received in the window.
+
+    The window is ``[since, until)`` on ``requested_datetime``, and never after ``now`` (cases
+    stamped later are not yet received); stocks (``open``, ``overdue_open``) are taken at
+    ``now``, rates over the cases of the window. ``by``: a column to group on (one row per
+    value); ``None``: one row, index ``"all"``.
+    """
+    from geo.kpis import kpis
+
+    req = pd.to_datetime(cases["requested_datetime"])
+    ok = pd.Series(True, index=cases.index)
+    if since is not None:
+        ok &= req >= pd.Timestamp(since)
+    if until is not None:
+        ok &= req < pd.Timestamp(until)
+    if now is not None:
+        ok &= req <= pd.Timestamp(now)
+    sel = cases[ok.fillna(False).to_numpy(bool)]
+    if by is None:
+        sel = sel.assign(_all="all")
+        return kpis(sel, by="_all", now=now).rename_axis(None)
+    return kpis(sel, by=by, now=now)
+
+
+def case_kpis(cases: pd.DataFrame, *, now: Any, since: pd.Timestamp | None = None,
+              until: pd.Timestamp | None = None) -> dict[str, float]:
+    """The case KPIs of all ``cases`` in the window as one dict (``{}`` when the window is empty).
+
+    What the wall and the case board show; ``gridpulse kpis`` writes the same numbers per group
+    (:func:`case_kpi_table`).
+    """
+    table = case_kpi_table(cases, now=now, since=since, until=until)
+    if table.empty or int(table.iloc[0]["incidents"]) == 0:
+        return {}
+    return {k: (float(v) if v is not None else float("nan")) for k, v in table.iloc[0].to_dict().items()}

@@ -236,7 +236,8 @@ def kpi_table(
     """The KPI table from the store, one row per ``by`` group, with ``code`` and ``name`` first."""
     import pandas as pd
 
-    from geo.kpis import code_prefix, kpis
+    from geo.kpis import code_prefix
+    from layers.analysis import case_kpi_table
     from layers.workflow import label
 
     if by not in BY_CHOICES:
@@ -270,7 +271,7 @@ def kpi_table(
                 sub = comm.map(c2s).astype("string").fillna(code_prefix(grid, 9)) if c2s else code_prefix(grid, 9)
                 df["code"] = sub
                 names = dict(zip(subs["code"], subs["name"], strict=False))
-    table = kpis(df, by="code", now=now)
+    table = case_kpi_table(df, by="code", now=now, since=start, until=end)
     table.insert(0, "name", [names.get(c) if isinstance(c, str) else None for c in table.index])
     return table.reset_index()
 
