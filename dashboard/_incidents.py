@@ -330,7 +330,7 @@ def gi_table(res: int, flt: IncidentFilter, *, fdr: bool = True) -> pd.DataFrame
 def _gi(url: str, version: str, res: int, key: tuple[Any, ...], fdr: bool) -> pd.DataFrame:
     flt = IncidentFilter(*key)
     table, _ = state.locked(analysis.hotspots, state.get_store(), None, res=res, since=flt.start,
-                            until=flt.end, where=flt.where() or None, fdr=fdr, step_days=10**6,
+                            until=flt.end, where=flt.where() or None, fdr=fdr, emerging=False,
                             domain=_domain(url, version, res))
     return table[["count", "z", "p", "gi_bin"]]
 

@@ -76,6 +76,7 @@ def hotspots(
     fdr: bool = True,
     step_days: int = 7,
     domain: np.ndarray | None = None,
+    emerging: bool = True,
 ) -> tuple[pd.DataFrame, int]:
     """Gi* hot spots and emerging hot spots of the cases passing one filter.
 
@@ -97,6 +98,8 @@ def hotspots(
         Neighbourhood rings and the FDR correction of :func:`geo.hotspots.hotspots`.
     domain
         A study area already computed with :func:`study_area` (a cache); ``None``: compute it.
+    emerging
+        ``False``: Gi* only (the emerging columns empty, ``n_steps`` still counted).
 
     Returns
     -------
@@ -127,7 +130,9 @@ def hotspots(
     table = gi_star(counts, weights=w, fdr=fdr)
 
     col = f"h3_{res}"
-    pts = store.read("incidents", columns=[col, "requested_datetime"], where=flt or None, between=between)
+    read = [col, "requested_datetime"]
+    pts = store.read("incidents", columns=read, where=flt or None, between=between) if emerging else (
+        pd.DataFrame({col: pd.Series([], dtype="int64"), "requested_datetime": pd.Series([], dtype="M8[ns]")}))
     times = pd.to_datetime(pts["requested_datetime"])
     step = pd.Timedelta(days=step_days)
     t_end = until if until is not None else (
