@@ -54,8 +54,8 @@ def test_the_window_is_stated_on_the_wall_tiles() -> None:
 
     k = {"today": 1, "month": 2, "open": 3, "overdue": 0, "closure_rate": 0.5, "on_time_rate": 1.0,
          "on_patrol": 0, "kpi_days": analysis.KPI_WINDOW_DAYS}
-    assert f"在办（近{analysis.KPI_WINDOW_DAYS}天受理）" in kpi_html(k, "zh")
-    assert "Closure rate (received in the last 90 days)" in kpi_html(k, "en")
+    assert f"在办·近{analysis.KPI_WINDOW_DAYS}天" in kpi_html(k, "zh")
+    assert "Closure rate · last 90 d" in kpi_html(k, "en")
 
 
 def test_a_case_received_after_now_is_not_counted(cases: pd.DataFrame) -> None:
