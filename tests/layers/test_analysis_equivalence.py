@@ -89,3 +89,30 @@ def test_a_short_window_has_no_emerging_classes_anywhere(store_path: Path) -> No
                                            until=pd.Timestamp("2025-03-31"))
     assert n_steps == 4 < analysis.MIN_EHSA_STEPS
     assert table["ehsa"].isna().all() and (table["ehsa_category"] == 0).all()
+
+
+def test_an_accounts_scope_narrows_the_cases_not_the_study_area(tmp_path: Path) -> None:
+    from layers.permissions import Account
+
+    west, east = shapely.box(118.77, 32.05, 118.78, 32.07), shapely.box(118.78, 32.05, 118.79, 32.07)
+    grids = gpd.GeoDataFrame({"code": ["320106001001001", "320106001002001"], "name": ["西", "东"],
+                              "kind": "comprehensive", "community_code": ["320106001001", "320106001002"],
+                              "households": [10, 10], "population": [20, 20]},
+                             geometry=[west, east], crs=4326)
+    pts = [(118.775, 32.06)] * 3 + [(118.785, 32.06)] * 5
+    req = pd.Timestamp("2025-01-06 09:00")
+    inc = gpd.GeoDataFrame({
+        "service_request_id": [f"S{i}" for i in range(8)], "status": "open", "requested_datetime": req,
+        "updated_datetime": req, "expected_datetime": req + pd.Timedelta(hours=72), "category_code": "01",
+        "item_code": "0101", "level": 1, "source": "patrol", "stage": "handling", "whistle": "none",
+        "department": "urban_management", "grid_code": ["320106001001001"] * 3 + ["320106001002001"] * 5,
+        "closed_datetime": pd.NaT, "reworks": 0, "extensions": 0,
+    }, geometry=gpd.points_from_xy(*zip(*pts, strict=True)), crs=4326)
+    path = tmp_path / "s.gpkg"
+    with open_store(str(path)) as s:
+        s.write({"grids": grids, "incidents": inc})
+        everyone, _ = analysis.hotspots(s, None, res=9)
+        west_only, _ = analysis.hotspots(s, Account("w", role="analyst", scope_code="320106001001"), res=9)
+    assert int(everyone["count"].sum()) == 8
+    assert int(west_only["count"].sum()) == 3
+    assert west_only.index.equals(everyone.index)  # the same district study area
