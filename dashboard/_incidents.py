@@ -32,12 +32,11 @@ import streamlit as st
 
 from dashboard import _html, maps, state, widgets
 from geo.crs import convert_geometries, convert_lonlat
-from geo.emerging import PATTERNS, emerging_hotspots, space_time_cube
+from geo.emerging import PATTERNS
 from geo.hexes import cells_to_polygons
-from geo.hotspots import hex_weights, hotspots, rates_per_1000
+from geo.hotspots import hex_weights, rates_per_1000
 from geo.incident_stats import by_hour_of_week, by_month, counts_by, monthly_topics
-from geo.kpis import kpis
-from layers import taxonomy, workflow
+from layers import analysis, taxonomy, workflow
 from layers._store_common import error_text
 from layers.errors import ConcurrentChangeError, StoreError
 from layers.i18n import t
@@ -194,14 +193,15 @@ def window_bounds(choice: str, now: pd.Timestamp, dates: Sequence[Any] = ()) -> 
     >>> window_bounds("custom", pd.Timestamp("2026-11-20"), ["2026-01-01", "2026-01-31"])
     (Timestamp('2026-01-01 00:00:00'), Timestamp('2026-02-01 00:00:00'))
     """
+    if choice in WINDOWS:  # the presets are the KPI windows of layers.analysis
+        return analysis.kpi_window(now, WINDOWS[choice]) if WINDOWS[choice] is not None else (None, None)
     end = now + pd.Timedelta(seconds=1)
     if choice == "custom":
         picked = [pd.Timestamp(d) for d in dates if d is not None]
         if not picked:
             return None, end
         return min(picked).normalize(), max(picked).normalize() + pd.Timedelta(days=1)
-    days = WINDOWS.get(choice)
-    return (None, None) if days is None else (now - pd.Timedelta(days=days), end)
+    return None, None
 
 
 def time_window(prefix: str, *, default: str = "d90", container: Any = st.sidebar) -> tuple[
@@ -307,23 +307,13 @@ def _h3_counts(url: str, version: str, res: int, key: tuple[Any, ...], by: tuple
 
 
 def domain_cells(res: int) -> np.ndarray:
-    """The study area at ``res``: cells whose centre lies in the district, plus any cell with a case."""
+    """The study area at ``res`` (:func:`layers.analysis.study_area`: district cells, zeros included)."""
     return _domain(state.settings().store_url, state.data_version(), int(res))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _domain(url: str, version: str, res: int) -> np.ndarray:
-    cells: set[int] = set()
-    district = state.layer("districts")
-    area = district if len(district) else state.layer("subdistricts")
-    for geom in area.geometry.values:
-        if geom is None or geom.is_empty:
-            continue
-        for part in getattr(geom, "geoms", [geom]):
-            cells.update(int(c) for c in h3i.geo_to_cells(part, res))
-    occupied = _h3_counts(url, version, res, IncidentFilter().key(), ())["cell"].to_numpy()
-    out = np.union1d(np.fromiter(cells, dtype=np.int64, count=len(cells)), occupied.astype(np.int64))
-    return out[out != 0].astype(np.int64)
+    return state.locked(analysis.study_area, state.get_store(), res)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -338,17 +328,19 @@ def gi_table(res: int, flt: IncidentFilter, *, fdr: bool = True) -> pd.DataFrame
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _gi(url: str, version: str, res: int, key: tuple[Any, ...], fdr: bool) -> pd.DataFrame:
-    domain = _domain(url, version, res)
-    counts = _h3_counts(url, version, res, key, ())
-    series = pd.Series(counts["count"].to_numpy(), index=counts["cell"].to_numpy())
-    full = series.reindex(domain, fill_value=0)
-    full.index = pd.Index(domain, name="cell")
-    return hotspots(full, fdr=fdr, weights=_weights(url, version, res))
+    flt = IncidentFilter(*key)
+    table, _ = state.locked(analysis.hotspots, state.get_store(), None, res=res, since=flt.start,
+                            until=flt.end, where=flt.where() or None, fdr=fdr, emerging=False,
+                            domain=_domain(url, version, res))
+    return table[["count", "z", "p", "gi_bin"]]
 
 
 def emerging_table(res: int, flt: IncidentFilter, *, now: pd.Timestamp) -> tuple[
         pd.DataFrame, pd.DatetimeIndex] | None:
-    """Emerging hot spots over weekly bins ending at the window's end (``None``: under 2 weeks)."""
+    """Emerging hot spots over weekly bins ending at the window's end (``None``: too few weeks).
+
+    :func:`layers.analysis.hotspots` decides (the same function as ``gridpulse hotspots``).
+    """
     return _emerging(state.settings().store_url, state.data_version(), int(res), flt.key(), now)
 
 
@@ -356,16 +348,14 @@ def emerging_table(res: int, flt: IncidentFilter, *, now: pd.Timestamp) -> tuple
 def _emerging(url: str, version: str, res: int, key: tuple[Any, ...],
               now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DatetimeIndex] | None:
     flt = IncidentFilter(*key)
-    df = _filtered(url, version, key)
     end = (flt.end or now).ceil("D")
-    start = flt.start if flt.start is not None else (
-        pd.to_datetime(df["requested_datetime"]).min() if len(df) else end)
-    n_steps = int((end - start) // pd.Timedelta(days=7))
-    if n_steps < 2 or df.empty:
+    table, n_steps = state.locked(analysis.hotspots, state.get_store(), None, res=res, since=flt.start,
+                                  until=end, where=flt.where() or None, domain=_domain(url, version, res))
+    if n_steps < analysis.MIN_EHSA_STEPS or "ehsa_starts" not in table.attrs:
         return None
-    cube = space_time_cube(df[f"h3_{res}"].to_numpy(), df["requested_datetime"].to_numpy(),
-                           step="7D", end=end, n_steps=n_steps, domain=_domain(url, version, res))
-    return emerging_hotspots(cube, weights=_weights(url, version, res)), cube.starts
+    out = table[["count", "ehsa", "ehsa_category", "trend_z", "trend_p"]].rename(
+        columns={"ehsa": "pattern", "ehsa_category": "category"})
+    return out, table.attrs["ehsa_starts"]
 
 
 def grid_rates(flt: IncidentFilter) -> pd.DataFrame:
@@ -384,11 +374,10 @@ def _grid_rates(url: str, version: str, key: tuple[Any, ...]) -> pd.DataFrame:
     return rates_per_1000(per_grid, pop)
 
 
-def kpi_row(df: pd.DataFrame, *, now: pd.Timestamp) -> dict[str, float]:
-    """The closed-loop KPIs of the filtered cases (one row of :func:`geo.kpis.kpis`)."""
-    if df.empty:
-        return {}
-    return kpis(df, now=now).iloc[0].to_dict()
+def kpi_row(df: pd.DataFrame, *, now: pd.Timestamp, since: pd.Timestamp | None = None,
+            until: pd.Timestamp | None = None) -> dict[str, float]:
+    """The closed-loop KPIs of the filtered cases in ``[since, until)`` (:func:`layers.analysis.case_kpis`)."""
+    return analysis.case_kpis(df, now=now, since=since, until=until)
 
 
 def grid_names() -> dict[str, str]:

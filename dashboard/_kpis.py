@@ -37,6 +37,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from layers.analysis import KPI_WINDOW_DAYS
 from layers.privacy import mask_personal
 
 #: A worker with a fix this recent is "on patrol now".
@@ -63,29 +64,30 @@ def wall_kpis(incidents: pd.DataFrame, fixes: pd.DataFrame | None, *, now: pd.Ti
               per_worker: pd.DataFrame | None = None) -> dict[str, Any]:
     """The wall's headline numbers.
 
-    Returns ``today`` and ``month`` (cases received), ``open`` and ``overdue`` (open cases, and
-    those past due, among all received up to ``now``), ``closure_rate`` (结案率) and
-    ``on_time_rate`` (按期结案率) of this month's cases (``nan`` without any), and ``on_patrol``
+    Returns ``today`` and ``month`` (cases received), the case KPIs ``open`` (在办), ``overdue``
+    (超期), ``closure_rate`` (结案率) and ``on_time_rate`` (按期结案率) of the cases received in the
+    last ``kpi_days`` days (:func:`layers.analysis.case_kpis` over
+    :func:`layers.analysis.kpi_window`, the case board's default window, so both show the same
+    numbers under the same labels; rates ``nan`` without any case), and ``on_patrol``
     (workers with a GPS fix in the last :data:`ON_PATROL_WITHIN_MIN` minutes). Given
     ``per_worker`` (a day of :func:`patrol_day`), also ``compliance``: the
     :func:`compliance_rate` of that day.
     """
-    from geo.kpis import kpis
+    from layers.analysis import case_kpis, kpi_window
 
-    req = pd.to_datetime(incidents["requested_datetime"])
-    upto = (req <= now).fillna(False).to_numpy(bool)
     today = _in(incidents["requested_datetime"], now.normalize(), now)
     month = _in(incidents["requested_datetime"], month_start(now), now)
-    k_all = kpis(incidents[upto], now=now).iloc[0]
-    k_month = kpis(incidents[month], now=now).iloc[0] if month.any() else None
+    since, until = kpi_window(now)
+    k = case_kpis(incidents, now=now, since=since, until=until)
     nan = float("nan")
     out = {
         "today": int(today.sum()),
         "month": int(month.sum()),
-        "open": int(k_all["open"]),
-        "overdue": int(k_all["overdue_open"]),
-        "closure_rate": nan if k_month is None else float(k_month["closure_rate"]),
-        "on_time_rate": nan if k_month is None else float(k_month["on_time_rate"]),
+        "open": int(k.get("open", 0)),
+        "overdue": int(k.get("overdue_open", 0)),
+        "closure_rate": k.get("closure_rate", nan),
+        "on_time_rate": k.get("on_time_rate", nan),
+        "kpi_days": KPI_WINDOW_DAYS,
         "on_patrol": on_patrol_now(fixes, now=now),
     }
     if per_worker is not None:

@@ -143,9 +143,8 @@ def inputs_from_layers(scope: str, communities: gpd.GeoDataFrame, grids: gpd.Geo
         coms = coms[coms["subdistrict_code"] == code]
     comp = grids[(grids["kind"] == "comprehensive") & grids["community_code"].isin(coms["code"])]
     bld = buildings
-    if len(coms):
-        x0, y0, x1, y1 = coms.total_bounds
-        bld = bld.iloc[bld.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
+    if len(coms):  # the scope's buildings: touching its communities, not merely inside their bounding box
+        bld = bld.iloc[np.unique(bld.sindex.query(coms.geometry.values, predicate="intersects")[1])]
     codes = set(comp["code"].astype(str))
     # dedicated grids overlay the comprehensive ones: not a current assignment
     units = bld.assign(grid_code=bld["grid_code"].where(bld["grid_code"].isin(codes), None))

@@ -98,13 +98,20 @@ def kpi_html(k: dict[str, Any], lang: str, *, now: pd.Timestamp | None = None) -
             return ""
         return "good" if x >= 0.9 else ("warn" if x >= 0.75 else "bad")
 
+    days = k.get("kpi_days")
+
+    def windowed(key: str) -> str | None:  # the KPI window, stated on its tiles
+        if days is None:
+            return None
+        return t("equiv.kpi_label", lang, label=t(f"dashboard.wall.{key}", lang), days=days)
+
     tiles = [
         tile("today", f"{k['today']:,}"),
         tile("month", f"{k['month']:,}"),
-        tile("open", f"{k['open']:,}", "warn" if k["open"] else ""),
-        tile("overdue", f"{k['overdue']:,}", "bad" if k["overdue"] else "good"),
-        tile("closure_rate", _pct(k["closure_rate"]), rate_cls(k["closure_rate"])),
-        tile("on_time_rate", _pct(k["on_time_rate"]), rate_cls(k["on_time_rate"])),
+        tile("open", f"{k['open']:,}", "warn" if k["open"] else "", label=windowed("open")),
+        tile("overdue", f"{k['overdue']:,}", "bad" if k["overdue"] else "good", label=windowed("overdue")),
+        tile("closure_rate", _pct(k["closure_rate"]), rate_cls(k["closure_rate"]), label=windowed("closure_rate")),
+        tile("on_time_rate", _pct(k["on_time_rate"]), rate_cls(k["on_time_rate"]), label=windowed("on_time_rate")),
         tile("on_patrol", f"{k['on_patrol']:,}"),
     ]
     if "compliance" in k:

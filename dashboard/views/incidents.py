@@ -40,7 +40,7 @@ if overdue_only:
     cases = cases[workflow.overdue(cases, now=now).to_numpy()]
 
 # --- KPI strip ------------------------------------------------------------------------------
-k = inc.kpi_row(cases, now=now)
+k = inc.kpi_row(cases, now=now, since=start, until=end)
 cols = st.columns(9)
 strip = [
     ("incidents", widgets.fmt_int(k.get("incidents"))),

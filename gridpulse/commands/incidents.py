@@ -6,9 +6,10 @@
                    [--now TIME] [--store URL] --out FILE.csv
 
 ``hotspots`` counts incidents per H3 cell with the engine (``Store.h3_counts`` on the ``h3_<res>``
-ids stored at ingest), runs Gi* with the FDR correction on the study area (every cell with an
-incident of any category in the period, so empty cells count as zeros), and emerging hot spots
-over weekly steps ending at ``--to`` (skipped with a warning below 10 steps, as ArcGIS does).
+ids stored at ingest), runs Gi* with the FDR correction on the study area, and emerging hot spots
+over weekly steps ending at ``--to`` -- all through :func:`layers.analysis.hotspots`, the function
+the hotspot page calls (study area: the district's cells, empty ones as zeros; emerging hot spots
+skipped with a warning below :data:`layers.analysis.MIN_EHSA_STEPS` steps, as ArcGIS does).
 It writes one polygon per cell: ``h3``, ``count``, ``z``, ``p``, ``gi_bin`` (-3..3), ``ehsa``
 (pattern), ``ehsa_category`` (ArcGIS code), ``ehsa_label``, ``trend_z``, ``trend_p`` (and the
 int64 ``cell`` in a GeoPackage; GeoJSON keeps only the ``h3`` string, as JSON numbers cannot hold
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
 _MSG = "incidents.cli."
 GEO_SUFFIXES: dict[str, str] = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 BY_CHOICES: tuple[str, ...] = ("subdistrict", "community", "grid", "department")
-MIN_EHSA_STEPS = 10
 T = TypeVar("T")
 
 
@@ -146,12 +146,9 @@ def hotspot_cells(
 ) -> tuple[Any, int]:
     """The hotspot table (GeoDataFrame, EPSG:4326) for one filter, and the number of EHSA steps."""
     import numpy as np
-    import pandas as pd
 
-    from geo.emerging import emerging_hotspots, space_time_cube
     from geo.hexes import cells_gdf, cells_to_str
-    from geo.hotspots import hex_weights, hotspots
-    from layers import taxonomy
+    from layers import analysis, taxonomy
     from layers.schema import H3_RESOLUTIONS
     from layers.workflow import label
 
@@ -168,47 +165,23 @@ def hotspot_cells(
     if k < 1 or step_days < 1:
         raise CommandError(_MSG + "bad_number")
     between = {"requested_datetime": (start, end)} if (start is not None or end is not None) else None
-    every = store.h3_counts("incidents", res=res, between=between)
-    domain = np.unique(every["cell"].to_numpy(dtype=np.int64))
-    if domain.size == 0:
+    if store.h3_counts("incidents", res=res, between=between).empty:
         raise CommandError(_MSG + "no_incidents")
-    sel = store.h3_counts("incidents", res=res, where=where or None, between=between)
-    counts = sel.groupby("cell")["count"].sum().reindex(domain, fill_value=0)
-    counts.index = pd.Index(domain, name="cell")
-    w = hex_weights(domain, k=k)
-    gi = hotspots(counts, weights=w, fdr=fdr)
-
-    col = f"h3_{res}"
-    pts = store.read("incidents", columns=[col, "requested_datetime"], where=where or None, between=between)
-    step = pd.Timedelta(days=step_days)
-    times = pd.to_datetime(pts["requested_datetime"])
-    t_end = end if end is not None else (times.max() + pd.Timedelta(1, "ns")).ceil("D") if len(pts) else None
-    t_start = start if start is not None else (times.min() if len(pts) else None)
-    n_steps = int((t_end - t_start) // step) if t_end is not None and t_start is not None else 0
-    ehsa = None
-    if n_steps >= MIN_EHSA_STEPS:
-        cube = space_time_cube(pts[col].to_numpy(dtype=np.int64), times.to_numpy(), step=step, end=t_end,
-                               n_steps=n_steps, domain=domain)
-        ehsa = emerging_hotspots(cube, k=k, fdr=fdr, weights=w)
+    table, n_steps = analysis.hotspots(store, None, res=res, since=start, until=end, where=where or None,
+                                       k=k, fdr=fdr, step_days=step_days)
+    domain = table.index.to_numpy(np.int64)
     cols: dict[str, Any] = {
         "h3": cells_to_str(domain),
-        "count": gi["count"].to_numpy(np.int64),
-        "z": gi["z"].to_numpy(),
-        "p": gi["p"].to_numpy(),
-        "gi_bin": gi["gi_bin"].to_numpy(np.int64),
+        "count": table["count"].to_numpy(np.int64),
+        "z": table["z"].to_numpy(),
+        "p": table["p"].to_numpy(),
+        "gi_bin": table["gi_bin"].to_numpy(np.int64),
+        "ehsa": table["ehsa"].to_numpy(),
+        "ehsa_category": table["ehsa_category"].to_numpy(np.int64),
+        "ehsa_label": [None if p is None else label("ehsa", p, lang) for p in table["ehsa"]],
+        "trend_z": table["trend_z"].to_numpy(),
+        "trend_p": table["trend_p"].to_numpy(),
     }
-    if ehsa is not None:
-        cols.update({
-            "ehsa": ehsa["pattern"].to_numpy(),
-            "ehsa_category": ehsa["category"].to_numpy(np.int64),
-            "ehsa_label": [label("ehsa", p, lang) for p in ehsa["pattern"]],
-            "trend_z": ehsa["trend_z"].to_numpy(),
-            "trend_p": ehsa["trend_p"].to_numpy(),
-        })
-    else:
-        cols.update({"ehsa": [None] * domain.size, "ehsa_category": np.zeros(domain.size, np.int64),
-                     "ehsa_label": [None] * domain.size, "trend_z": np.full(domain.size, np.nan),
-                     "trend_p": np.full(domain.size, np.nan)})
     return cells_gdf(domain, **cols), n_steps
 
 
@@ -227,6 +200,8 @@ def run_hotspots(args: argparse.Namespace) -> int:
             fdr=not args.no_fdr, step_days=args.step_days, lang=lang))
     except (OSError, RuntimeError, ValueError) as e:  # CommandError is a ValueError
         return _fail(e, lang)
+    from layers.analysis import MIN_EHSA_STEPS
+
     if n_steps < MIN_EHSA_STEPS:
         print(t(_MSG + "ehsa_skipped", lang, steps=n_steps, minimum=MIN_EHSA_STEPS), file=sys.stderr)
     if driver == "GeoJSON":
@@ -261,7 +236,8 @@ def kpi_table(
     """The KPI table from the store, one row per ``by`` group, with ``code`` and ``name`` first."""
     import pandas as pd
 
-    from geo.kpis import code_prefix, kpis
+    from geo.kpis import code_prefix
+    from layers.analysis import case_kpi_table
     from layers.workflow import label
 
     if by not in BY_CHOICES:
@@ -295,7 +271,7 @@ def kpi_table(
                 sub = comm.map(c2s).astype("string").fillna(code_prefix(grid, 9)) if c2s else code_prefix(grid, 9)
                 df["code"] = sub
                 names = dict(zip(subs["code"], subs["name"], strict=False))
-    table = kpis(df, by="code", now=now)
+    table = case_kpi_table(df, by="code", now=now, since=start, until=end)
     table.insert(0, "name", [names.get(c) if isinstance(c, str) else None for c in table.index])
     return table.reset_index()
 

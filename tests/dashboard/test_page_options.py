@@ -18,7 +18,7 @@ import pytest
 
 from dashboard import _incidents as inc
 from dashboard import state
-from layers import taxonomy
+from layers import analysis, taxonomy
 from layers.i18n import t
 from layers.schema import DEPARTMENTS, SOURCES, STAGES
 from layers.store import open_store
@@ -106,7 +106,9 @@ def test_hotspots_every_window_by_every_map_mode(app, window: str) -> None:
         _hotspots_rendered(at, f"{window}/{mode}")
         if window == "custom":
             assert inc.tp("hot.empty") in _captions(at)
-        elif mode != "emerging" or "d7" != window:  # every mode with cases has a legend
+        elif mode == "emerging" and (inc.WINDOWS[window] or 10**6) // 7 < analysis.MIN_EHSA_STEPS:
+            assert inc.tp("hot.too_short") in _captions(at)  # the CLI's minimum, layers.analysis
+        else:  # every mode with cases has a legend
             script = json.loads(at.get("component_instance")[0].proto.json_args)["script"]
             assert "gp-legend" in script, f"{window}/{mode}: no legend"
         if mode == "rate" and window != "custom":  # the per-grid map counts grids, not hexagons
