@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -1331,6 +1331,8 @@ def repartition(
     time_limit_s: float | None = None,
     report_outside: bool = True,
     cells: Literal["voronoi", "polygons"] | None = None,
+    locked: Collection[str] = (),
+    current_regions: gpd.GeoDataFrame | None = None,
     rng: np.random.Generator | None = None,
 ) -> RepartitionResult:
     """Redraw the regions (grids, or communities) inside each container.
@@ -1383,6 +1385,13 @@ def repartition(
         How units become cells that tile a container: ``"voronoi"`` (default at grid level:
         each block shared among the buildings in it) or ``"polygons"`` (default at community
         level: the units' own polygons, e.g. grids or residential blocks).
+    locked, current_regions
+        Codes of current regions that must not change, and the current regions' polygons
+        (``code`` and geometry; needed when ``locked`` is not empty). A locked region's units
+        never move and it keeps its code and polygon (the same geometry object, when
+        ``current_regions`` is in the units' CRS); the rest of each container is
+        re-partitioned around it. Units inside a locked polygon join it. Locked rows carry
+        ``locked=True`` in ``result.regions``.
     report_outside
         Add an ``outside_containers`` warning for units in no container (turn it off when
         the units were read for a larger area than the containers on purpose).
@@ -1406,6 +1415,8 @@ def repartition(
         raise PartitionInputError(f"cells must be 'voronoi' or 'polygons', got {cells!r}")
     rng = np.random.default_rng(0) if rng is None else rng
     spec = _LEVELS[level]
+    locked_set = {str(c) for c in locked}
+    locked_gdf = _locked_regions(locked_set, current_regions)
     lo, hi = band if band is not None else spec["band"]
     if balance == "population" and band is None:
         lo, hi = lo * 2.5, hi * 2.5
@@ -1483,9 +1494,30 @@ def repartition(
     codes_c = C["code"].astype(str).to_numpy()
     by_cont = pd.Series(np.arange(len(U))).groupby(cont).indices
     ratio = _worker_ratio(current_workers)
+    locked_m = locked_gdf.to_crs(metric) if locked_gdf is not None else None
+    in_locked = np.full(len(U), None, dtype=object)
+    if locked_m is not None:
+        lk_codes = locked_m["code"].astype(str).to_numpy()
+        li, lj = shapely.STRtree(locked_m.geometry.to_numpy()).query(pts, predicate="intersects")
+        in_locked[li[::-1]] = lk_codes[lj[::-1]]
+        own = np.array([x is not None and str(x) in locked_set for x in cur_all], dtype=bool)
+        in_locked[own] = cur_all[own].astype(str)
+        new_code[in_locked != None] = in_locked[in_locked != None]  # noqa: E711
     for c_idx in range(len(C)):
         rows = np.asarray(by_cont.get(c_idx, np.zeros(0, dtype=np.int64)), dtype=np.int64)
         poly = C.geometry.iloc[c_idx]
+        reserved: tuple[str, ...] = ()
+        if locked_m is not None:
+            rows = rows[in_locked[rows] == None]  # noqa: E711
+            hit = locked_m.geometry.to_numpy()[
+                shapely.STRtree(locked_m.geometry.to_numpy()).query(poly, predicate="intersects")]
+            if hit.size:
+                poly = shapely.make_valid(shapely.difference(poly, shapely.union_all(hit)))
+                poly = shapely.union_all([g for g in shapely.get_parts(poly)
+                                          if shapely.get_type_id(g) == 3 and g.area > 1.0])
+            reserved = tuple(sorted(c for c in locked_set if c.startswith(codes_c[c_idx])))
+            if poly.is_empty:
+                continue
         ta = time.perf_counter()
         # units of this container: a group (compound) or a single row
         if rows.size:
@@ -1573,7 +1605,7 @@ def repartition(
             cell_ids=[str(x) for x in U.index[rep_row]] + [f"filler-{c}" for c in range(n - n_units)],
             unit_rows=[list(m) for m in members.tolist()], unreachable=unreachable,
             current_codes=cur_codes, crs=metric, balance=balance, min_polsby_popper=min_polsby_popper,
-            worker_ratio=ratio,
+            worker_ratio=ratio, reserved_codes=reserved,
         )
         plans.append(plan)
         if rows.size:
@@ -1601,6 +1633,8 @@ def repartition(
         regions = regions.to_crs(in_crs)
     if len(service_gdf):
         service_gdf = service_gdf.to_crs(in_crs)
+    if locked_gdf is not None:
+        regions = _with_locked(regions, locked_gdf, in_crs, spec["parent"], in_locked, hh_all, pop_all)
     summary = comparison_table(plans, current_workers=current_workers)
     timings["output"] = t_out + time.perf_counter() - t
     info = [(p.code, p.partition.search or {}) for p in plans]
@@ -1617,6 +1651,45 @@ def repartition(
         plans=plans,
         search=search,
     )
+
+
+def _locked_regions(locked: set[str], current_regions: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """The rows of ``current_regions`` whose code is locked (checked: every code found)."""
+    if not locked:
+        return None
+    if current_regions is None or "code" not in current_regions.columns:
+        raise PartitionInputError("locked regions need current_regions (polygons with 'code')")
+    if current_regions.crs is None:
+        raise PartitionInputError("current_regions has no CRS; set it with .set_crs(4326)")
+    codes = current_regions["code"].astype(str)
+    missing = sorted(locked - set(codes))
+    if missing:
+        raise PartitionInputError(f"locked codes not among the current regions: {missing}")
+    out = current_regions[codes.isin(locked).to_numpy()]
+    if out.geometry.isna().any() or out.geometry.is_empty.any():
+        raise PartitionInputError("a locked region has no polygon")
+    return out
+
+
+def _with_locked(regions: gpd.GeoDataFrame, locked: gpd.GeoDataFrame, crs: Any, parent: str,
+                 in_locked: NDArray[np.object_], hh: NDArray, pop: NDArray) -> gpd.GeoDataFrame:
+    """Append the locked regions, their polygons untouched, to the proposal's rows."""
+    lk = locked if locked.crs == crs else locked.to_crs(crs)
+    rows = []
+    for code, row in zip(lk["code"].astype(str), lk.itertuples(index=False), strict=True):
+        mine = in_locked == code
+        rec = {"code": code, "name": getattr(row, "name", code), "kind": getattr(row, "kind", None)
+               or "comprehensive", parent: getattr(row, parent, None) or code[:-3],
+               "workers": getattr(row, "workers", None),
+               "households": int(round(hh[mine].sum())), "population": int(round(pop[mine].sum())),
+               "n_units": int(mine.sum()), "moved_households": 0, "moved_share": 0.0,
+               "previous_code": code, "violations": [], "locked": True}
+        rows.append(rec)
+    add = gpd.GeoDataFrame(rows, geometry=list(lk.geometry.to_numpy()), crs=crs)
+    if len(regions):
+        regions = regions.assign(locked=False)
+        return gpd.GeoDataFrame(pd.concat([regions, add], ignore_index=True), crs=crs)
+    return add
 
 
 @dataclass(frozen=True, eq=False)
@@ -1657,6 +1730,7 @@ class ContainerPlan:
     balance: str = "households"
     min_polsby_popper: float = 0.2
     worker_ratio: float | None = None
+    reserved_codes: tuple[str, ...] = ()
 
     @property
     def n_units(self) -> int:
@@ -1664,8 +1738,16 @@ class ContainerPlan:
         return len(self.unit_rows)
 
     def region_codes(self, k: int) -> list[str]:
-        """New codes: the container's code and a 3-digit sequence."""
-        return [f"{self.code}{r + 1:03d}" for r in range(k)]
+        """New codes: the container's code and a 3-digit sequence (skipping locked codes)."""
+        taken = set(self.reserved_codes)
+        out: list[str] = []
+        seq = 0
+        while len(out) < k:
+            seq += 1
+            c = f"{self.code}{seq:03d}"
+            if c not in taken:
+                out.append(c)
+        return out
 
     def cell_polygons(self) -> NDArray[np.object_]:
         """One (Multi)Polygon per cell, in ``crs``."""

@@ -455,3 +455,43 @@ def test_properties_on_random_communities(seed: int, n: int) -> None:
     band_ok = res.regions["within_band"]
     named = {v["grid"] for v in res.violations if v["code"] in ("over_band", "under_band")}
     assert set(res.regions.loc[~band_ok, "code"]) == named
+
+
+def test_a_locked_grid_keeps_its_units_code_and_polygon() -> None:
+    # the west grid (blocks 0-1, current code ...001) is frozen; the rest is redrawn around it
+    comm, roads, b = strip_world()
+    west = to4326([box(0, 0, 400, 200)])[0]
+    east = to4326([box(400, 0, 800, 200)])[0]
+    current = gpd.GeoDataFrame({"code": ["320106001001001", "320106001001002"],
+                                "name": ["老一格", "老二格"], "community_code": ["320106001001"] * 2},
+                               geometry=[west, east], crs=4326)
+    # shift the east grid's current labels so the engine has something to redraw
+    b = b.assign(grid_code=[g if i < 10 else f"320106001001{3 + i % 2:03d}"
+                            for i, g in enumerate(b["grid_code"])])
+    res = repartition(b, comm, roads=roads, rng=RNG(0), band=(150, 250),
+                      locked=["320106001001001"], current_regions=current)
+    reg = res.regions
+    lk = reg[reg["locked"]]
+    assert lk["code"].tolist() == ["320106001001001"]
+    assert shapely.to_wkb(lk.geometry.iloc[0]) == shapely.to_wkb(west)  # byte-identical
+    assert lk["households"].tolist() == [400] and lk["name"].tolist() == ["老一格"]
+    # its units never moved; nobody else joined it
+    was_west = b["grid_code"].eq("320106001001001")
+    assert res.assignment[was_west].eq("320106001001001").all()
+    assert not res.assignment[~was_west].eq("320106001001001").any()
+    # the rest: two 200-household grids (one per block), new codes skip the locked one
+    rest = reg[~reg["locked"]]
+    assert sorted(rest["households"]) == [200, 200]
+    assert "320106001001001" not in set(rest["code"])
+    assert rest["within_band"].all() and rest["contiguous"].all()
+    check_tiling(reg, comm)
+
+
+def test_locking_an_unknown_grid_is_refused() -> None:
+    comm, roads, b = strip_world()
+    with pytest.raises(PartitionInputError, match="current_regions"):
+        repartition(b, comm, roads=roads, locked=["320106001001001"])
+    current = gpd.GeoDataFrame({"code": ["320106001001001"]},
+                               geometry=to4326([box(0, 0, 400, 200)]), crs=4326)
+    with pytest.raises(PartitionInputError, match="320106001001009"):
+        repartition(b, comm, roads=roads, locked=["320106001001009"], current_regions=current)
