@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help=h("help_seed"))
     p.add_argument("--time-limit-s", type=float, default=None, help=h("help_time"))
     p.add_argument("--max-steps", type=int, default=None, help=h("help_steps"))
+    p.add_argument("--lock", action="append", default=None, metavar="CODE[,CODE]",
+                   help=t("planner2.cli.help_lock", lang))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=h("help_out"))
     p.set_defaults(func=cmd_repartition)
@@ -202,12 +204,23 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             units = comp
             group_col, current_col = None, "community_code"
             workers = None
+        locked = sorted({c.strip() for arg in (getattr(args, "lock", None) or [])
+                         for c in arg.split(",") if c.strip()})
+        current_regions = None
+        if locked:
+            current_regions = grids if args.level == "grid" else _read(store, "communities", lang)
+            known = set(current_regions["code"].astype(str)) if current_regions is not None else set()
+            missing = [c for c in locked if c not in known]
+            if missing:
+                _say("planner2.cli.lock_unknown", lang, err=True, codes=", ".join(missing))
+                return 1
         try:
             res = repartition(
                 units, containers, roads=roads, level=args.level, balance=balance, band=band,
                 radius_m=args.radius_m, group_col=group_col, current_col=current_col,
                 current_workers=workers, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
                 rng=np.random.default_rng(args.seed), report_outside=False,
+                locked=locked, current_regions=current_regions,
             )
         except PartitionInputError as exc:
             _say("planner.cli.failed", lang, err=True, error=exc)

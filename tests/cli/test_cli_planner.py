@@ -145,3 +145,27 @@ def test_a_time_limit_that_stops_the_search_is_reported(store, tmp_path, capsys)
     err = capsys.readouterr().err
     assert rc == 0 and out.exists()
     assert "stopped by the time limit" in err and code in err
+
+
+def test_repartition_keeps_a_locked_grid(store, tmp_path, capsys) -> None:
+    path, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    with open_store(str(path)) as s:
+        stored = s.read("grids")
+    mine = stored[(stored["community_code"] == code) & (stored["kind"] == "comprehensive")]
+    frozen = str(mine["code"].iloc[0])
+    out = tmp_path / "locked.gpkg"
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--out", str(out), "--seed", "1", "--lock", frozen])
+    assert rc == 0, capsys.readouterr().err
+    grids = gpd.read_file(out, layer="grids")
+    row = grids[grids["code"] == frozen]
+    assert len(row) == 1 and bool(row["locked"].iloc[0])
+    assert row.geometry.iloc[0].equals_exact(mine[mine["code"] == frozen].geometry.iloc[0], 1e-9)
+    assert grids["code"].is_unique and grids["locked"].sum() == 1
+    b = layers["buildings"]
+    assert row["households"].iloc[0] == b.loc[b["grid_code"] == frozen, "households"].sum()
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--out", str(out), "--lock", f"{frozen},NOPE"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "NOPE" in err and "cannot lock" in err
