@@ -102,6 +102,7 @@ class Params:
     street_weight: float = 0.5
     time_limit_s: float = 2.0
     seed: int = 0
+    locked: tuple[str, ...] = ()  # current grids that must not change
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class PlanModel:
     timings_s: dict[str, float]
     history: tuple[tuple[Partition, ...], ...] = ()
     moves: tuple[tuple[str, str, str], ...] = ()
+    locked: gpd.GeoDataFrame | None = None  # the locked grids, unchanged (EPSG:4326)
 
     @property
     def n_units(self) -> int:
@@ -230,6 +232,7 @@ def run_plan(inputs: Inputs, params: Params) -> PlanModel:
         compactness_weight=params.compactness_weight, disruption_weight=params.disruption_weight,
         street_weight=params.street_weight, time_limit_s=params.time_limit_s,
         rng=np.random.default_rng(params.seed), report_outside=False,
+        locked=params.locked, current_regions=inputs.current if params.locked else None,
     )
     engine_s = time.perf_counter() - t0
     model = build_model(inputs, params, res)
@@ -304,7 +307,24 @@ def build_model(inputs: Inputs, params: Params, res: RepartitionResult) -> PlanM
         partitions=tuple(p.partition for p in res.plans), buildings=buildings, units=tuple(units),
         unit_ids=unit_ids, cells=tuple(p.cell_polygons() for p in res.plans), codes=tuple(codes),
         names=tuple(names), carry=carry, current_workers=inputs.workers, timings_s=dict(res.timings_s),
+        locked=_locked_rows(res, params),
     )
+
+
+def _locked_rows(res: RepartitionResult, params: Params) -> gpd.GeoDataFrame | None:
+    """The engine's rows of the locked grids, completed for the page's tables (after the
+    proposed grids, so global grid indices stay those of the plans)."""
+    reg = res.regions
+    if "locked" not in reg.columns or not reg["locked"].any():
+        return None
+    lk = reg[reg["locked"].astype(bool)].copy()
+    metric = to_metric(lk)
+    area, per = metric.geometry.area.to_numpy(), metric.geometry.length.to_numpy()
+    lk["polsby_popper"] = np.where(per > 0, 4 * np.pi * area / np.maximum(per, 1e-9) ** 2, 0.0)
+    w = lk["households" if params.balance == "households" else "population"]
+    lk["within_band"] = ((w >= params.lo) & (w <= params.hi)).to_numpy()
+    lk["violations"] = [[] for _ in range(len(lk))]
+    return lk.to_crs(4326) if lk.crs is not None and lk.crs.to_epsg() != 4326 else lk
 
 
 # --------------------------------------------------------------------------- moves
@@ -413,6 +433,9 @@ def evaluate(model: PlanModel) -> Evaluation:
                            for w, e in zip(kept, rows["workers"], strict=True)]
         viol.extend({**x, "grid": rename.get(x.get("grid"), x.get("grid"))} for x in v)
         frames.append(rows.to_crs(4326))
+    if model.locked is not None:
+        frames.append(model.locked.rename_geometry("geometry")
+                      if model.locked.geometry.name != "geometry" else model.locked)
     regions = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
     summary = engine_table(list(model.plans), list(model.partitions),
                                current_workers=model.current_workers)

@@ -1671,20 +1671,27 @@ def _locked_regions(locked: set[str], current_regions: gpd.GeoDataFrame | None) 
     return out
 
 
+_LOCKED_COLS = ("code", "name", "kind", "community_code", "subdistrict_code", "households",
+                "population", "n_units", "moved_households", "moved_share", "previous_code",
+                "violations", "locked")
+
+
 def _with_locked(regions: gpd.GeoDataFrame, locked: gpd.GeoDataFrame, crs: Any, parent: str,
                  in_locked: NDArray[np.object_], hh: NDArray, pop: NDArray) -> gpd.GeoDataFrame:
     """Append the locked regions, their polygons untouched, to the proposal's rows."""
     lk = locked if locked.crs == crs else locked.to_crs(crs)
     rows = []
-    for code, row in zip(lk["code"].astype(str), lk.itertuples(index=False), strict=True):
+    attrs = pd.DataFrame(lk.drop(columns=lk.geometry.name)).astype(object)
+    for rec in attrs.where(attrs.notna(), None).to_dict("records"):
+        code = str(rec["code"])
         mine = in_locked == code
-        rec = {"code": code, "name": getattr(row, "name", code), "kind": getattr(row, "kind", None)
-               or "comprehensive", parent: getattr(row, parent, None) or code[:-3],
-               "workers": getattr(row, "workers", None),
-               "households": int(round(hh[mine].sum())), "population": int(round(pop[mine].sum())),
-               "n_units": int(mine.sum()), "moved_households": 0, "moved_share": 0.0,
-               "previous_code": code, "violations": [], "locked": True}
-        rows.append(rec)
+        rec.update({"code": code, "name": rec.get("name") or code,
+                    "kind": rec.get("kind") or "comprehensive", parent: rec.get(parent) or code[:-3],
+                    "households": int(round(hh[mine].sum())), "population": int(round(pop[mine].sum())),
+                    "n_units": int(mine.sum()), "moved_households": 0, "moved_share": 0.0,
+                    "previous_code": code, "violations": [], "locked": True})
+        rows.append({k: v for k, v in rec.items() if k in regions.columns or k in _LOCKED_COLS
+                     or k in ("leader", "workers")})
     add = gpd.GeoDataFrame(rows, geometry=list(lk.geometry.to_numpy()), crs=crs)
     if len(regions):
         regions = regions.assign(locked=False)

@@ -291,3 +291,29 @@ def test_a_plan_breaking_a_hard_rule_is_saved_only_when_confirmed(private_store,
     note = vers.loc[written[-1], "note"]
     assert note.startswith("手工调整 · 未满足的硬性规则") and f"{len(errors)} 项" in note
     assert "手工调整造成" in note  # the rules the manual moves broke, named as such
+
+
+def test_a_locked_grid_is_kept_in_the_plan_and_the_saved_layer(layers) -> None:
+    grids = layers["grids"]
+    mine = grids[(grids["community_code"] == COMMUNITY) & (grids["kind"] == "comprehensive")]
+    frozen = str(mine["code"].iloc[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pl.run_plan(_inputs(layers, f"com:{COMMUNITY}"), pl.Params(locked=(frozen,)))
+    ev = pl.evaluate(m)
+    assert frozen not in m.all_codes  # not among the editable grids
+    row = ev.regions[ev.regions["code"] == frozen]
+    assert len(row) == 1 and ev.regions.index[ev.regions["code"] == frozen][0] >= len(m.all_codes)
+    live = mine[mine["code"] == frozen]
+    assert shapely.to_wkb(row.geometry.iloc[0]) == shapely.to_wkb(live.geometry.iloc[0])
+    assert row["name"].iloc[0] == live["name"].iloc[0]
+    b = layers["buildings"]
+    assert row["households"].iloc[0] == b.loc[b["grid_code"] == frozen, "households"].sum()
+    # its buildings are in no editable unit
+    kept = set(b.loc[b["grid_code"] == frozen, "id"].astype(str))
+    assert kept.isdisjoint(set(m.buildings["id"]))
+    full = pl.full_layer(grids, pl.plan_layer(ev.regions), [COMMUNITY])
+    assert full["code"].is_unique and (full["code"] == frozen).sum() == 1
+    saved = full[full["code"] == frozen]
+    assert shapely.to_wkb(saved.geometry.iloc[0]) == shapely.to_wkb(live.geometry.iloc[0])
+    assert pl.grid_rows(ev.regions, "zh").shape[0] == len(ev.regions)
