@@ -33,6 +33,7 @@ from geo.partition import (
     ContainerPlan,
     Partition,
     RepartitionResult,
+    grid_staff,
     repartition,
 )
 from geo.partition import comparison_table as engine_table
@@ -66,6 +67,7 @@ TABLE_COLS: tuple[str, ...] = (
     "grids", "households_min", "households_median", "households_max", "within_band_share",
     "contiguous_share", "max_walk_m", "p95_walk_m", "polsby_popper_median", "moved_share",
     "workers_needed", "households_per_worker_median", "households_per_worker_max",
+    "households_per_full_time_median", "households_per_full_time_max", "ab_posts_short",
 )
 
 
@@ -116,6 +118,7 @@ class Inputs:
     current: gpd.GeoDataFrame
     live: pd.DataFrame
     workers: dict[str, float] | None
+    staff: dict[str, dict[str, int]] | None = None  # full-time workers and A/B posts per grid
 
 
 def scope_key(v: state.View) -> str:
@@ -129,8 +132,12 @@ def scope_key(v: state.View) -> str:
 
 def scope_inputs(scope: str) -> Inputs:
     """The inputs of ``scope`` from the store (shared, cached layers)."""
-    return inputs_from_layers(scope, state.layer("communities"), state.layer("grids"),
-                              state.layer("buildings"), state.layer("roads"))
+    inputs = inputs_from_layers(scope, state.layer("communities"), state.layer("grids"),
+                                state.layer("buildings"), state.layer("roads"))
+    try:
+        return replace(inputs, staff=grid_staff(state.layer("workers")))
+    except Exception:  # noqa: BLE001 - no workers layer: the staff columns stay empty
+        return inputs
 
 
 def inputs_from_layers(scope: str, communities: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
@@ -189,6 +196,7 @@ class PlanModel:
     history: tuple[tuple[Partition, ...], ...] = ()
     moves: tuple[tuple[str, str, str], ...] = ()
     locked: gpd.GeoDataFrame | None = None  # the locked grids, unchanged (EPSG:4326)
+    staff: dict[str, dict[str, int]] | None = None  # full-time workers and A/B posts per grid
 
     @property
     def n_units(self) -> int:
@@ -228,7 +236,7 @@ def run_plan(inputs: Inputs, params: Params) -> PlanModel:
     res = repartition(
         inputs.units, inputs.containers, roads=inputs.roads, level="grid", balance=params.balance,  # type: ignore[arg-type]
         band=(params.lo, params.hi), radius_m=params.radius_m, group_col="compound_id",
-        current_col="grid_code", current_workers=inputs.workers,
+        current_col="grid_code", current_workers=inputs.workers, staff=inputs.staff,
         compactness_weight=params.compactness_weight, disruption_weight=params.disruption_weight,
         street_weight=params.street_weight, time_limit_s=params.time_limit_s,
         rng=np.random.default_rng(params.seed), report_outside=False,
@@ -307,7 +315,7 @@ def build_model(inputs: Inputs, params: Params, res: RepartitionResult) -> PlanM
         partitions=tuple(p.partition for p in res.plans), buildings=buildings, units=tuple(units),
         unit_ids=unit_ids, cells=tuple(p.cell_polygons() for p in res.plans), codes=tuple(codes),
         names=tuple(names), carry=carry, current_workers=inputs.workers, timings_s=dict(res.timings_s),
-        locked=_locked_rows(res, params),
+        locked=_locked_rows(res, params), staff=inputs.staff,
     )
 
 
@@ -438,7 +446,7 @@ def evaluate(model: PlanModel) -> Evaluation:
                       if model.locked.geometry.name != "geometry" else model.locked)
     regions = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
     summary = engine_table(list(model.plans), list(model.partitions),
-                               current_workers=model.current_workers)
+                           current_workers=model.current_workers, staff=model.staff)
     return Evaluation(regions, viol, summary, time.perf_counter() - t0)
 
 
@@ -464,9 +472,10 @@ def violation_rows(viol: Sequence[Mapping[str, Any]], names: Mapping[str, str], 
 def comparison_table(summary: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Rows = metrics, columns = current / proposed, formatted for reading."""
     plans = [p for p in ("current", "proposed") if p in summary.index]
-    data = {t(f"planner.table.{p}", lang): [fmt_value(c, summary.loc[p, c]) for c in TABLE_COLS]
+    cols = [c for c in TABLE_COLS if c in summary.columns]
+    data = {t(f"planner.table.{p}", lang): [fmt_value(c, summary.loc[p, c]) for c in cols]
             for p in plans}
-    index = pd.Index([t(f"planner.table.{c}", lang) for c in TABLE_COLS],
+    index = pd.Index([t(f"planner.table.{c}", lang) for c in cols],
                      name=t("planner.table.plan", lang))
     return pd.DataFrame(data, index=index)
 

@@ -1318,6 +1318,7 @@ def repartition(
     group_col: str | None = "compound_id",
     current_col: str | None = "grid_code",
     current_workers: Mapping[str, float] | None = None,
+    staff: Mapping[str, Mapping[str, int]] | None = None,
     compactness_weight: float = 1.0,
     disruption_weight: float = 1.0,
     street_weight: float = 0.5,
@@ -1364,6 +1365,9 @@ def repartition(
         Column of unsplittable groups, and of each unit's current region code.
     current_workers
         Workers per current region code; the summary's worker count uses their ratio.
+    staff
+        Full-time workers and A/B posts per current grid code (:func:`grid_staff` of the
+        workers layer): adds the staff-load columns to the summary (see :func:`comparison_table`).
     compactness_weight, disruption_weight, street_weight
         Weights of Polsby-Popper, households moved, and boundaries off streets.
     path_cost, street_cost, barrier_cost
@@ -1635,7 +1639,7 @@ def repartition(
         service_gdf = service_gdf.to_crs(in_crs)
     if locked_gdf is not None:
         regions = _with_locked(regions, locked_gdf, in_crs, spec["parent"], in_locked, hh_all, pop_all)
-    summary = comparison_table(plans, current_workers=current_workers)
+    summary = comparison_table(plans, current_workers=current_workers, staff=staff)
     timings["output"] = t_out + time.perf_counter() - t
     info = [(p.code, p.partition.search or {}) for p in plans]
     search = {"steps": int(sum(i.get("steps", 0) for _, i in info)),
@@ -1871,11 +1875,32 @@ class ContainerPlan:
             crs=self.crs)
 
 
+#: Workers on an A/B post (AB岗) each grid should have.
+AB_POSTS_PER_GRID = 2
+
+
+def grid_staff(workers: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per grid code, from the ``workers`` layer's current assignments: ``full_time`` (workers
+    with role ``full_time``) and ``ab_posts`` (workers on an ``A`` or ``B`` post)."""
+    if workers is None or not len(workers) or "grid_code" not in workers.columns:
+        return {}
+    code = workers["grid_code"].astype("string")
+    role = workers["role"].astype("string") if "role" in workers.columns else pd.Series(pd.NA, index=workers.index)
+    post = (workers["post"].astype("string").str.strip().str.upper() if "post" in workers.columns
+            else pd.Series(pd.NA, index=workers.index))
+    df = pd.DataFrame({"code": code, "full_time": (role == "full_time").fillna(False).astype(int),
+                       "ab_posts": post.isin(["A", "B"]).fillna(False).astype(int)}).dropna(subset=["code"])
+    agg = df.groupby("code")[["full_time", "ab_posts"]].sum()
+    return {str(c): {"full_time": int(r.full_time), "ab_posts": int(r.ab_posts)}
+            for c, r in zip(agg.index, agg.itertuples(index=False), strict=True)}
+
+
 def comparison_table(
     plans: Sequence[ContainerPlan],
     partitions: Sequence[Partition] | None = None,
     *,
     current_workers: Mapping[str, float] | None = None,
+    staff: Mapping[str, Mapping[str, int]] | None = None,
 ) -> pd.DataFrame:
     """The current-vs-proposed table over several containers.
 
@@ -1885,6 +1910,13 @@ def comparison_table(
     ``moved_share``, ``workers_needed``, ``households_per_worker_median`` and
     ``households_per_worker_max`` (staff load: households per grid worker, from
     ``current_workers``; a proposed grid gets the current mean per grid).
+
+    With ``staff`` (:func:`grid_staff` of the workers layer), also
+    ``households_per_full_time_median`` / ``_max`` (households per full-time worker, over the
+    grids that have one) and ``ab_posts_short`` (grids with fewer than
+    :data:`AB_POSTS_PER_GRID` workers on an A/B post). Workers stay with their current grid: a
+    proposed grid has the staff of the current grid it continues
+    (:attr:`Partition.previous`), a grid that continues none has nobody.
     """
     parts: dict[str, list[dict[str, Any]]] = {"current": [], "proposed": []}
     props = [p.partition for p in plans] if partitions is None else list(partitions)
@@ -1893,6 +1925,9 @@ def comparison_table(
         ratio = _worker_ratio(current_workers)
         prop = _summary_numbers(part, lo, hi, plan)
         prop["workers"] = [ratio] * part.k if ratio is not None else None
+        if staff is not None:
+            prev = part.previous
+            prop["staff"] = [staff.get(plan.current_codes[i], {}) if i >= 0 else {} for i in prev]
         parts["proposed"].append(prop)
         if (part.graph.current[: plan.n_units] >= 0).any():
             cur = plan.current()
@@ -1903,8 +1938,39 @@ def comparison_table(
                     used = np.unique(part.graph.current[part.graph.current >= 0])
                     codes = [plan.current_codes[i] for i in used] if used.size == cur.k else []
                     row["workers"] = [current_workers.get(c) for c in codes] if codes else None
+                if staff is not None:
+                    used = np.unique(part.graph.current[part.graph.current >= 0])
+                    if used.size == cur.k:
+                        row["staff"] = [staff.get(plan.current_codes[i], {}) for i in used]
                 parts["current"].append(row)
-    return _summary_table(parts, current_workers, sum(p.k for p in props))
+    table = _summary_table(parts, current_workers, sum(p.k for p in props))
+    if staff is not None and len(table):
+        for name in table.index:
+            table.loc[name, list(_FULL_TIME_COLS)] = pd.Series(_full_time_load(parts[name]))
+    return table
+
+
+_FULL_TIME_COLS = ("households_per_full_time_median", "households_per_full_time_max", "ab_posts_short")
+
+
+def _full_time_load(ps: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Households per full-time worker (median, max over staffed grids) and the grids short of
+    A/B posts."""
+    load: list[float] = []
+    short = 0
+    known = False
+    for p in ps:
+        st = p.get("staff")
+        if st is None:
+            continue
+        known = True
+        for h, s in zip(p["households"], st, strict=True):
+            if s.get("full_time", 0) > 0:
+                load.append(h / s["full_time"])
+            short += int(s.get("ab_posts", 0) < AB_POSTS_PER_GRID)
+    return {"households_per_full_time_median": float(np.median(load)) if load else None,
+            "households_per_full_time_max": float(np.max(load)) if load else None,
+            "ab_posts_short": float(short) if known else None}
 
 
 def _staff_load(ps: list[dict[str, Any]]) -> dict[str, float | None]:

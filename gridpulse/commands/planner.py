@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
 SUFFIXES = (".gpkg", ".geojson", ".json")
 _TABLE_COLS = ("grids", "households_min", "households_median", "households_max",
                "within_band_share", "contiguous_share", "max_walk_m", "p95_walk_m",
-               "polsby_popper_median", "moved_share", "workers_needed")
+               "polsby_popper_median", "moved_share", "workers_needed",
+               "households_per_full_time_median", "households_per_full_time_max", "ab_posts_short")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -204,6 +205,11 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             units = comp
             group_col, current_col = None, "community_code"
             workers = None
+        staff = None
+        if args.level == "grid" and store.has_layer("workers"):
+            from geo.partition import grid_staff
+
+            staff = grid_staff(_read(store, "workers", lang))
         locked = sorted({c.strip() for arg in (getattr(args, "lock", None) or [])
                          for c in arg.split(",") if c.strip()})
         current_regions = None
@@ -218,7 +224,7 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             res = repartition(
                 units, containers, roads=roads, level=args.level, balance=balance, band=band,
                 radius_m=args.radius_m, group_col=group_col, current_col=current_col,
-                current_workers=workers, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
+                current_workers=workers, staff=staff, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
                 rng=np.random.default_rng(args.seed), report_outside=False,
                 locked=locked, current_regions=current_regions,
             )

@@ -37,6 +37,7 @@ def test_repartition_one_community_to_geopackage(store, tmp_path, capsys) -> Non
     text = capsys.readouterr().out
     assert rc == 0
     assert "Share within band" in text and "Workers needed" in text and "wrote" in text
+    assert "Grids short of 2 A/B-post workers" in text and "Households per full-time worker" in text
     assert set(pyogrio.list_layers(out)[:, 0]) >= {"grids", "service_points"}
     grids = gpd.read_file(out, layer="grids")
     assert grids.crs.to_epsg() == 4326

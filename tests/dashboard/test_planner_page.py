@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 import shapely
 
 from dashboard import _planner as pl
-from geo.partition import repartition
+from geo.partition import grid_staff, repartition
 from layers.permissions import Account
 from layers.store import open_store
 
@@ -30,7 +31,7 @@ COMMUNITY = "320106001001"  # 兰石社区 of the small demo
 def layers(demo_store: str) -> dict[str, pd.DataFrame]:
     s = open_store(demo_store)
     try:
-        return {n: s.read(n) for n in ("communities", "grids", "buildings", "roads")}
+        return {n: s.read(n) for n in ("communities", "grids", "buildings", "roads", "workers")}
     finally:
         s.close()
 
@@ -52,10 +53,10 @@ def model(layers) -> pl.PlanModel:
 
 @pytest.mark.parametrize("scope", [f"com:{COMMUNITY}", "sub:320106002", "district"])
 def test_the_page_model_reproduces_the_engines_comparison_row(layers, scope) -> None:
-    inputs = _inputs(layers, scope)
+    inputs = replace(_inputs(layers, scope), staff=grid_staff(layers["workers"]))
     p = pl.Params()
     res = repartition(inputs.units, inputs.containers, roads=inputs.roads, band=(p.lo, p.hi),
-                      current_workers=inputs.workers, report_outside=False,
+                      current_workers=inputs.workers, staff=inputs.staff, report_outside=False,
                       rng=np.random.default_rng(0))
     ev = pl.evaluate(pl.build_model(inputs, p, res))
     got, want = ev.summary.loc["proposed"], res.summary.loc["proposed"]

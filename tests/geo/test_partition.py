@@ -495,3 +495,34 @@ def test_locking_an_unknown_grid_is_refused() -> None:
                                geometry=to4326([box(0, 0, 400, 200)]), crs=4326)
     with pytest.raises(PartitionInputError, match="320106001001009"):
         repartition(b, comm, roads=roads, locked=["320106001001009"], current_regions=current)
+
+
+def test_staff_load_and_ab_posts_follow_the_current_grids() -> None:
+    # current: ...001 (west, 400 hh) has 2 full-time workers on posts A and B;
+    # ...002 (east, 400 hh) has 1 full-time worker on post A and a part-timer without a post
+    from geo.partition import grid_staff
+
+    workers = pd.DataFrame({
+        "id": ["w1", "w2", "w3", "w4", "w5"],
+        "role": ["full_time", "full_time", "full_time", "part_time", "grid_leader"],
+        "grid_code": ["320106001001001", "320106001001001", "320106001001002", "320106001001002", None],
+        "post": ["A", "b", "A", None, "A"],
+    })
+    staff = grid_staff(workers)
+    assert staff == {"320106001001001": {"full_time": 2, "ab_posts": 2},
+                     "320106001001002": {"full_time": 1, "ab_posts": 1}}
+    comm, roads, b = strip_world()
+    res = repartition(b, comm, roads=roads, rng=RNG(0), band=(150, 250))
+    table = comparison_table(res.plans, staff=staff)
+    cur, prop = table.loc["current"], table.loc["proposed"]
+    # current: 400/2 = 200 and 400/1 = 400 households per full-time worker; 002 is short
+    assert cur["households_per_full_time_median"] == 300 and cur["households_per_full_time_max"] == 400
+    assert cur["ab_posts_short"] == 1
+    # proposed: four 200-household grids; two continue 001 and 002 (200/2, 200/1), two have nobody
+    assert sorted(res.regions["households"]) == [200] * 4
+    assert prop["households_per_full_time_median"] == 150 and prop["households_per_full_time_max"] == 200
+    assert prop["ab_posts_short"] == 3
+    # without staff the columns are absent, the rest unchanged
+    plain = comparison_table(res.plans)
+    assert "ab_posts_short" not in plain.columns
+    assert plain.loc["proposed", "grids"] == table.loc["proposed", "grids"] == 4
