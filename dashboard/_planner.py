@@ -750,6 +750,11 @@ def coverage_rows(cov: pd.DataFrame, lang: str) -> pd.DataFrame:
         t("planner.access.share", lang): [f"{100 * s:.1f}%" for s in cov["share"]],
         t("planner.access.meets_85", lang): [yes if x else no for x in cov["meets_85"]],
         t("planner.access.meets_99", lang): [yes if x else no for x in cov["meets_99"]],
+        **({} if "elderly_share" not in cov.columns else {
+            t("planner2.access.elderly_covered", lang, kmh=f"{float(cov['elderly_kmh'].iloc[0]):g}"):
+                [f"{x:,}" for x in cov["elderly_covered"]],
+            t("planner2.access.elderly_share", lang, kmh=f"{float(cov['elderly_kmh'].iloc[0]):g}"):
+                [f"{100 * s:.1f}%" for s in cov["elderly_share"]]}),
     })
 
 

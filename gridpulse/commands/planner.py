@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=h("accessibility_help"))
     p.add_argument("--kind", action="append", default=None, metavar="KIND", help=h("help_kind"))
     p.add_argument("--minutes", default="5,10,15", help=h("help_minutes"))
-    p.add_argument("--speed-kmh", type=float, default=4.0, help=h("help_speed"))
+    p.add_argument("--speed-kmh", type=float, default=3.6, help=h("help_speed"))
     p.add_argument("--sites", type=int, default=3, help=h("help_sites"))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=h("help_out"))
@@ -390,10 +390,17 @@ def _print_coverage(cov: pd.DataFrame, lang: str | None) -> None:
         return
     cols = ["kind", "minutes", "residents", "covered", "share", "meets_85", "meets_99"]
     head = [t(f"planner.access.{c}", lang) for c in cols]
+    elderly = "elderly_share" in cov.columns
+    if elderly:  # the elderly walking speed beside the planning one
+        kmh = f"{float(cov['elderly_kmh'].iloc[0]):g}"
+        head += [t("planner2.access.elderly_covered", lang, kmh=kmh),
+                 t("planner2.access.elderly_share", lang, kmh=kmh)]
     yes, no = t("common.yes", lang), t("common.no", lang)
     rows = []
     for _, r in cov.iterrows():
         rows.append([str(r["kind"]), f"{r['minutes']:g}", f"{int(r['residents']):,}",
                      f"{int(r['covered']):,}", f"{100 * r['share']:.1f}%",
-                     yes if r["meets_85"] else no, yes if r["meets_99"] else no])
+                     yes if r["meets_85"] else no, yes if r["meets_99"] else no]
+                    + ([f"{int(r['elderly_covered']):,}", f"{100 * r['elderly_share']:.1f}%"]
+                       if elderly else []))
     _print_grid(head, rows)

@@ -121,6 +121,7 @@ def test_accessibility_writes_isochrones_coverage_and_sites(store, tmp_path, cap
     assert rc == 0
     text = capsys.readouterr().out
     assert "Share" in text and "isochrones" in text
+    assert "Share, elderly (3 km/h)" in text and "Covered, elderly (3 km/h)" in text
     iso = gpd.read_file(out, layer="isochrones")
     fac = layers["facilities"]
     n = int(fac["kind"].isin(["clinic", "community_service_centre"]).sum())
@@ -128,6 +129,7 @@ def test_accessibility_writes_isochrones_coverage_and_sites(store, tmp_path, cap
     cov = pyogrio.read_dataframe(out, layer="coverage")
     assert set(cov["kind"]) == {"clinic", "community_service_centre"}
     assert ((cov["share"] >= 0) & (cov["share"] <= 1)).all()
+    assert (cov["elderly_share"] <= cov["share"]).all() and cov["elderly_kmh"].eq(3.0).all()
 
 
 def test_accessibility_geojson_gets_a_coverage_csv(store, tmp_path) -> None:

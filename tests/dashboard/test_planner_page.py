@@ -202,6 +202,10 @@ def test_page_in_english_shows_the_15_minute_circle(app) -> None:
     cov = at.table[0].value
     assert list(cov["Minutes"]) == [5, 10, 15]
     assert set(cov["Meets 85%"]) <= {"✓", "✗"}
+    # the elderly walking speed beside the default one, never covering more
+    share = cov["Share"].str.rstrip("%").astype(float)
+    elderly = cov["Share, elderly (3 km/h)"].str.rstrip("%").astype(float)
+    assert (elderly <= share).all()
     assert any(m.value.startswith("**Within 15 minutes:") for m in at.markdown)
     assert len(at.get("component_instance")) == 1
 
