@@ -332,6 +332,9 @@ def _locked_rows(res: RepartitionResult, params: Params) -> gpd.GeoDataFrame | N
     w = lk["households" if params.balance == "households" else "population"]
     lk["within_band"] = ((w >= params.lo) & (w <= params.hi)).to_numpy()
     lk["violations"] = [[] for _ in range(len(lk))]
+    for col in ("max_walk_m", "p95_walk_m"):  # not measured: the engine did not touch them
+        if col not in lk.columns:
+            lk[col] = np.nan
     return lk.to_crs(4326) if lk.crs is not None and lk.crs.to_epsg() != 4326 else lk
 
 

@@ -322,3 +322,10 @@ def test_a_locked_grid_is_kept_in_the_plan_and_the_saved_layer(layers) -> None:
     saved = full[full["code"] == frozen]
     assert shapely.to_wkb(saved.geometry.iloc[0]) == shapely.to_wkb(live.geometry.iloc[0])
     assert pl.grid_rows(ev.regions, "zh").shape[0] == len(ev.regions)
+    # every grid locked: nothing to redraw, the grids are shown as they are
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pl.run_plan(_inputs(layers, f"com:{COMMUNITY}"), pl.Params(locked=tuple(mine["code"])))
+    ev = pl.evaluate(m)
+    assert sorted(ev.regions["code"]) == sorted(mine["code"]) and m.n_units == 0
+    assert pl.grid_rows(ev.regions, "en").shape[0] == len(mine)
