@@ -57,6 +57,7 @@ st.caption(tp("scope_caption", scope=_html.md(scope_name), communities=fmt_int(l
 grid_names = dict(zip(inputs.current["code"].astype(str), inputs.current["name"].astype(str), strict=True))
 locked = lock_slot.multiselect(t("planner2.page.lock", lang), sorted(grid_names), key="pl_locked",
                                help=t("planner2.page.lock_help", lang),
+                               placeholder=t("planner2.page.lock_placeholder", lang),
                                format_func=lambda c: f"{grid_names.get(c, c)} · {c}")
 params = pl.Params(balance=balance, lo=float(lo), hi=float(hi), radius_m=float(radius),
                    compactness_weight=float(w_compact), disruption_weight=float(w_disrupt),

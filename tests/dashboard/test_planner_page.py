@@ -179,6 +179,20 @@ def test_page_runs_a_community_and_shows_maps_table_and_checks(app) -> None:
     assert list(at.dataframe[0].value.columns)[:3] == ["网格代码", "网格", "户数"]
 
 
+def test_page_locks_a_grid_and_shows_staff_rows(app) -> None:
+    at = _open(app, sub="320106001", com=COMMUNITY)
+    frozen = f"{COMMUNITY}002"
+    at.multiselect(key="pl_locked").set_value([frozen]).run()
+    at.button(key="pl_run").click().run()
+    assert not at.exception, at.exception
+    m = at.session_state["pl_model"]
+    assert m.params.locked == (frozen,) and frozen not in m.all_codes
+    grids = at.dataframe[0].value
+    assert frozen in set(grids["网格代码"]) and grids["网格代码"].is_unique
+    table = at.table[0].value
+    assert "AB岗不足 2 人的网格数" in table.index and "专职网格员人均户数中位" in table.index
+
+
 def test_page_moves_a_compound_and_undoes_it(app) -> None:
     at = _open(app, sub="320106001", com=COMMUNITY)
     at.button(key="pl_run").click().run()
