@@ -314,7 +314,9 @@ def build_model(inputs: Inputs, params: Params, res: RepartitionResult) -> PlanM
         params=params, scope=inputs.scope, plans=tuple(res.plans),
         partitions=tuple(p.partition for p in res.plans), buildings=buildings, units=tuple(units),
         unit_ids=unit_ids, cells=tuple(p.cell_polygons() for p in res.plans), codes=tuple(codes),
-        names=tuple(names), carry=carry, current_workers=inputs.workers, timings_s=dict(res.timings_s),
+        names=tuple(names), carry=carry, timings_s=dict(res.timings_s),
+        current_workers=None if inputs.workers is None else  # the locked grids are not compared
+        {k: v for k, v in inputs.workers.items() if k not in set(params.locked)},
         locked=_locked_rows(res, params), staff=inputs.staff,
     )
 

@@ -1421,6 +1421,8 @@ def repartition(
     spec = _LEVELS[level]
     locked_set = {str(c) for c in locked}
     locked_gdf = _locked_regions(locked_set, current_regions)
+    if locked_set and current_workers:  # the summary compares the redrawn grids only
+        current_workers = {k: v for k, v in current_workers.items() if str(k) not in locked_set}
     lo, hi = band if band is not None else spec["band"]
     if balance == "population" and band is None:
         lo, hi = lo * 2.5, hi * 2.5

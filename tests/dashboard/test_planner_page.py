@@ -336,6 +336,10 @@ def test_a_locked_grid_is_kept_in_the_plan_and_the_saved_layer(layers) -> None:
     saved = full[full["code"] == frozen]
     assert shapely.to_wkb(saved.geometry.iloc[0]) == shapely.to_wkb(live.geometry.iloc[0])
     assert pl.grid_rows(ev.regions, "zh").shape[0] == len(ev.regions)
+    # the comparison covers the redrawn grids only
+    assert ev.summary.loc["current", "grids"] == len(mine) - 1
+    others = pd.to_numeric(mine.loc[mine["code"] != frozen, "workers"]).sum()
+    assert ev.summary.loc["current", "workers_needed"] == others
     # every grid locked: nothing to redraw, the grids are shown as they are
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
