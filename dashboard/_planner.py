@@ -33,6 +33,7 @@ from geo.partition import (
     ContainerPlan,
     Partition,
     RepartitionResult,
+    grid_staff,
     repartition,
 )
 from geo.partition import comparison_table as engine_table
@@ -66,6 +67,7 @@ TABLE_COLS: tuple[str, ...] = (
     "grids", "households_min", "households_median", "households_max", "within_band_share",
     "contiguous_share", "max_walk_m", "p95_walk_m", "polsby_popper_median", "moved_share",
     "workers_needed", "households_per_worker_median", "households_per_worker_max",
+    "households_per_full_time_median", "households_per_full_time_max", "ab_posts_short",
 )
 
 
@@ -102,6 +104,7 @@ class Params:
     street_weight: float = 0.5
     time_limit_s: float = 2.0
     seed: int = 0
+    locked: tuple[str, ...] = ()  # current grids that must not change
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Inputs:
     current: gpd.GeoDataFrame
     live: pd.DataFrame
     workers: dict[str, float] | None
+    staff: dict[str, dict[str, int]] | None = None  # full-time workers and A/B posts per grid
 
 
 def scope_key(v: state.View) -> str:
@@ -128,8 +132,12 @@ def scope_key(v: state.View) -> str:
 
 def scope_inputs(scope: str) -> Inputs:
     """The inputs of ``scope`` from the store (shared, cached layers)."""
-    return inputs_from_layers(scope, state.layer("communities"), state.layer("grids"),
-                              state.layer("buildings"), state.layer("roads"))
+    inputs = inputs_from_layers(scope, state.layer("communities"), state.layer("grids"),
+                                state.layer("buildings"), state.layer("roads"))
+    try:
+        return replace(inputs, staff=grid_staff(state.layer("workers")))
+    except Exception:  # noqa: BLE001 - no workers layer: the staff columns stay empty
+        return inputs
 
 
 def inputs_from_layers(scope: str, communities: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
@@ -186,6 +194,8 @@ class PlanModel:
     timings_s: dict[str, float]
     history: tuple[tuple[Partition, ...], ...] = ()
     moves: tuple[tuple[str, str, str], ...] = ()
+    locked: gpd.GeoDataFrame | None = None  # the locked grids, unchanged (EPSG:4326)
+    staff: dict[str, dict[str, int]] | None = None  # full-time workers and A/B posts per grid
 
     @property
     def n_units(self) -> int:
@@ -225,10 +235,11 @@ def run_plan(inputs: Inputs, params: Params) -> PlanModel:
     res = repartition(
         inputs.units, inputs.containers, roads=inputs.roads, level="grid", balance=params.balance,  # type: ignore[arg-type]
         band=(params.lo, params.hi), radius_m=params.radius_m, group_col="compound_id",
-        current_col="grid_code", current_workers=inputs.workers,
+        current_col="grid_code", current_workers=inputs.workers, staff=inputs.staff,
         compactness_weight=params.compactness_weight, disruption_weight=params.disruption_weight,
         street_weight=params.street_weight, time_limit_s=params.time_limit_s,
         rng=np.random.default_rng(params.seed), report_outside=False,
+        locked=params.locked, current_regions=inputs.current if params.locked else None,
     )
     engine_s = time.perf_counter() - t0
     model = build_model(inputs, params, res)
@@ -302,8 +313,30 @@ def build_model(inputs: Inputs, params: Params, res: RepartitionResult) -> PlanM
         params=params, scope=inputs.scope, plans=tuple(res.plans),
         partitions=tuple(p.partition for p in res.plans), buildings=buildings, units=tuple(units),
         unit_ids=unit_ids, cells=tuple(p.cell_polygons() for p in res.plans), codes=tuple(codes),
-        names=tuple(names), carry=carry, current_workers=inputs.workers, timings_s=dict(res.timings_s),
+        names=tuple(names), carry=carry, timings_s=dict(res.timings_s),
+        current_workers=None if inputs.workers is None else  # the locked grids are not compared
+        {k: v for k, v in inputs.workers.items() if k not in set(params.locked)},
+        locked=_locked_rows(res, params), staff=inputs.staff,
     )
+
+
+def _locked_rows(res: RepartitionResult, params: Params) -> gpd.GeoDataFrame | None:
+    """The engine's rows of the locked grids, completed for the page's tables (after the
+    proposed grids, so global grid indices stay those of the plans)."""
+    reg = res.regions
+    if "locked" not in reg.columns or not reg["locked"].any():
+        return None
+    lk = reg[reg["locked"].astype(bool)].copy()
+    metric = to_metric(lk)
+    area, per = metric.geometry.area.to_numpy(), metric.geometry.length.to_numpy()
+    lk["polsby_popper"] = np.where(per > 0, 4 * np.pi * area / np.maximum(per, 1e-9) ** 2, 0.0)
+    w = lk["households" if params.balance == "households" else "population"]
+    lk["within_band"] = ((w >= params.lo) & (w <= params.hi)).to_numpy()
+    lk["violations"] = [[] for _ in range(len(lk))]
+    for col in ("max_walk_m", "p95_walk_m"):  # not measured: the engine did not touch them
+        if col not in lk.columns:
+            lk[col] = np.nan
+    return lk.to_crs(4326) if lk.crs is not None and lk.crs.to_epsg() != 4326 else lk
 
 
 # --------------------------------------------------------------------------- moves
@@ -412,9 +445,12 @@ def evaluate(model: PlanModel) -> Evaluation:
                            for w, e in zip(kept, rows["workers"], strict=True)]
         viol.extend({**x, "grid": rename.get(x.get("grid"), x.get("grid"))} for x in v)
         frames.append(rows.to_crs(4326))
+    if model.locked is not None:
+        frames.append(model.locked.rename_geometry("geometry")
+                      if model.locked.geometry.name != "geometry" else model.locked)
     regions = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
     summary = engine_table(list(model.plans), list(model.partitions),
-                               current_workers=model.current_workers)
+                           current_workers=model.current_workers, staff=model.staff)
     return Evaluation(regions, viol, summary, time.perf_counter() - t0)
 
 
@@ -440,9 +476,10 @@ def violation_rows(viol: Sequence[Mapping[str, Any]], names: Mapping[str, str], 
 def comparison_table(summary: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Rows = metrics, columns = current / proposed, formatted for reading."""
     plans = [p for p in ("current", "proposed") if p in summary.index]
-    data = {t(f"planner.table.{p}", lang): [fmt_value(c, summary.loc[p, c]) for c in TABLE_COLS]
+    cols = [c for c in TABLE_COLS if c in summary.columns]
+    data = {t(f"planner.table.{p}", lang): [fmt_value(c, summary.loc[p, c]) for c in cols]
             for p in plans}
-    index = pd.Index([t(f"planner.table.{c}", lang) for c in TABLE_COLS],
+    index = pd.Index([t(f"planner.table.{c}", lang) for c in cols],
                      name=t("planner.table.plan", lang))
     return pd.DataFrame(data, index=index)
 
@@ -717,6 +754,11 @@ def coverage_rows(cov: pd.DataFrame, lang: str) -> pd.DataFrame:
         t("planner.access.share", lang): [f"{100 * s:.1f}%" for s in cov["share"]],
         t("planner.access.meets_85", lang): [yes if x else no for x in cov["meets_85"]],
         t("planner.access.meets_99", lang): [yes if x else no for x in cov["meets_99"]],
+        **({} if "elderly_share" not in cov.columns else {
+            t("planner2.access.elderly_covered", lang, kmh=f"{float(cov['elderly_kmh'].iloc[0]):g}"):
+                [f"{x:,}" for x in cov["elderly_covered"]],
+            t("planner2.access.elderly_share", lang, kmh=f"{float(cov['elderly_kmh'].iloc[0]):g}"):
+                [f"{100 * s:.1f}%" for s in cov["elderly_share"]]}),
     })
 
 

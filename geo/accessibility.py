@@ -56,6 +56,8 @@ from geo.network import (
 
 __all__ = [
     "AccessibilityResult",
+    "DEFAULT_SPEED_KMH",
+    "ELDERLY_SPEED_KMH",
     "TARGETS",
     "accessibility",
     "coverage_gaps",
@@ -64,6 +66,10 @@ __all__ = [
     "nearest_by_kind",
     "suggest_sites",
 ]
+
+#: The planning walking speed (km/h) and the elderly one reported beside it.
+DEFAULT_SPEED_KMH = 3.6
+ELDERLY_SPEED_KMH = 3.0
 
 #: National target (85% of residents within 15 minutes by 2025) and Shanghai's (99%).
 TARGETS: tuple[float, ...] = (0.85, 0.99)
@@ -168,6 +174,7 @@ def coverage_table(
     targets: Sequence[float] = TARGETS,
     max_snap_m: float = 300.0,
     nearest: pd.DataFrame | None = None,
+    elderly_kmh: float | None = ELDERLY_SPEED_KMH,
 ) -> pd.DataFrame:
     """Share of residents within each walking time of each facility kind.
 
@@ -175,21 +182,27 @@ def coverage_table(
     -------
     pandas.DataFrame
         Rows ``kind`` x ``minutes``: ``distance_m``, ``residents``, ``covered``,
-        ``share``, and ``meets_<pct>`` for each target (e.g. ``meets_85``).
+        ``share``, and ``meets_<pct>`` for each target (e.g. ``meets_85``). With
+        ``elderly_kmh`` (default :data:`ELDERLY_SPEED_KMH`; ``None`` leaves them out), the same
+        minutes at the elderly walking speed beside them: ``elderly_kmh``,
+        ``elderly_distance_m``, ``elderly_covered`` and ``elderly_share``.
     """
     require_projected(residents, "coverage_table")
     mins = _check_speed_minutes(minutes, speed_kmh)
+    if elderly_kmh is not None:
+        _check_speed_minutes(minutes, elderly_kmh)
     res = _residents(residents, weight_col)
     w = pd.to_numeric(res[weight_col]).to_numpy(dtype=float)
     limits = walk_distance_m(mins, speed_kmh=speed_kmh)
+    old = walk_distance_m(mins, speed_kmh=elderly_kmh) if elderly_kmh is not None else limits
     if nearest is None:
-        nearest = nearest_by_kind(network, res, facilities, kinds=kinds, limit_m=float(limits.max()),
-                                  max_snap_m=max_snap_m)
+        nearest = nearest_by_kind(network, res, facilities, kinds=kinds,
+                                  limit_m=float(max(limits.max(), old.max())), max_snap_m=max_snap_m)
     rows = []
     total = float(w.sum())
     for kind in _kinds(facilities, kinds):
         d = nearest[kind].reindex(res.index).to_numpy(dtype=float)
-        for m, lim in zip(mins, limits, strict=True):
+        for m, lim, lim_old in zip(mins, limits, old, strict=True):
             cov = float(w[d <= lim].sum())
             share = cov / total if total > 0 else 0.0
             row: dict[str, Any] = {"kind": kind, "minutes": int(m) if float(m).is_integer() else m,
@@ -197,6 +210,11 @@ def coverage_table(
                                    "covered": int(round(cov)), "share": round(share, 4)}
             for tgt in targets:
                 row[f"meets_{round(tgt * 100)}"] = share >= tgt
+            if elderly_kmh is not None:
+                cov_old = float(w[d <= lim_old].sum())
+                row.update(elderly_kmh=float(elderly_kmh), elderly_distance_m=round(float(lim_old), 1),
+                           elderly_covered=int(round(cov_old)),
+                           elderly_share=round(cov_old / total, 4) if total > 0 else 0.0)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -413,12 +431,14 @@ def accessibility(
     weight_col: str = "population",
     max_snap_m: float = 300.0,
     network: WalkNetwork | None = None,
+    elderly_kmh: float | None = ELDERLY_SPEED_KMH,
 ) -> AccessibilityResult:
     """Isochrones, the coverage table, the gap map and suggested sites in one call.
 
     Layers may be in EPSG:4326 (they are projected to the local UTM zone and the results
     projected back). ``site_minutes`` (default: the longest of ``minutes``) is the time the
     suggested sites should bring residents within; ``n_sites`` per kind below the 99% target.
+    The coverage table also gives each time at ``elderly_kmh`` (see :func:`coverage_table`).
     """
     mins = _check_speed_minutes(minutes, speed_kmh)
     for name, gdf in (("roads", roads), ("buildings", buildings), ("facilities", facilities)):
@@ -439,10 +459,10 @@ def accessibility(
                      max_snap_m=max_snap_m)
     timings["isochrones"] = time.perf_counter() - t
     t = time.perf_counter()
-    lim = float(walk_distance_m(max(mins), speed_kmh=speed_kmh))
+    lim = float(walk_distance_m(max(mins), speed_kmh=max(speed_kmh, elderly_kmh or 0.0)))
     near = nearest_by_kind(net, B, F, kinds=kinds, limit_m=2 * lim, max_snap_m=max_snap_m)
     cov = coverage_table(net, B, F, minutes=mins, speed_kmh=speed_kmh, kinds=kinds,
-                         weight_col=weight_col, nearest=near)
+                         weight_col=weight_col, nearest=near, elderly_kmh=elderly_kmh)
     gaps = coverage_gaps(net, B, F, minutes=max(mins), speed_kmh=speed_kmh, kinds=kinds,
                          weight_col=weight_col, nearest=near)
     timings["coverage"] = time.perf_counter() - t

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -1318,6 +1318,7 @@ def repartition(
     group_col: str | None = "compound_id",
     current_col: str | None = "grid_code",
     current_workers: Mapping[str, float] | None = None,
+    staff: Mapping[str, Mapping[str, int]] | None = None,
     compactness_weight: float = 1.0,
     disruption_weight: float = 1.0,
     street_weight: float = 0.5,
@@ -1331,6 +1332,8 @@ def repartition(
     time_limit_s: float | None = None,
     report_outside: bool = True,
     cells: Literal["voronoi", "polygons"] | None = None,
+    locked: Collection[str] = (),
+    current_regions: gpd.GeoDataFrame | None = None,
     rng: np.random.Generator | None = None,
 ) -> RepartitionResult:
     """Redraw the regions (grids, or communities) inside each container.
@@ -1362,6 +1365,9 @@ def repartition(
         Column of unsplittable groups, and of each unit's current region code.
     current_workers
         Workers per current region code; the summary's worker count uses their ratio.
+    staff
+        Full-time workers and A/B posts per current grid code (:func:`grid_staff` of the
+        workers layer): adds the staff-load columns to the summary (see :func:`comparison_table`).
     compactness_weight, disruption_weight, street_weight
         Weights of Polsby-Popper, households moved, and boundaries off streets.
     path_cost, street_cost, barrier_cost
@@ -1383,6 +1389,13 @@ def repartition(
         How units become cells that tile a container: ``"voronoi"`` (default at grid level:
         each block shared among the buildings in it) or ``"polygons"`` (default at community
         level: the units' own polygons, e.g. grids or residential blocks).
+    locked, current_regions
+        Codes of current regions that must not change, and the current regions' polygons
+        (``code`` and geometry; needed when ``locked`` is not empty). A locked region's units
+        never move and it keeps its code and polygon (the same geometry object, when
+        ``current_regions`` is in the units' CRS); the rest of each container is
+        re-partitioned around it. Units inside a locked polygon join it. Locked rows carry
+        ``locked=True`` in ``result.regions``.
     report_outside
         Add an ``outside_containers`` warning for units in no container (turn it off when
         the units were read for a larger area than the containers on purpose).
@@ -1406,6 +1419,10 @@ def repartition(
         raise PartitionInputError(f"cells must be 'voronoi' or 'polygons', got {cells!r}")
     rng = np.random.default_rng(0) if rng is None else rng
     spec = _LEVELS[level]
+    locked_set = {str(c) for c in locked}
+    locked_gdf = _locked_regions(locked_set, current_regions)
+    if locked_set and current_workers:  # the summary compares the redrawn grids only
+        current_workers = {k: v for k, v in current_workers.items() if str(k) not in locked_set}
     lo, hi = band if band is not None else spec["band"]
     if balance == "population" and band is None:
         lo, hi = lo * 2.5, hi * 2.5
@@ -1483,9 +1500,30 @@ def repartition(
     codes_c = C["code"].astype(str).to_numpy()
     by_cont = pd.Series(np.arange(len(U))).groupby(cont).indices
     ratio = _worker_ratio(current_workers)
+    locked_m = locked_gdf.to_crs(metric) if locked_gdf is not None else None
+    in_locked = np.full(len(U), None, dtype=object)
+    if locked_m is not None:
+        lk_codes = locked_m["code"].astype(str).to_numpy()
+        li, lj = shapely.STRtree(locked_m.geometry.to_numpy()).query(pts, predicate="intersects")
+        in_locked[li[::-1]] = lk_codes[lj[::-1]]
+        own = np.array([x is not None and str(x) in locked_set for x in cur_all], dtype=bool)
+        in_locked[own] = cur_all[own].astype(str)
+        new_code[in_locked != None] = in_locked[in_locked != None]  # noqa: E711
     for c_idx in range(len(C)):
         rows = np.asarray(by_cont.get(c_idx, np.zeros(0, dtype=np.int64)), dtype=np.int64)
         poly = C.geometry.iloc[c_idx]
+        reserved: tuple[str, ...] = ()
+        if locked_m is not None:
+            rows = rows[in_locked[rows] == None]  # noqa: E711
+            hit = locked_m.geometry.to_numpy()[
+                shapely.STRtree(locked_m.geometry.to_numpy()).query(poly, predicate="intersects")]
+            if hit.size:
+                poly = shapely.make_valid(shapely.difference(poly, shapely.union_all(hit)))
+                poly = shapely.union_all([g for g in shapely.get_parts(poly)
+                                          if shapely.get_type_id(g) == 3 and g.area > 1.0])
+            reserved = tuple(sorted(c for c in locked_set if c.startswith(codes_c[c_idx])))
+            if poly.is_empty:
+                continue
         ta = time.perf_counter()
         # units of this container: a group (compound) or a single row
         if rows.size:
@@ -1573,7 +1611,7 @@ def repartition(
             cell_ids=[str(x) for x in U.index[rep_row]] + [f"filler-{c}" for c in range(n - n_units)],
             unit_rows=[list(m) for m in members.tolist()], unreachable=unreachable,
             current_codes=cur_codes, crs=metric, balance=balance, min_polsby_popper=min_polsby_popper,
-            worker_ratio=ratio,
+            worker_ratio=ratio, reserved_codes=reserved,
         )
         plans.append(plan)
         if rows.size:
@@ -1601,7 +1639,9 @@ def repartition(
         regions = regions.to_crs(in_crs)
     if len(service_gdf):
         service_gdf = service_gdf.to_crs(in_crs)
-    summary = comparison_table(plans, current_workers=current_workers)
+    if locked_gdf is not None:
+        regions = _with_locked(regions, locked_gdf, in_crs, spec["parent"], in_locked, hh_all, pop_all)
+    summary = comparison_table(plans, current_workers=current_workers, staff=staff)
     timings["output"] = t_out + time.perf_counter() - t
     info = [(p.code, p.partition.search or {}) for p in plans]
     search = {"steps": int(sum(i.get("steps", 0) for _, i in info)),
@@ -1617,6 +1657,52 @@ def repartition(
         plans=plans,
         search=search,
     )
+
+
+def _locked_regions(locked: set[str], current_regions: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """The rows of ``current_regions`` whose code is locked (checked: every code found)."""
+    if not locked:
+        return None
+    if current_regions is None or "code" not in current_regions.columns:
+        raise PartitionInputError("locked regions need current_regions (polygons with 'code')")
+    if current_regions.crs is None:
+        raise PartitionInputError("current_regions has no CRS; set it with .set_crs(4326)")
+    codes = current_regions["code"].astype(str)
+    missing = sorted(locked - set(codes))
+    if missing:
+        raise PartitionInputError(f"locked codes not among the current regions: {missing}")
+    out = current_regions[codes.isin(locked).to_numpy()]
+    if out.geometry.isna().any() or out.geometry.is_empty.any():
+        raise PartitionInputError("a locked region has no polygon")
+    return out
+
+
+_LOCKED_COLS = ("code", "name", "kind", "community_code", "subdistrict_code", "households",
+                "population", "n_units", "moved_households", "moved_share", "previous_code",
+                "violations", "locked")
+
+
+def _with_locked(regions: gpd.GeoDataFrame, locked: gpd.GeoDataFrame, crs: Any, parent: str,
+                 in_locked: NDArray[np.object_], hh: NDArray, pop: NDArray) -> gpd.GeoDataFrame:
+    """Append the locked regions, their polygons untouched, to the proposal's rows."""
+    lk = locked if locked.crs == crs else locked.to_crs(crs)
+    rows = []
+    attrs = pd.DataFrame(lk.drop(columns=lk.geometry.name)).astype(object)
+    for rec in attrs.where(attrs.notna(), None).to_dict("records"):
+        code = str(rec["code"])
+        mine = in_locked == code
+        rec.update({"code": code, "name": rec.get("name") or code,
+                    "kind": rec.get("kind") or "comprehensive", parent: rec.get(parent) or code[:-3],
+                    "households": int(round(hh[mine].sum())), "population": int(round(pop[mine].sum())),
+                    "n_units": int(mine.sum()), "moved_households": 0, "moved_share": 0.0,
+                    "previous_code": code, "violations": [], "locked": True})
+        rows.append({k: v for k, v in rec.items() if k in regions.columns or k in _LOCKED_COLS
+                     or k in ("leader", "workers")})
+    add = gpd.GeoDataFrame(rows, geometry=list(lk.geometry.to_numpy()), crs=crs)
+    if len(regions):
+        regions = regions.assign(locked=False)
+        return gpd.GeoDataFrame(pd.concat([regions, add], ignore_index=True), crs=crs)
+    return add
 
 
 @dataclass(frozen=True, eq=False)
@@ -1657,6 +1743,7 @@ class ContainerPlan:
     balance: str = "households"
     min_polsby_popper: float = 0.2
     worker_ratio: float | None = None
+    reserved_codes: tuple[str, ...] = ()
 
     @property
     def n_units(self) -> int:
@@ -1664,8 +1751,16 @@ class ContainerPlan:
         return len(self.unit_rows)
 
     def region_codes(self, k: int) -> list[str]:
-        """New codes: the container's code and a 3-digit sequence."""
-        return [f"{self.code}{r + 1:03d}" for r in range(k)]
+        """New codes: the container's code and a 3-digit sequence (skipping locked codes)."""
+        taken = set(self.reserved_codes)
+        out: list[str] = []
+        seq = 0
+        while len(out) < k:
+            seq += 1
+            c = f"{self.code}{seq:03d}"
+            if c not in taken:
+                out.append(c)
+        return out
 
     def cell_polygons(self) -> NDArray[np.object_]:
         """One (Multi)Polygon per cell, in ``crs``."""
@@ -1782,11 +1877,32 @@ class ContainerPlan:
             crs=self.crs)
 
 
+#: Workers on an A/B post (AB岗) each grid should have.
+AB_POSTS_PER_GRID = 2
+
+
+def grid_staff(workers: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per grid code, from the ``workers`` layer's current assignments: ``full_time`` (workers
+    with role ``full_time``) and ``ab_posts`` (workers on an ``A`` or ``B`` post)."""
+    if workers is None or not len(workers) or "grid_code" not in workers.columns:
+        return {}
+    code = workers["grid_code"].astype("string")
+    role = workers["role"].astype("string") if "role" in workers.columns else pd.Series(pd.NA, index=workers.index)
+    post = (workers["post"].astype("string").str.strip().str.upper() if "post" in workers.columns
+            else pd.Series(pd.NA, index=workers.index))
+    df = pd.DataFrame({"code": code, "full_time": (role == "full_time").fillna(False).astype(int),
+                       "ab_posts": post.isin(["A", "B"]).fillna(False).astype(int)}).dropna(subset=["code"])
+    agg = df.groupby("code")[["full_time", "ab_posts"]].sum()
+    return {str(c): {"full_time": int(r.full_time), "ab_posts": int(r.ab_posts)}
+            for c, r in zip(agg.index, agg.itertuples(index=False), strict=True)}
+
+
 def comparison_table(
     plans: Sequence[ContainerPlan],
     partitions: Sequence[Partition] | None = None,
     *,
     current_workers: Mapping[str, float] | None = None,
+    staff: Mapping[str, Mapping[str, int]] | None = None,
 ) -> pd.DataFrame:
     """The current-vs-proposed table over several containers.
 
@@ -1796,6 +1912,13 @@ def comparison_table(
     ``moved_share``, ``workers_needed``, ``households_per_worker_median`` and
     ``households_per_worker_max`` (staff load: households per grid worker, from
     ``current_workers``; a proposed grid gets the current mean per grid).
+
+    With ``staff`` (:func:`grid_staff` of the workers layer), also
+    ``households_per_full_time_median`` / ``_max`` (households per full-time worker, over the
+    grids that have one) and ``ab_posts_short`` (grids with fewer than
+    :data:`AB_POSTS_PER_GRID` workers on an A/B post). Workers stay with their current grid: a
+    proposed grid has the staff of the current grid it continues
+    (:attr:`Partition.previous`), a grid that continues none has nobody.
     """
     parts: dict[str, list[dict[str, Any]]] = {"current": [], "proposed": []}
     props = [p.partition for p in plans] if partitions is None else list(partitions)
@@ -1804,6 +1927,9 @@ def comparison_table(
         ratio = _worker_ratio(current_workers)
         prop = _summary_numbers(part, lo, hi, plan)
         prop["workers"] = [ratio] * part.k if ratio is not None else None
+        if staff is not None:
+            prev = part.previous
+            prop["staff"] = [staff.get(plan.current_codes[i], {}) if i >= 0 else {} for i in prev]
         parts["proposed"].append(prop)
         if (part.graph.current[: plan.n_units] >= 0).any():
             cur = plan.current()
@@ -1814,8 +1940,39 @@ def comparison_table(
                     used = np.unique(part.graph.current[part.graph.current >= 0])
                     codes = [plan.current_codes[i] for i in used] if used.size == cur.k else []
                     row["workers"] = [current_workers.get(c) for c in codes] if codes else None
+                if staff is not None:
+                    used = np.unique(part.graph.current[part.graph.current >= 0])
+                    if used.size == cur.k:
+                        row["staff"] = [staff.get(plan.current_codes[i], {}) for i in used]
                 parts["current"].append(row)
-    return _summary_table(parts, current_workers, sum(p.k for p in props))
+    table = _summary_table(parts, current_workers, sum(p.k for p in props))
+    if staff is not None and len(table):
+        for name in table.index:
+            table.loc[name, list(_FULL_TIME_COLS)] = pd.Series(_full_time_load(parts[name]))
+    return table
+
+
+_FULL_TIME_COLS = ("households_per_full_time_median", "households_per_full_time_max", "ab_posts_short")
+
+
+def _full_time_load(ps: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Households per full-time worker (median, max over staffed grids) and the grids short of
+    A/B posts."""
+    load: list[float] = []
+    short = 0
+    known = False
+    for p in ps:
+        st = p.get("staff")
+        if st is None:
+            continue
+        known = True
+        for h, s in zip(p["households"], st, strict=True):
+            if s.get("full_time", 0) > 0:
+                load.append(h / s["full_time"])
+            short += int(s.get("ab_posts", 0) < AB_POSTS_PER_GRID)
+    return {"households_per_full_time_median": float(np.median(load)) if load else None,
+            "households_per_full_time_max": float(np.max(load)) if load else None,
+            "ab_posts_short": float(short) if known else None}
 
 
 def _staff_load(ps: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -38,6 +38,7 @@ with st.sidebar:
     w_disrupt = st.slider(tp("params.disruption"), 0.0, 5.0, 1.0, step=0.1, key="pl_w_disrupt")
     w_street = st.slider(tp("params.streets"), 0.0, 5.0, 0.5, step=0.1, key="pl_w_street")
     time_limit = st.slider(tp("params.time_limit"), 0.5, 10.0, 2.0, step=0.5, key="pl_time")
+    lock_slot = st.empty()  # filled once the scope's grids are known
     run = st.button(tp("params.run"), type="primary", key="pl_run", width="stretch",
                     icon=":material/play_arrow:")
 
@@ -53,9 +54,15 @@ scope_name = names.get(v.com or v.sub, tp("district")) if (v.com or v.sub) else 
 st.caption(tp("scope_caption", scope=_html.md(scope_name), communities=fmt_int(len(inputs.containers)),
               grids=fmt_int(len(inputs.current)),
               households=fmt_int(inputs.current["households"].sum())))
+grid_names = dict(zip(inputs.current["code"].astype(str), inputs.current["name"].astype(str), strict=True))
+locked = lock_slot.multiselect(t("planner2.page.lock", lang), sorted(grid_names), key="pl_locked",
+                               help=t("planner2.page.lock_help", lang),
+                               placeholder=t("planner2.page.lock_placeholder", lang),
+                               format_func=lambda c: f"{grid_names.get(c, c)} · {c}")
 params = pl.Params(balance=balance, lo=float(lo), hi=float(hi), radius_m=float(radius),
                    compactness_weight=float(w_compact), disruption_weight=float(w_disrupt),
-                   street_weight=float(w_street), time_limit_s=float(time_limit))
+                   street_weight=float(w_street), time_limit_s=float(time_limit),
+                   locked=tuple(sorted(locked)))
 
 if run:
     if params.lo > params.hi:

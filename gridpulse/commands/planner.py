@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
 SUFFIXES = (".gpkg", ".geojson", ".json")
 _TABLE_COLS = ("grids", "households_min", "households_median", "households_max",
                "within_band_share", "contiguous_share", "max_walk_m", "p95_walk_m",
-               "polsby_popper_median", "moved_share", "workers_needed")
+               "polsby_popper_median", "moved_share", "workers_needed",
+               "households_per_full_time_median", "households_per_full_time_max", "ab_posts_short")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help=h("help_seed"))
     p.add_argument("--time-limit-s", type=float, default=None, help=h("help_time"))
     p.add_argument("--max-steps", type=int, default=None, help=h("help_steps"))
+    p.add_argument("--lock", action="append", default=None, metavar="CODE[,CODE]",
+                   help=t("planner2.cli.help_lock", lang))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=h("help_out"))
     p.set_defaults(func=cmd_repartition)
@@ -65,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=h("accessibility_help"))
     p.add_argument("--kind", action="append", default=None, metavar="KIND", help=h("help_kind"))
     p.add_argument("--minutes", default="5,10,15", help=h("help_minutes"))
-    p.add_argument("--speed-kmh", type=float, default=4.0, help=h("help_speed"))
+    p.add_argument("--speed-kmh", type=float, default=3.6, help=h("help_speed"))
     p.add_argument("--sites", type=int, default=3, help=h("help_sites"))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=h("help_out"))
@@ -202,12 +205,28 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             units = comp
             group_col, current_col = None, "community_code"
             workers = None
+        staff = None
+        if args.level == "grid" and store.has_layer("workers"):
+            from geo.partition import grid_staff
+
+            staff = grid_staff(_read(store, "workers", lang))
+        locked = sorted({c.strip() for arg in (getattr(args, "lock", None) or [])
+                         for c in arg.split(",") if c.strip()})
+        current_regions = None
+        if locked:
+            current_regions = grids if args.level == "grid" else _read(store, "communities", lang)
+            known = set(current_regions["code"].astype(str)) if current_regions is not None else set()
+            missing = [c for c in locked if c not in known]
+            if missing:
+                _say("planner2.cli.lock_unknown", lang, err=True, codes=", ".join(missing))
+                return 1
         try:
             res = repartition(
                 units, containers, roads=roads, level=args.level, balance=balance, band=band,
                 radius_m=args.radius_m, group_col=group_col, current_col=current_col,
-                current_workers=workers, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
+                current_workers=workers, staff=staff, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
                 rng=np.random.default_rng(args.seed), report_outside=False,
+                locked=locked, current_regions=current_regions,
             )
         except PartitionInputError as exc:
             _say("planner.cli.failed", lang, err=True, error=exc)
@@ -371,10 +390,17 @@ def _print_coverage(cov: pd.DataFrame, lang: str | None) -> None:
         return
     cols = ["kind", "minutes", "residents", "covered", "share", "meets_85", "meets_99"]
     head = [t(f"planner.access.{c}", lang) for c in cols]
+    elderly = "elderly_share" in cov.columns
+    if elderly:  # the elderly walking speed beside the planning one
+        kmh = f"{float(cov['elderly_kmh'].iloc[0]):g}"
+        head += [t("planner2.access.elderly_covered", lang, kmh=kmh),
+                 t("planner2.access.elderly_share", lang, kmh=kmh)]
     yes, no = t("common.yes", lang), t("common.no", lang)
     rows = []
     for _, r in cov.iterrows():
         rows.append([str(r["kind"]), f"{r['minutes']:g}", f"{int(r['residents']):,}",
                      f"{int(r['covered']):,}", f"{100 * r['share']:.1f}%",
-                     yes if r["meets_85"] else no, yes if r["meets_99"] else no])
+                     yes if r["meets_85"] else no, yes if r["meets_99"] else no]
+                    + ([f"{int(r['elderly_covered']):,}", f"{100 * r['elderly_share']:.1f}%"]
+                       if elderly else []))
     _print_grid(head, rows)

@@ -37,6 +37,7 @@ def test_repartition_one_community_to_geopackage(store, tmp_path, capsys) -> Non
     text = capsys.readouterr().out
     assert rc == 0
     assert "Share within band" in text and "Workers needed" in text and "wrote" in text
+    assert "Grids short of 2 A/B-post workers" in text and "Households per full-time worker" in text
     assert set(pyogrio.list_layers(out)[:, 0]) >= {"grids", "service_points"}
     grids = gpd.read_file(out, layer="grids")
     assert grids.crs.to_epsg() == 4326
@@ -120,6 +121,7 @@ def test_accessibility_writes_isochrones_coverage_and_sites(store, tmp_path, cap
     assert rc == 0
     text = capsys.readouterr().out
     assert "Share" in text and "isochrones" in text
+    assert "Share, elderly (3 km/h)" in text and "Covered, elderly (3 km/h)" in text
     iso = gpd.read_file(out, layer="isochrones")
     fac = layers["facilities"]
     n = int(fac["kind"].isin(["clinic", "community_service_centre"]).sum())
@@ -127,6 +129,7 @@ def test_accessibility_writes_isochrones_coverage_and_sites(store, tmp_path, cap
     cov = pyogrio.read_dataframe(out, layer="coverage")
     assert set(cov["kind"]) == {"clinic", "community_service_centre"}
     assert ((cov["share"] >= 0) & (cov["share"] <= 1)).all()
+    assert (cov["elderly_share"] <= cov["share"]).all() and cov["elderly_kmh"].eq(3.0).all()
 
 
 def test_accessibility_geojson_gets_a_coverage_csv(store, tmp_path) -> None:
@@ -145,3 +148,27 @@ def test_a_time_limit_that_stops_the_search_is_reported(store, tmp_path, capsys)
     err = capsys.readouterr().err
     assert rc == 0 and out.exists()
     assert "stopped by the time limit" in err and code in err
+
+
+def test_repartition_keeps_a_locked_grid(store, tmp_path, capsys) -> None:
+    path, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    with open_store(str(path)) as s:
+        stored = s.read("grids")
+    mine = stored[(stored["community_code"] == code) & (stored["kind"] == "comprehensive")]
+    frozen = str(mine["code"].iloc[0])
+    out = tmp_path / "locked.gpkg"
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--out", str(out), "--seed", "1", "--lock", frozen])
+    assert rc == 0, capsys.readouterr().err
+    grids = gpd.read_file(out, layer="grids")
+    row = grids[grids["code"] == frozen]
+    assert len(row) == 1 and bool(row["locked"].iloc[0])
+    assert row.geometry.iloc[0].equals_exact(mine[mine["code"] == frozen].geometry.iloc[0], 1e-9)
+    assert grids["code"].is_unique and grids["locked"].sum() == 1
+    b = layers["buildings"]
+    assert row["households"].iloc[0] == b.loc[b["grid_code"] == frozen, "households"].sum()
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--out", str(out), "--lock", f"{frozen},NOPE"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "NOPE" in err and "cannot lock" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 import shapely
 
 from dashboard import _planner as pl
-from geo.partition import repartition
+from geo.partition import grid_staff, repartition
 from layers.permissions import Account
 from layers.store import open_store
 
@@ -30,7 +31,7 @@ COMMUNITY = "320106001001"  # 兰石社区 of the small demo
 def layers(demo_store: str) -> dict[str, pd.DataFrame]:
     s = open_store(demo_store)
     try:
-        return {n: s.read(n) for n in ("communities", "grids", "buildings", "roads")}
+        return {n: s.read(n) for n in ("communities", "grids", "buildings", "roads", "workers")}
     finally:
         s.close()
 
@@ -52,10 +53,10 @@ def model(layers) -> pl.PlanModel:
 
 @pytest.mark.parametrize("scope", [f"com:{COMMUNITY}", "sub:320106002", "district"])
 def test_the_page_model_reproduces_the_engines_comparison_row(layers, scope) -> None:
-    inputs = _inputs(layers, scope)
+    inputs = replace(_inputs(layers, scope), staff=grid_staff(layers["workers"]))
     p = pl.Params()
     res = repartition(inputs.units, inputs.containers, roads=inputs.roads, band=(p.lo, p.hi),
-                      current_workers=inputs.workers, report_outside=False,
+                      current_workers=inputs.workers, staff=inputs.staff, report_outside=False,
                       rng=np.random.default_rng(0))
     ev = pl.evaluate(pl.build_model(inputs, p, res))
     got, want = ev.summary.loc["proposed"], res.summary.loc["proposed"]
@@ -178,6 +179,20 @@ def test_page_runs_a_community_and_shows_maps_table_and_checks(app) -> None:
     assert list(at.dataframe[0].value.columns)[:3] == ["网格代码", "网格", "户数"]
 
 
+def test_page_locks_a_grid_and_shows_staff_rows(app) -> None:
+    at = _open(app, sub="320106001", com=COMMUNITY)
+    frozen = f"{COMMUNITY}002"
+    at.multiselect(key="pl_locked").set_value([frozen]).run()
+    at.button(key="pl_run").click().run()
+    assert not at.exception, at.exception
+    m = at.session_state["pl_model"]
+    assert m.params.locked == (frozen,) and frozen not in m.all_codes
+    grids = at.dataframe[0].value
+    assert frozen in set(grids["网格代码"]) and grids["网格代码"].is_unique
+    table = at.table[0].value
+    assert "AB岗不足 2 人的网格数" in table.index and "专职网格员人均户数中位" in table.index
+
+
 def test_page_moves_a_compound_and_undoes_it(app) -> None:
     at = _open(app, sub="320106001", com=COMMUNITY)
     at.button(key="pl_run").click().run()
@@ -201,6 +216,10 @@ def test_page_in_english_shows_the_15_minute_circle(app) -> None:
     cov = at.table[0].value
     assert list(cov["Minutes"]) == [5, 10, 15]
     assert set(cov["Meets 85%"]) <= {"✓", "✗"}
+    # the elderly walking speed beside the default one, never covering more
+    share = cov["Share"].str.rstrip("%").astype(float)
+    elderly = cov["Share, elderly (3 km/h)"].str.rstrip("%").astype(float)
+    assert (elderly <= share).all()
     assert any(m.value.startswith("**Within 15 minutes:") for m in at.markdown)
     assert len(at.get("component_instance")) == 1
 
@@ -291,3 +310,40 @@ def test_a_plan_breaking_a_hard_rule_is_saved_only_when_confirmed(private_store,
     note = vers.loc[written[-1], "note"]
     assert note.startswith("手工调整 · 未满足的硬性规则") and f"{len(errors)} 项" in note
     assert "手工调整造成" in note  # the rules the manual moves broke, named as such
+
+
+def test_a_locked_grid_is_kept_in_the_plan_and_the_saved_layer(layers) -> None:
+    grids = layers["grids"]
+    mine = grids[(grids["community_code"] == COMMUNITY) & (grids["kind"] == "comprehensive")]
+    frozen = str(mine["code"].iloc[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pl.run_plan(_inputs(layers, f"com:{COMMUNITY}"), pl.Params(locked=(frozen,)))
+    ev = pl.evaluate(m)
+    assert frozen not in m.all_codes  # not among the editable grids
+    row = ev.regions[ev.regions["code"] == frozen]
+    assert len(row) == 1 and ev.regions.index[ev.regions["code"] == frozen][0] >= len(m.all_codes)
+    live = mine[mine["code"] == frozen]
+    assert shapely.to_wkb(row.geometry.iloc[0]) == shapely.to_wkb(live.geometry.iloc[0])
+    assert row["name"].iloc[0] == live["name"].iloc[0]
+    b = layers["buildings"]
+    assert row["households"].iloc[0] == b.loc[b["grid_code"] == frozen, "households"].sum()
+    # its buildings are in no editable unit
+    kept = set(b.loc[b["grid_code"] == frozen, "id"].astype(str))
+    assert kept.isdisjoint(set(m.buildings["id"]))
+    full = pl.full_layer(grids, pl.plan_layer(ev.regions), [COMMUNITY])
+    assert full["code"].is_unique and (full["code"] == frozen).sum() == 1
+    saved = full[full["code"] == frozen]
+    assert shapely.to_wkb(saved.geometry.iloc[0]) == shapely.to_wkb(live.geometry.iloc[0])
+    assert pl.grid_rows(ev.regions, "zh").shape[0] == len(ev.regions)
+    # the comparison covers the redrawn grids only
+    assert ev.summary.loc["current", "grids"] == len(mine) - 1
+    others = pd.to_numeric(mine.loc[mine["code"] != frozen, "workers"]).sum()
+    assert ev.summary.loc["current", "workers_needed"] == others
+    # every grid locked: nothing to redraw, the grids are shown as they are
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pl.run_plan(_inputs(layers, f"com:{COMMUNITY}"), pl.Params(locked=tuple(mine["code"])))
+    ev = pl.evaluate(m)
+    assert sorted(ev.regions["code"]) == sorted(mine["code"]) and m.n_units == 0
+    assert pl.grid_rows(ev.regions, "en").shape[0] == len(mine)

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely import LineString, Point
 
@@ -165,3 +167,37 @@ def test_no_facility_of_a_kind_means_no_coverage() -> None:
     t = coverage_table(NET, HOMES, FAC, kinds=["clinic", "school"], minutes=(15,))
     assert t.set_index("kind")["covered"].to_dict() == {"clinic": 300, "school": 0}
     assert isinstance(t, pd.DataFrame)
+
+
+def test_the_elderly_speed_is_reported_beside_the_default() -> None:
+    # a 2 km street, a clinic at 0; homes at 700 m (100), 800 m (50) and 1,000 m (25) residents.
+    # 15 min at 3.6 km/h = 900 m: 150 of 175 covered; at 3.0 km/h = 750 m: only the first, 100.
+    # 10 min: 600 m and 500 m: nobody.
+    from geo.accessibility import DEFAULT_SPEED_KMH, ELDERLY_SPEED_KMH
+
+    net = build_walk_network(gpd.GeoSeries([LineString([(0, 0), (2000, 0)])], crs=CRS))
+    fac = gpd.GeoDataFrame({"kind": ["clinic"]}, geometry=[Point(0, 0)], crs=CRS)
+    homes = gpd.GeoDataFrame({"population": [100, 50, 25]},
+                             geometry=[Point(700, 0), Point(800, 0), Point(1000, 0)], crs=CRS)
+    t = coverage_table(net, homes, fac, minutes=(10, 15), speed_kmh=DEFAULT_SPEED_KMH)
+    assert ELDERLY_SPEED_KMH == 3.0 and DEFAULT_SPEED_KMH == 3.6
+    assert t["distance_m"].tolist() == [600.0, 900.0]
+    assert t["elderly_distance_m"].tolist() == [500.0, 750.0]
+    assert t["covered"].tolist() == [0, 150] and t["elderly_covered"].tolist() == [0, 100]
+    assert t["elderly_share"].tolist() == [0.0, round(100 / 175, 4)]
+    assert t["elderly_kmh"].eq(3.0).all()
+    assert (t["elderly_share"] <= t["share"]).all()
+    plain = coverage_table(net, homes, fac, minutes=(15,), speed_kmh=3.6, elderly_kmh=None)
+    assert "elderly_share" not in plain.columns
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 2000), st.integers(1, 500)), min_size=1, max_size=8),
+       st.sampled_from([5, 10, 15]))
+def test_elderly_coverage_never_exceeds_the_default(homes, minutes) -> None:
+    net = build_walk_network(gpd.GeoSeries([LineString([(0, 0), (2000, 0)])], crs=CRS))
+    fac = gpd.GeoDataFrame({"kind": ["clinic"]}, geometry=[Point(0, 0)], crs=CRS)
+    h = gpd.GeoDataFrame({"population": [p for _, p in homes]},
+                         geometry=[Point(x, 0) for x, _ in homes], crs=CRS)
+    t = coverage_table(net, h, fac, minutes=(minutes,), speed_kmh=3.6)
+    assert (t["elderly_covered"] <= t["covered"]).all()

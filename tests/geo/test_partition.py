@@ -455,3 +455,74 @@ def test_properties_on_random_communities(seed: int, n: int) -> None:
     band_ok = res.regions["within_band"]
     named = {v["grid"] for v in res.violations if v["code"] in ("over_band", "under_band")}
     assert set(res.regions.loc[~band_ok, "code"]) == named
+
+
+def test_a_locked_grid_keeps_its_units_code_and_polygon() -> None:
+    # the west grid (blocks 0-1, current code ...001) is frozen; the rest is redrawn around it
+    comm, roads, b = strip_world()
+    west = to4326([box(0, 0, 400, 200)])[0]
+    east = to4326([box(400, 0, 800, 200)])[0]
+    current = gpd.GeoDataFrame({"code": ["320106001001001", "320106001001002"],
+                                "name": ["老一格", "老二格"], "community_code": ["320106001001"] * 2},
+                               geometry=[west, east], crs=4326)
+    # shift the east grid's current labels so the engine has something to redraw
+    b = b.assign(grid_code=[g if i < 10 else f"320106001001{3 + i % 2:03d}"
+                            for i, g in enumerate(b["grid_code"])])
+    res = repartition(b, comm, roads=roads, rng=RNG(0), band=(150, 250),
+                      locked=["320106001001001"], current_regions=current)
+    reg = res.regions
+    lk = reg[reg["locked"]]
+    assert lk["code"].tolist() == ["320106001001001"]
+    assert shapely.to_wkb(lk.geometry.iloc[0]) == shapely.to_wkb(west)  # byte-identical
+    assert lk["households"].tolist() == [400] and lk["name"].tolist() == ["老一格"]
+    # its units never moved; nobody else joined it
+    was_west = b["grid_code"].eq("320106001001001")
+    assert res.assignment[was_west].eq("320106001001001").all()
+    assert not res.assignment[~was_west].eq("320106001001001").any()
+    # the rest: two 200-household grids (one per block), new codes skip the locked one
+    rest = reg[~reg["locked"]]
+    assert sorted(rest["households"]) == [200, 200]
+    assert "320106001001001" not in set(rest["code"])
+    assert rest["within_band"].all() and rest["contiguous"].all()
+    check_tiling(reg, comm)
+
+
+def test_locking_an_unknown_grid_is_refused() -> None:
+    comm, roads, b = strip_world()
+    with pytest.raises(PartitionInputError, match="current_regions"):
+        repartition(b, comm, roads=roads, locked=["320106001001001"])
+    current = gpd.GeoDataFrame({"code": ["320106001001001"]},
+                               geometry=to4326([box(0, 0, 400, 200)]), crs=4326)
+    with pytest.raises(PartitionInputError, match="320106001001009"):
+        repartition(b, comm, roads=roads, locked=["320106001001009"], current_regions=current)
+
+
+def test_staff_load_and_ab_posts_follow_the_current_grids() -> None:
+    # current: ...001 (west, 400 hh) has 2 full-time workers on posts A and B;
+    # ...002 (east, 400 hh) has 1 full-time worker on post A and a part-timer without a post
+    from geo.partition import grid_staff
+
+    workers = pd.DataFrame({
+        "id": ["w1", "w2", "w3", "w4", "w5"],
+        "role": ["full_time", "full_time", "full_time", "part_time", "grid_leader"],
+        "grid_code": ["320106001001001", "320106001001001", "320106001001002", "320106001001002", None],
+        "post": ["A", "b", "A", None, "A"],
+    })
+    staff = grid_staff(workers)
+    assert staff == {"320106001001001": {"full_time": 2, "ab_posts": 2},
+                     "320106001001002": {"full_time": 1, "ab_posts": 1}}
+    comm, roads, b = strip_world()
+    res = repartition(b, comm, roads=roads, rng=RNG(0), band=(150, 250))
+    table = comparison_table(res.plans, staff=staff)
+    cur, prop = table.loc["current"], table.loc["proposed"]
+    # current: 400/2 = 200 and 400/1 = 400 households per full-time worker; 002 is short
+    assert cur["households_per_full_time_median"] == 300 and cur["households_per_full_time_max"] == 400
+    assert cur["ab_posts_short"] == 1
+    # proposed: four 200-household grids; two continue 001 and 002 (200/2, 200/1), two have nobody
+    assert sorted(res.regions["households"]) == [200] * 4
+    assert prop["households_per_full_time_median"] == 150 and prop["households_per_full_time_max"] == 200
+    assert prop["ab_posts_short"] == 3
+    # without staff the columns are absent, the rest unchanged
+    plain = comparison_table(res.plans)
+    assert "ab_posts_short" not in plain.columns
+    assert plain.loc["proposed", "grids"] == table.loc["proposed", "grids"] == 4
