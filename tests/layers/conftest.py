@@ -12,13 +12,18 @@ import csv
 import datetime as dt
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
 import shapely
+
+if TYPE_CHECKING:
+    from layers.store import Store
 
 #: Two grids in Nanjing Gulou (invented codes and counts), Chinese headers as people send them.
 GRID_ROWS = [
@@ -217,3 +222,24 @@ def pbf_file(tmp_path: Path) -> Path:
                             tags={"type": "multipolygon", "amenity": "school"}))
     w.close()
     return path
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store on each engine: a GeoPackage file, and a fresh schema on PostGIS."""
+    import uuid
+
+    import psycopg
+
+    from layers.store import open_store
+
+    if request.param == "gpkg":
+        with open_store(str(tmp_path / "store.gpkg")) as s:
+            yield s
+        return
+    base = request.getfixturevalue("pg_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with open_store(f"{base}?schema={schema}") as s:
+        yield s
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -3,10 +3,6 @@ engines (a GeoPackage file and a fresh PostGIS schema)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import argon2
 import geopandas as gpd
 import pandas as pd
@@ -39,20 +35,6 @@ def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
                                                                   parallelism=1))
 
 
-@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "gpkg":
-        with open_store(str(tmp_path / "store.gpkg")) as s:
-            yield s
-        return
-    import psycopg
-
-    base = request.getfixturevalue("pg_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with open_store(f"{base}?schema={schema}") as s:
-        yield s
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_passwords_are_argon2id_hashes_and_never_stored_plain(store) -> None:

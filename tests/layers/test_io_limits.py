@@ -11,9 +11,7 @@ import json
 import sqlite3
 import struct
 import tracemalloc
-import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -314,20 +312,6 @@ def test_cleaning_removes_exactly_the_control_characters(values) -> None:
 # -- the store refuses control characters -------------------------------------------------------
 
 
-@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "gpkg":
-        with open_store(str(tmp_path / "store.gpkg")) as s:
-            yield s
-        return
-    import psycopg
-
-    base = request.getfixturevalue("pg_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with open_store(f"{base}?schema={schema}") as s:
-        yield s
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_the_store_refuses_nul_in_writes_and_updates_and_stays_readable(store: Store) -> None:

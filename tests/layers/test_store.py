@@ -7,8 +7,6 @@ a fresh schema (``?schema=t_<uuid>``) that is dropped afterwards, so tests never
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,7 +22,7 @@ from hypothesis import strategies as st
 from layers import _store_common as sc
 from layers._gpkg import GeoPackageStore
 from layers.errors import StoreError
-from layers.store import RowUpdate, Store, open_store
+from layers.store import RowUpdate, Store
 
 # -- tiny hand-made layers -------------------------------------------------------------------------
 
@@ -93,20 +91,6 @@ def event(eid: str, sr: str, to: str, frm: str | None = "collected") -> pd.DataF
 # -- engines ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "gpkg":
-        with open_store(str(tmp_path / "store.gpkg")) as s:
-            yield s
-        return
-    import psycopg
-
-    base = request.getfixturevalue("pg_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with open_store(f"{base}?schema={schema}") as s:
-        yield s
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def snapshot(store: Store) -> dict[str, object]:
