@@ -47,7 +47,7 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo.network import build_walk_network, network_distances, snap_points  # noqa: E402
-from geo.partition import repartition  # noqa: E402
+from layers.planner import repartition  # noqa: E402
 
 LO, HI, RADIUS = 300, 500, 1000.0
 CRS = 32650

@@ -1,7 +1,7 @@
 """The 网格调整 re-partition page's pieces: scope inputs, the plan model, manual moves, maps, tables.
 
-The engine (:func:`geo.partition.repartition`) redraws the grids and hands back, per community,
-its state (:class:`geo.partition.ContainerPlan`: cells, graph, walking distances, the proposal as
+The engine (:func:`layers.planner.repartition`: :mod:`geo.partition` with the grid codes) redraws the grids and hands back, per community,
+its state (:class:`layers.planner.ContainerPlan`: cells, graph, walking distances, the proposal as
 a :class:`geo.partition.Partition`). A manual move is ``partition.flip({cell: grid})`` on that
 state; :meth:`ContainerPlan.describe` and :func:`geo.partition.comparison_table` give the new
 polygons, per-grid metrics, violations and comparison table (milliseconds for a community).
@@ -29,16 +29,11 @@ from pyproj import CRS
 
 from dashboard import _html, maps, state
 from geo.crs import to_metric
-from geo.partition import (
-    ContainerPlan,
-    Partition,
-    RepartitionResult,
-    grid_staff,
-    repartition,
-)
+from geo.partition import Partition, RepartitionResult
 from geo.partition import comparison_table as engine_table
 from layers.i18n import t
 from layers.permissions import Account
+from layers.planner import ContainerPlan, grid_staff, repartition
 from layers.planner_text import fmt_value, violation_text
 from layers.schema import SCHEMAS
 

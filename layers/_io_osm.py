@@ -10,7 +10,7 @@ Private to :mod:`layers.io`. Two layers can be read from OSM data:
   where the tags make it clear.
 
 Roads carry ``block_edge``: whether the way bounds a block (tunnels, building passages, covered
-and indoor ways, private ways and driveways do not; see :func:`geo._partition_cells.tags_bound_blocks`).
+and indoor ways, private ways and driveways do not; see :func:`geo.partition.cells.tags_bound_blocks`).
 Buildings carry ``outline``: ``complete``; ``clipped`` for a way at the edge of the extract whose
 nodes outside it are missing (kept, its outline closed along the nodes that are there and cut
 to the extract's bounds); ``repaired`` for an outline osmium could not assemble (self-touching)
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo._partition_cells import tags_bound_blocks
+from geo.partition.cells import tags_bound_blocks
 from layers._io_common import ReadContext, listing
 
 PBF_LAYERS: tuple[str, ...] = ("roads", "buildings")

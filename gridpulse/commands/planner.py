@@ -148,7 +148,8 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
     import numpy as np
     import pandas as pd
 
-    from geo.partition import PartitionInputError, repartition
+    from geo.partition import PartitionInputError
+    from layers.planner import repartition
 
     t0 = time.perf_counter()
     _check_out(args.out, lang)
@@ -207,7 +208,7 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             workers = None
         staff = None
         if args.level == "grid" and store.has_layer("workers"):
-            from geo.partition import grid_staff
+            from layers.planner import grid_staff
 
             staff = grid_staff(_read(store, "workers", lang))
         locked = sorted({c.strip() for arg in (getattr(args, "lock", None) or [])

@@ -19,7 +19,7 @@ import pytest
 import shapely
 
 from dashboard import _planner as pl
-from geo.partition import grid_staff, repartition
+from layers.planner import grid_staff, repartition
 from layers.permissions import Account
 from layers.store import open_store
 

@@ -30,13 +30,13 @@ from geo.partition import (
     contiguous,
     default_constraints,
     nested,
-    repartition,
     solve,
     validate,
     violations,
     within_band,
     within_radius,
 )
+from layers.planner import repartition  # grid codes and names: the planner's
 
 RNG = np.random.default_rng
 
@@ -500,7 +500,7 @@ def test_locking_an_unknown_grid_is_refused() -> None:
 def test_staff_load_and_ab_posts_follow_the_current_grids() -> None:
     # current: ...001 (west, 400 hh) has 2 full-time workers on posts A and B;
     # ...002 (east, 400 hh) has 1 full-time worker on post A and a part-timer without a post
-    from geo.partition import grid_staff
+    from layers.planner import grid_staff
 
     workers = pd.DataFrame({
         "id": ["w1", "w2", "w3", "w4", "w5"],

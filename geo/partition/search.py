@@ -1,8 +1,9 @@
-"""Region growing and local search for :mod:`geo.partition` (private).
+"""The mutable search state over one problem: objective, moves, region growing, local descent.
 
-The search keeps a mutable state in plain Python lists (fast in a loop over a few
-hundred cells); :mod:`geo.partition` wraps the result in an immutable
-:class:`~geo.partition.Partition`.
+The search keeps its state in plain Python lists (fast in a loop over a few hundred cells);
+:func:`geo.partition.solve.solve` wraps the result in an immutable
+:class:`~geo.partition.state.Partition`. The repairs of regions still out of the band
+(ejection chains, swaps, re-splits) are in :mod:`geo.partition.repair`.
 
 Objective (lower is better), summed over regions ``r`` and home cells ``i``::
 
@@ -24,16 +25,16 @@ import heapq
 import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
 
-if TYPE_CHECKING:
-    from geo.partition import PartitionProblem
+from geo.partition._metrics import band_excess, best_centre, match_overlap, polsby_popper
+from geo.partition._metrics import walk_excess as excess
+from geo.partition.state import PartitionProblem
 
-EXCESS_CAP = 2.0
+__all__ = ["Budget", "Search"]
+
 _EPS = 1e-9
 
 
@@ -79,38 +80,6 @@ class Budget:
         self.steps += other.steps
         self.stopped_by_time |= other.stopped_by_time
         self.stopped_by_steps |= other.stopped_by_steps
-
-
-def excess(d: float, radius: float) -> float:
-    """Walking-distance excess over ``radius`` in units of ``radius`` (capped)."""
-    if d <= radius:
-        return 0.0
-    if d == math.inf:
-        return EXCESS_CAP
-    return min((d - radius) / radius, EXCESS_CAP)
-
-
-def polsby(area: float, perim: float) -> float:
-    """Polsby-Popper compactness ``4 pi A / P^2`` (0 for an empty region)."""
-    return 4.0 * math.pi * area / (perim * perim) if perim > 0 else 0.0
-
-
-def best_centre(graph, members: list[int], radius_m: float) -> int:
-    """The member hosting a region's service point: fewest homes beyond ``radius_m``
-    (summed excess), then the smallest worst walk; ``-1`` if no member can host."""
-    cands = [m for m in members if graph.can_host[m]]
-    if not cands:
-        return -1
-    homes = [m for m in members if graph.homes[m]]
-    if not homes:
-        return cands[0]
-    sub = graph.dist.block(cands, homes)
-    R = radius_m
-    inf = np.isinf(sub)
-    exc = np.where(inf, EXCESS_CAP, np.minimum(np.maximum(sub - R, 0) / R, EXCESS_CAP))
-    worst = np.where(inf, 1e12, sub).max(axis=1)
-    score = exc.sum(axis=1) * 1e9 + worst
-    return cands[int(np.argmin(score))]
 
 
 class Search:
@@ -192,14 +161,8 @@ class Search:
         cur = np.asarray(self.cur)
         if (cur < 0).all() or k == 0:
             return [-2] * k
-        labels = np.unique(cur[cur >= 0])
-        col = {int(c): j for j, c in enumerate(labels)}
-        overlap = np.zeros((k, labels.size))
-        for i, r in enumerate(self.assign):
-            c = self.cur[i]
-            if c >= 0:
-                overlap[r, col[c]] += self.w[i] + 1e-6
-        rows, cols = linear_sum_assignment(overlap, maximize=True)
+        rows, cols, labels, overlap = match_overlap(
+            np.asarray(self.assign, dtype=np.int64), cur, np.asarray(self.w), k, eps=1e-6)
         anc = [-2] * k
         for r, c in zip(rows, cols, strict=True):
             if overlap[r, c] > 0:
@@ -224,14 +187,11 @@ class Search:
 
     # -------------------------------------------------------------- objective
     def band(self, W: float) -> float:
-        if W < self.lo:
-            return (self.lo - W) / self.target
-        if W > self.hi:
-            return (W - self.hi) / self.target
-        return 0.0
+        """Band excess of a region weight, in units of the target."""
+        return band_excess(W, self.lo, self.hi) / self.target
 
     def region_cost(self, r: int) -> float:
-        return self.wb * self.band(self.W[r]) + self.lam * (1.0 - polsby(self.A[r], self.P[r]))
+        return self.wb * self.band(self.W[r]) + self.lam * (1.0 - polsby_popper(self.A[r], self.P[r]))
 
     def walk_cost(self, i: int, r: int) -> float:
         if not self.homes[i]:
@@ -304,10 +264,10 @@ class Search:
                 sb += s
                 cb += c
         ar, pr = self.area[i], self.perim[i]
-        pa_old = polsby(self.A[a], self.P[a])
-        pb_old = polsby(self.A[b], self.P[b])
-        pa_new = polsby(self.A[a] - ar, self.P[a] - pr + 2 * sa)
-        pb_new = polsby(self.A[b] + ar, self.P[b] + pr - 2 * sb)
+        pa_old = polsby_popper(self.A[a], self.P[a])
+        pb_old = polsby_popper(self.A[b], self.P[b])
+        pa_new = polsby_popper(self.A[a] - ar, self.P[a] - pr + 2 * sa)
+        pb_new = polsby_popper(self.A[b] + ar, self.P[b] + pr - 2 * sb)
         d += self.lam * (pa_old - pa_new + pb_old - pb_new)
         d += self.nu * (ca - cb)
         if self.homes[i]:
@@ -531,175 +491,8 @@ class Search:
                 if s != r:
                     out.add(s)
         return out
-
-    def repair_band(self, budget: Budget, max_hops: int = 6) -> None:
-        """Ejection chains: pass weight from out-of-band regions along paths of regions."""
-        for _ in range(4 * max(len(self.members), 1)):
-            if budget.out():
-                return
-            bad = [r for r in range(len(self.members))
-                   if self.band(self.W[r]) > 0 and not self._pinned_region(r)]
-            if not bad:
-                return
-            self.rng.shuffle(bad)
-            progress = False
-            for r in bad:
-                if self.band(self.W[r]) > 0 and (
-                        self._chain(r, max_hops, budget) or self._swap(r, budget)
-                        or self._resplit(r, budget)):
-                    progress = True
-            if not progress:
-                return
-
-    def _swap(self, r: int, budget: Budget) -> bool:
-        """Exchange a boundary cell of ``r`` with one of a neighbouring region."""
-        centre_set = set(self.centre)
-        best = None
-        for s in self.region_neighbours(r):
-            if self._pinned_region(s):
-                continue
-            out_cells = [i for i in self.members[r]
-                         if i not in centre_set and not self.pinned[i]
-                         and any(self.assign[j] == s for j in self.nbrs[i])]
-            for i in out_cells:
-                if budget.out():
-                    return False
-                budget.tick()
-                if not self.stays_connected(i):
-                    continue
-                d1 = self.delta(i, r, s)
-                self.move(i, s)
-                for j in list(self.members[s]):
-                    if j == i or j in centre_set or self.pinned[j]:
-                        continue
-                    if not any(self.assign[x] == r for x in self.nbrs[j]):
-                        continue
-                    d = d1 + self.delta(j, s, r)
-                    if d < -_EPS and (best is None or d < best[0]) and self.stays_connected(j):
-                        best = (d, i, j, s)
-                self.move(i, r)
-        if best is None:
-            return False
-        _, i, j, s = best
-        self.move(i, s)
-        self.move(j, r)
-        self.recentre([r, s])
-        return True
-
-    def _resplit(self, r: int, budget: Budget, tries: int = 6) -> bool:
-        """Merge ``r`` with a neighbour and grow the pair again from new seeds, keeping the
-        first split that puts both in the band and lowers the objective."""
-        lo2, hi2 = 2 * self.lo, 2 * self.hi
-        for s in sorted(self.region_neighbours(r)):
-            if self._pinned_region(s) or not lo2 <= self.W[r] + self.W[s] <= hi2:
-                continue
-            base = self.local_objective([r, s])
-            cells = sorted(self.members[r] | self.members[s])
-            old = [self.assign[i] for i in cells]
-            for _ in range(tries):
-                if budget.out():
-                    return False
-                budget.tick(len(cells))
-                seeds = self.pick_seeds(cells, 2)
-                if len(seeds) < 2:
-                    break
-                lab = self.grow(seeds, cells)
-                if len(lab) < len(cells):  # the pair is not connected (a region in pieces)
-                    break
-                for i in cells:
-                    self.move(i, r if lab[i] == 0 else s)
-                self.recentre([r, s])
-                if (self.band(self.W[r]) == 0 and self.band(self.W[s]) == 0
-                        and self.members[r] and self.members[s]
-                        and self.local_objective([r, s]) < base - _EPS):
-                    return True
-                for i, a in zip(cells, old, strict=True):
-                    self.move(i, a)
-                self.recentre([r, s])
-        return False
-
-    def _pinned_region(self, r: int) -> bool:
+    def pinned_region(self, r: int) -> bool:
         return any(self.pinned[i] for i in self.members[r])
-
-    def _chain(self, r0: int, max_hops: int, budget: Budget) -> bool:
-        over = self.W[r0] > self.hi
-        # breadth-first paths in the region graph
-        parent = {r0: -1}
-        depth = {r0: 0}
-        dq = deque([r0])
-        targets = []
-        while dq:
-            r = dq.popleft()
-            if depth[r] >= max_hops:
-                continue
-            for s in self.region_neighbours(r):
-                if s in parent or self._pinned_region(s):
-                    continue
-                parent[s] = r
-                depth[s] = depth[r] + 1
-                dq.append(s)
-                slack = (self.hi - self.W[s]) if over else (self.W[s] - self.lo)
-                if slack > 0:
-                    targets.append(s)
-        for s in targets[:8]:
-            if budget.out():
-                return False
-            budget.tick(depth[s])
-            path = [s]
-            while path[-1] != r0:
-                path.append(parent[path[-1]])
-            path.reverse()  # r0 ... s
-            if self._try_path(path, over):
-                return True
-        return False
-
-    def _try_path(self, path: list[int], over: bool) -> bool:
-        total = 0.0
-        done: list[tuple[int, int]] = []
-        for t in range(len(path) - 1):
-            q, nxt = path[t], path[t + 1]
-            need = (self.W[q] - self.hi) if over else (self.lo - self.W[q])
-            if need <= 0:
-                break
-            giver, taker = (q, nxt) if over else (nxt, q)
-            i = self._pick_transfer(giver, taker, need)
-            if i < 0:
-                break
-            done.append((i, giver))
-            total += self.delta(i, giver, taker)
-            self.move(i, taker)
-        if not done:
-            return False
-        if total < -_EPS:
-            touched = {r for i, g in done for r in (g, self.assign[i])}
-            self.recentre(sorted(touched))
-            return True
-        for i, g in reversed(done):
-            self.move(i, g)
-        return False
-
-    def _pick_transfer(self, giver: int, taker: int, need: float) -> int:
-        """The boundary cell of ``giver`` next to ``taker`` that best covers ``need``."""
-        best, best_key = -1, None
-        centre = self.centre[giver]
-        room = self.W[giver] - self.lo if self.W[giver] > self.lo else 0.0
-        cands = []
-        for i in self.members[giver]:
-            if i == centre or self.pinned[i]:
-                continue
-            if any(self.assign[j] == taker for j in self.nbrs[i]):
-                cands.append(i)
-        for i in cands:
-            wi = self.w[i]
-            if wi <= 0:
-                continue
-            short = max(0.0, need - wi)
-            spill = max(0.0, wi - max(room, need))
-            key = (short + spill, self.delta(i, giver, taker))
-            if best_key is None or key < best_key:
-                if self.stays_connected(i):
-                    best, best_key = i, key
-        return best
 
     def labels(self) -> NDArray[np.int64]:
         return np.asarray(self.assign, dtype=np.int64)
