@@ -19,8 +19,8 @@ import pytest
 import shapely
 
 from dashboard import _planner as pl
-from layers.planner import grid_staff, repartition
 from layers.permissions import Account
+from layers.planner import grid_staff, repartition
 from layers.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
