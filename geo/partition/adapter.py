@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from geo.crs import local_metric_crs
 from geo.network import build_walk_network
+from geo.partition import _compounds
 from geo.partition import cells as _cells
 from geo.partition._distances import cell_distances
 from geo.partition.cells import tessellate
@@ -182,6 +183,7 @@ def repartition(
     current_regions: gpd.GeoDataFrame | None = None,
     rng: np.random.Generator | None = None,
     naming: RegionNaming | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
 ) -> RepartitionResult:
     """Redraw the regions (grids, or communities) inside each container.
 
@@ -248,6 +250,12 @@ def repartition(
         the units were read for a larger area than the containers on purpose).
     rng
         Randomness (default ``np.random.default_rng(0)``).
+    compounds
+        Residential compounds' wall polygons with ``id`` (matching ``units[group_col]``; grid
+        level, Voronoi cells): each compound is one unit whose cell is its wall polygon, never
+        split between grids; buildings without a compound whose point lies inside a wall join
+        it; a compound without homes is one filler cell. The rest of each container is cut as
+        without walls.
     naming
         Codes, names and kinds of the new regions (default :class:`~geo.partition.plan.SequenceNaming`:
         ``<container code>-<n>``); :func:`layers.planner.repartition` passes the grid codes.
@@ -267,6 +275,11 @@ def repartition(
                    **({} if max_steps is None else {"max_steps": max_steps})})
     if cells not in (None, "voronoi", "polygons"):
         raise PartitionInputError(f"cells must be 'voronoi' or 'polygons', got {cells!r}")
+    problems = _compounds.check(compounds)
+    if compounds is not None and (cells == "polygons" or (cells is None and level == "community")):
+        problems.append("compounds need cells='voronoi' (grid level: buildings as units)")
+    if problems:
+        raise PartitionInputError("cannot repartition: " + "; ".join(problems))
     rng = np.random.default_rng(0) if rng is None else rng
     naming = SequenceNaming() if naming is None else naming
     locked_set = {str(c) for c in locked}
@@ -335,6 +348,10 @@ def repartition(
     grp_all = (U[group_col].astype("string").to_numpy(dtype=object, na_value=None)
                if group_col and group_col in U.columns and not polygon_units
                else np.full(len(U), None, dtype=object))
+    walls = wall_ids = None
+    if compounds is not None and len(compounds):
+        grp_all, cont, wall_ids, walls = _compounds.attach(
+            compounds.to_crs(metric), pts, grp_all, cont, C.geometry.to_numpy())
     viol_all: list[dict[str, Any]] = []
     outside = np.flatnonzero(cont < 0)
     if outside.size and report_outside:
@@ -401,6 +418,9 @@ def repartition(
         if polygon_units and rows.size:
             tess = tessellate(poly, unit_polygons=geom[rep_row], n_units=n_units, **kw)
         else:
+            if walls is not None:
+                kw["areas"], kw["area_unit"] = _compounds.walls_in(
+                    poly, wall_ids, walls, {str(k)[2:]: u for u, k in enumerate(ukeys) if str(k)[:2] == "g:"})
             fp_rows = is_poly[rows]
             tess = tessellate(poly, point_xy=shapely.get_coordinates(pts[rows]), point_unit=uinv,
                               footprints=geom[rows][fp_rows] if fp_rows.any() else None,
