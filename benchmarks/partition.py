@@ -21,6 +21,11 @@ Usage::
 
     .venv/bin/python benchmarks/partition.py [--sizes 20,40,80] [--lattice skewed|uniform|both]
         [--methods maxp] [--timeout 120] [--osm Helsinki.osm.pbf] [--no-demo]
+        [--baseline /work/main] [--repeat 2]
+
+``--baseline TREE`` runs another source tree's engine (e.g. the main branch) on the same
+lattices in the same run, alternating with this tree's, and reports its time, score and the
+ratio of the two times.
 
 Prints one JSON document. GridPulse's time includes building the cells and the walking
 distances; spopt's excludes building its weights.
@@ -47,7 +52,11 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo.network import build_walk_network, network_distances, snap_points  # noqa: E402
-from layers.planner import repartition  # noqa: E402
+
+try:  # the planner's codes; a baseline tree from before layers/planner.py has the engine's only
+    from layers.planner import repartition  # noqa: E402
+except ImportError:  # pragma: no cover
+    from geo.partition import repartition  # type: ignore[no-redef]  # noqa: E402
 
 LO, HI, RADIUS = 300, 500, 1000.0
 CRS = 32650
@@ -189,18 +198,58 @@ def digest(res: Any) -> str:
     return h.hexdigest()[:16]
 
 
+_BASELINE_CHILD = """
+import json, sys, time
+sys.path[:0] = [{tree!r}]
+import geo.partition, layers  # the baseline's packages, before this file puts its own tree first
+sys.path.append({bench!r})
+import numpy as np
+import partition as bench
+assert geo.partition.__file__.startswith({tree!r}), geo.partition.__file__
+assert bench.repartition.__module__.startswith({tree_mods!r}), bench.repartition.__module__
+units, container, roads = bench.lattice(4, {seed})
+bench.repartition(units, container, roads=roads, cells="polygons", group_col=None, current_col=None,
+                  band=(bench.LO, bench.HI))
+units, container, roads = bench.lattice({n}, {seed}, {skewed})
+t = time.perf_counter()
+res = bench.repartition(units, container, roads=roads, cells="polygons", group_col=None, current_col=None,
+                        band=(bench.LO, bench.HI), radius_m=bench.RADIUS, rng=np.random.default_rng({seed}))
+secs = time.perf_counter() - t
+labels = res.assignment.astype("category").cat.codes.to_numpy()
+print(json.dumps({{"seconds": secs, "digest": bench.digest(res), "steps": res.search.get("steps"),
+                  **bench.evaluate(labels, units, roads, {n})}}))
+"""
+
+
+def run_baseline(tree: str, n: int, seed: int, skewed: bool) -> dict[str, Any]:
+    """One timed run of the engine of another source tree (e.g. ``/work/main``) on the same
+    lattice, in a child process (its own imports), scored by this file's evaluator."""
+    import subprocess
+
+    code = _BASELINE_CHILD.format(tree=str(Path(tree).resolve()), bench=str(Path(__file__).resolve().parent),
+                                  seed=seed, n=n, skewed=skewed, tree_mods=("geo", "layers"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(tree).resolve()))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def lattice_benchmark(sizes: list[int], timeout: float, seed: int = 0, *, skewed: bool = True,
-                      methods: tuple[str, ...] = ("maxp",), repeat: int = 2) -> list[dict[str, Any]]:
+                      methods: tuple[str, ...] = ("maxp",), repeat: int = 2,
+                      baseline: str | None = None) -> list[dict[str, Any]]:
     """GridPulse (run ``repeat`` times: the same seed must give the same bytes) against spopt
-    on the same lattice; the skewed lattice by default."""
+    on the same lattice; the skewed lattice by default. With ``baseline`` (another source tree,
+    e.g. the main branch), its engine runs ``repeat`` times too, alternating with this one's, so
+    both meet the same machine load."""
     units, container, roads = lattice(4, seed)  # warm-up: imports, pyproj, first calls
     repartition(units, container, roads=roads, cells="polygons", group_col=None, current_col=None,
                 band=(LO, HI))
     out = []
     for n in sizes:
         units, container, roads = lattice(n, seed, skewed)
-        secs, digests = [], []
+        secs, digests, base_runs = [], [], []
         for _ in range(repeat):
+            if baseline:
+                base_runs.append(run_baseline(baseline, n, seed, skewed))
             t = time.perf_counter()
             res = repartition(units, container, roads=roads, cells="polygons", group_col=None,
                               current_col=None, band=(LO, HI), radius_m=RADIUS,
@@ -218,6 +267,13 @@ def lattice_benchmark(sizes: list[int], timeout: float, seed: int = 0, *, skewed
                           "steps": res.search.get("steps"),
                           "stopped_by_time": res.search.get("stopped_by_time"),
                           **evaluate(labels, units, roads, n)}}
+        if base_runs:
+            b = min(base_runs, key=lambda x: x["seconds"])
+            row["baseline"] = {"tree": baseline, "seconds": round(b["seconds"], 2),
+                               "runs_seconds": [round(x["seconds"], 2) for x in base_runs],
+                               "same_bytes_every_run": len({x["digest"] for x in base_runs}) == 1,
+                               "time_ratio_baseline_over_gridpulse": round(b["seconds"] / t_gp, 2),
+                               **{k: v for k, v in b.items() if k not in ("seconds", "digest")}}
         for m in methods:
             secs_m, lab = run_spopt(m, n, seed, k, timeout, skewed)
             if lab is None:
@@ -354,13 +410,17 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per spopt run")
     ap.add_argument("--osm", default=None, help="an OSM extract (.osm.pbf) to run the planner on")
     ap.add_argument("--no-demo", action="store_true")
+    ap.add_argument("--baseline", default=None,
+                    help="another source tree (e.g. /work/main) whose engine runs on the same lattices")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each engine per lattice")
     args = ap.parse_args()
     out: dict[str, Any] = {"cpus": os.cpu_count(), "band": [LO, HI], "radius_m": RADIUS}
     sizes = [int(s) for s in args.sizes.split(",")]
     methods = tuple(m for m in args.methods.split(",") if m)
     for kind in (("skewed", "uniform") if args.lattice == "both" else (args.lattice,)):
         out[f"lattice_{kind}"] = lattice_benchmark(sizes, args.timeout, skewed=kind == "skewed",
-                                                   methods=methods)
+                                                   methods=methods, repeat=args.repeat,
+                                                   baseline=args.baseline)
     if args.osm:
         out["osm"] = osm_benchmark(args.osm)
     if not args.no_demo:

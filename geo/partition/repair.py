@@ -29,7 +29,7 @@ def repair_band(S: Search, budget: Budget, max_hops: int = 6) -> None:
         for r in bad:
             if S.band(S.W[r]) > 0 and (
                     _chain(S, r, max_hops, budget) or _swap(S, r, budget)
-                    or _resplit(S, r, budget)):
+                    or _bisect(S, r, budget) or _resplit(S, r, budget)):
                 progress = True
         if not progress:
             return
@@ -124,6 +124,10 @@ def _chain(S: Search, r0: int, max_hops: int, budget: Budget) -> bool:
             slack = (S.hi - S.W[s]) if over else (S.W[s] - S.lo)
             if slack > 0:
                 targets.append(s)
+    # regions with room for the whole excess first (nearest first), then the rest
+    need = (S.W[r0] - S.hi) if over else (S.lo - S.W[r0])
+    room = [s for s in targets if ((S.hi - S.W[s]) if over else (S.W[s] - S.lo)) >= need]
+    targets = room + [s for s in targets if s not in set(room)]
     for s in targets[:8]:
         if budget.out():
             return False
@@ -137,7 +141,10 @@ def _chain(S: Search, r0: int, max_hops: int, budget: Budget) -> bool:
     return False
 
 
-def _try_path(S: Search, path: list[int], over: bool) -> bool:
+def _try_path(S: Search, path: list[int], over: bool, max_per_hop: int = 4) -> bool:
+    """Pass weight along ``path`` (``r0 ... s``): each region out of the band hands boundary cells
+    to the next one (up to ``max_per_hop`` when one cell does not cover the need: a region of
+    small units next to a tower); kept when the objective falls."""
     total = 0.0
     done: list[tuple[int, int]] = []
     for t in range(len(path) - 1):
@@ -146,12 +153,18 @@ def _try_path(S: Search, path: list[int], over: bool) -> bool:
         if need <= 0:
             break
         giver, taker = (q, nxt) if over else (nxt, q)
-        i = _pick_transfer(S, giver, taker, need)
-        if i < 0:
+        for _ in range(max_per_hop):
+            i = _pick_transfer(S, giver, taker, need)
+            if i < 0:
+                break
+            done.append((i, giver))
+            total += S.delta(i, giver, taker)
+            S.move(i, taker)
+            need = (S.W[q] - S.hi) if over else (S.lo - S.W[q])
+            if need <= 0:
+                break
+        if need > 0 and (not done or done[-1][1] != giver):
             break
-        done.append((i, giver))
-        total += S.delta(i, giver, taker)
-        S.move(i, taker)
     if not done:
         return False
     if total < -_EPS:
@@ -186,3 +199,83 @@ def _pick_transfer(S: Search, giver: int, taker: int, need: float) -> int:
                 best, best_key = i, key
     return best
 
+
+def _bisect(S: Search, r: int, budget: Budget, max_candidates: int = 24) -> bool:
+    """Cut ``r`` and a neighbour anew along a breadth-first order: for each cell of the pair as
+    root, every prefix of the order is connected; a prefix whose weight and the rest's both lie in
+    the band (the rest connected too) is a candidate. The candidate with the lowest objective wins
+    (it must lower the pair's objective). Deterministic, and exact where region growing from
+    random seeds keeps missing the few balanced cuts a pair of towers leaves."""
+    lo, hi = S.lo, S.hi
+    for s in sorted(S.region_neighbours(r)):
+        if S.pinned_region(s) or not 2 * lo <= S.W[r] + S.W[s] <= 2 * hi:
+            continue
+        cells = sorted(S.members[r] | S.members[s])
+        inset = set(cells)
+        total = S.W[r] + S.W[s]
+        cands: list[frozenset[int]] = []
+        seen: set[frozenset[int]] = set()
+        for root in cells:
+            if budget.out():
+                return False
+            budget.tick(len(cells))
+            order = _bfs(S, root, inset)
+            acc = 0.0
+            for m, c in enumerate(order[:-1]):
+                acc += S.w[c]
+                if lo <= acc <= hi and lo <= total - acc <= hi:
+                    part = frozenset(order[: m + 1])
+                    if part not in seen and _connected(S, inset - part):
+                        seen.add(part)
+                        cands.append(part)
+            if len(cands) >= max_candidates:
+                break
+        if not cands:
+            continue
+        base = S.local_objective([r, s])
+        old = {i: S.assign[i] for i in cells}
+        best, best_f = None, base - _EPS
+        for part in cands:
+            for i in cells:
+                S.move(i, r if i in part else s)
+            S.recentre([r, s])
+            f = S.local_objective([r, s])
+            if f < best_f:
+                best, best_f = part, f
+        if best is not None:
+            for i in cells:
+                S.move(i, r if i in best else s)
+            S.recentre([r, s])
+            return True
+        for i in cells:
+            S.move(i, old[i])
+        S.recentre([r, s])
+    return False
+
+
+def _bfs(S: Search, root: int, inset: set[int]) -> list[int]:
+    """Cells of ``inset`` in breadth-first order from ``root`` (neighbours in index order)."""
+    order, seen = [root], {root}
+    k = 0
+    while k < len(order):
+        x = order[k]
+        k += 1
+        for y in sorted(S.nbrs[x]):
+            if y in inset and y not in seen:
+                seen.add(y)
+                order.append(y)
+    return order
+
+
+def _connected(S: Search, cells: set[int]) -> bool:
+    if not cells:
+        return False
+    start = min(cells)
+    seen, todo = {start}, [start]
+    while todo:
+        x = todo.pop()
+        for y in S.nbrs[x]:
+            if y in cells and y not in seen:
+                seen.add(y)
+                todo.append(y)
+    return len(seen) == len(cells)

@@ -84,7 +84,7 @@ def solve(
     budget = Budget(per_start * (len(starts) + 3), time_limit_s)
     best = _run_starts(S, plans, starts, budget, per_start, rng)
     k_tried = [sum(len(p["pinned"]) + p["k_rest"] for p in plans)]
-    if best[1] > 0 and problem.k is None:
+    if best[1] > 0 and problem.k is None and _worth_restart(S, best[0]):
         # components still out of band: their next-best region count (else fresh seeds)
         alt = _alternative_plans(S, plans, best[0])
         if alt is not None:
@@ -97,6 +97,20 @@ def solve(
     return Partition(problem, relabel(best[0]),
                      search={"steps": budget.steps, "max_steps_per_start": per_start,
                              "stopped_by": stopped, "k_tried": k_tried})
+
+
+#: A fresh start with another region count is tried while more than this share of the regions
+#: is out of the band: below it (a handful of regions in a large container) a restart costs a
+#: whole search and reshuffles everything to move a few regions, which the repairs do locally.
+RESTART_SHARE = 0.01
+
+
+def _worth_restart(S: Search, lab: NDArray[np.int64]) -> bool:
+    """Whether the regions out of the band (those without an oversized unit) exceed
+    :data:`RESTART_SHARE` of the regions."""
+    S.load(lab)
+    bad = sum(1 for r in range(len(S.members)) if S.band(S.W[r]) > 0 and not S.pinned_region(r))
+    return bad > RESTART_SHARE * len(S.members)
 
 
 def _run_starts(
