@@ -32,6 +32,7 @@ import pandas as pd
 
 from geo.partition import AB_POSTS_PER_GRID, ContainerState, RepartitionResult
 from geo.partition import repartition as _engine
+from geo.partition.plan import sequence_codes
 
 __all__ = ["AB_POSTS_PER_GRID", "ContainerPlan", "GridNaming", "grid_staff", "repartition"]
 
@@ -57,15 +58,7 @@ class GridNaming:
     def codes(self, container_code: str, k: int, reserved: Collection[str] = ()) -> list[str]:
         """The container's code and a sequence number, skipping ``reserved`` (locked) codes."""
         width = int(_LEVELS[self.level]["seq"])
-        taken = set(reserved)
-        out: list[str] = []
-        seq = 0
-        while len(out) < k:
-            seq += 1
-            c = f"{container_code}{seq:0{width}d}"
-            if c not in taken:
-                out.append(c)
-        return out
+        return sequence_codes(lambda seq: f"{container_code}{seq:0{width}d}", k, reserved)
 
     def attributes(self, container_code: str, container_name: str, seq: int) -> dict[str, Any]:
         return {"name": f"{container_name}第{seq}{_LEVELS[self.level]['suffix']}",

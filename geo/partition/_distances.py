@@ -58,24 +58,40 @@ def cell_distances(
     order = np.argsort(tgt_unit, kind="stable")
     tgt = tgt.take(order)
     tgt_unit = tgt_unit[order]
-    starts = np.flatnonzero(np.r_[True, tgt_unit[1:] != tgt_unit[:-1]]) if tgt_unit.size else []
-    cols = tgt_unit[starts] if tgt_unit.size else np.zeros(0, dtype=np.int64)
     dense = n <= _DENSE_MAX
     if dense:
         d = np.full((n, n), np.inf, dtype=np.float32)
     else:
         ri, ci, vals = [], [], []
+    # sources in spatially compact chunks; each chunk looks only at the units whose every home
+    # lies within ``cutoff`` of the chunk's box (a walk is never shorter than the straight line,
+    # so the others are beyond the cutoff anyway: the result is the same, found sooner)
+    sxy = cell_xy[:n_units]
+    band_id = np.floor((sxy[:, 1] - sxy[:, 1].min()) / max(cutoff, 1.0)) if n_units else np.zeros(0)
+    src_order = np.lexsort((sxy[:, 0], band_id))
+    txy = shapely.get_coordinates(pts[rows[home_rows]])[order]
     step = max(1, 4_000_000 // max(len(tgt), 1))
     for s0 in range(0, n_units, step):
-        idx = np.arange(s0, min(s0 + step, n_units))
-        full = network_distances(sub, src.take(idx), tgt, limit_m=cutoff)
-        red = np.maximum.reduceat(full, starts, axis=1) if len(starts) else np.zeros((idx.size, 0))
+        idx = np.sort(src_order[s0:s0 + step])
+        (x0, y0), (x1, y1) = sxy[idx].min(axis=0) - cutoff, sxy[idx].max(axis=0) + cutoff
+        row_in = (txy[:, 0] >= x0) & (txy[:, 0] <= x1) & (txy[:, 1] >= y0) & (txy[:, 1] <= y1)
+        # a unit counts only when all its homes are near (its farthest home decides)
+        unit_out = np.zeros(n_units, dtype=bool)
+        unit_out[tgt_unit[~row_in]] = True
+        sel = np.flatnonzero(~unit_out[tgt_unit])
+        if sel.size == 0:
+            continue
+        su = tgt_unit[sel]
+        st = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+        full = network_distances(sub, src.take(idx), tgt.take(sel), limit_m=cutoff)
+        red = np.maximum.reduceat(full, st, axis=1)
+        c_sel = su[st]
         if dense:
-            d[np.ix_(idx, cols)] = red
+            d[np.ix_(idx, c_sel)] = red
         else:
             rr, cc = np.nonzero(np.isfinite(red))
             ri.append(idx[rr])
-            ci.append(cols[cc])
+            ci.append(c_sel[cc])
             vals.append(red[rr, cc])
     if not dense:
         ri = np.concatenate(ri) if ri else np.zeros(0, dtype=np.int64)

@@ -115,7 +115,16 @@ def polygon_pieces(
 ) -> tuple[list[NDArray], list[NDArray], list[NDArray]]:
     tree = shapely.STRtree(blocks)
     pi, bi = tree.query(polys, predicate="intersects")
-    inter = shapely.intersection(polys[pi], blocks[bi])
+    # a polygon inside one block is its own piece there and only touches the others (no
+    # overlay needed: most units)
+    home = np.full(polys.size, -1, dtype=np.int64)
+    inside, inside_b = tree.query(polys, predicate="within")
+    home[inside[::-1]] = inside_b[::-1]
+    whole = home[pi] == bi
+    keep = (home[pi] < 0) | whole
+    pi, bi, whole = pi[keep], bi[keep], whole[keep]
+    inter = polys[pi].copy()
+    inter[~whole] = shapely.intersection(polys[pi[~whole]], blocks[bi[~whole]])
     area = shapely.area(inter)
     ok = area > MIN_PIECE_M2
     return [inter[ok]], [pi[ok].astype(np.int64)], [bi[ok].astype(np.int64)]

@@ -10,7 +10,7 @@ the administrative ladder.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from geo.partition.cells import Tessellation
 from geo.partition.state import Partition, PartitionProblem
 from geo.partition.violations import violations
 
-__all__ = ["ContainerState", "RegionNaming", "SequenceNaming", "current_partition"]
+__all__ = ["ContainerState", "RegionNaming", "SequenceNaming", "current_partition", "sequence_codes"]
 
 
 class RegionNaming(Protocol):
@@ -58,7 +58,7 @@ class SequenceNaming:
     parent_col: str = "container"
 
     def codes(self, container_code: str, k: int, reserved: Collection[str] = ()) -> list[str]:
-        return _sequence(lambda seq: f"{container_code}-{seq}", k, reserved)
+        return sequence_codes(lambda seq: f"{container_code}-{seq}", k, reserved)
 
     def attributes(self, container_code: str, container_name: str, seq: int) -> dict[str, Any]:
         return {"name": f"{container_name}-{seq}", self.parent_col: container_code}
@@ -67,7 +67,8 @@ class SequenceNaming:
         return {"name": code}
 
 
-def _sequence(make: Any, k: int, reserved: Collection[str]) -> list[str]:
+def sequence_codes(make: Callable[[int], str], k: int, reserved: Collection[str] = ()) -> list[str]:
+    """The first ``k`` codes ``make(1), make(2), ...`` that are not ``reserved``."""
     taken = set(reserved)
     out: list[str] = []
     seq = 0

@@ -172,3 +172,13 @@ def test_properties_with_walls(seed: int, n_side: int) -> None:
     # a polygon in pieces is named
     pieces = shapely.get_num_geometries(res.regions.geometry.to_numpy())
     np.testing.assert_array_equal(pieces, res.regions["parts"])
+
+
+def test_walls_the_same_seed_gives_the_same_bytes() -> None:
+    from test_partition_real import plan_digest
+
+    comm, b, rd, cw = compound_world(5, 5)
+    runs = [repartition(b, comm, roads=rd, band=(200, 400), compounds=cw, rng=np.random.default_rng(5))
+            for _ in range(2)]
+    assert plan_digest(runs[0]) == plan_digest(runs[1])
+    assert runs[0].search["stopped_by_time"] == []
