@@ -144,9 +144,13 @@ def _chain(S: Search, r0: int, max_hops: int, budget: Budget) -> bool:
 def _try_path(S: Search, path: list[int], over: bool, max_per_hop: int = 4) -> bool:
     """Pass weight along ``path`` (``r0 ... s``): each region out of the band hands boundary cells
     to the next one (up to ``max_per_hop`` when one cell does not cover the need: a region of
-    small units next to a tower); kept when the objective falls."""
+    small units next to a tower); kept when the objective falls.
+
+    A region's service point moves only when nothing else can (a tower and one small unit):
+    then the change is judged on the exact objective of the regions on the path."""
     total = 0.0
     done: list[tuple[int, int]] = []
+    base: float | None = None
     for t in range(len(path) - 1):
         q, nxt = path[t], path[t + 1]
         need = (S.W[q] - S.hi) if over else (S.lo - S.W[q])
@@ -155,6 +159,10 @@ def _try_path(S: Search, path: list[int], over: bool, max_per_hop: int = 4) -> b
         giver, taker = (q, nxt) if over else (nxt, q)
         for _ in range(max_per_hop):
             i = _pick_transfer(S, giver, taker, need)
+            if i < 0 and not done:
+                i = _pick_transfer(S, giver, taker, need, allow_centre=True)
+                if i >= 0:
+                    base = S.local_objective(sorted(set(path)))
             if i < 0:
                 break
             done.append((i, giver))
@@ -167,19 +175,26 @@ def _try_path(S: Search, path: list[int], over: bool, max_per_hop: int = 4) -> b
             break
     if not done:
         return False
-    if total < -_EPS:
-        touched = {r for i, g in done for r in (g, S.assign[i])}
-        S.recentre(sorted(touched))
+    touched = sorted({r for i, g in done for r in (g, S.assign[i])})
+    if base is not None:  # a service point moved: the deltas do not tell, the objective does
+        S.recentre(touched)
+        if S.local_objective(sorted(set(path))) < base - _EPS:
+            return True
+    elif total < -_EPS:
+        S.recentre(touched)
         return True
     for i, g in reversed(done):
         S.move(i, g)
+    if base is not None:
+        S.recentre(touched)
     return False
 
 
-def _pick_transfer(S: Search, giver: int, taker: int, need: float) -> int:
-    """The boundary cell of ``giver`` next to ``taker`` that best covers ``need``."""
+def _pick_transfer(S: Search, giver: int, taker: int, need: float, *, allow_centre: bool = False) -> int:
+    """The boundary cell of ``giver`` next to ``taker`` that best covers ``need`` (its service
+    point too with ``allow_centre``)."""
     best, best_key = -1, None
-    centre = S.centre[giver]
+    centre = -1 if allow_centre else S.centre[giver]
     room = S.W[giver] - S.lo if S.W[giver] > S.lo else 0.0
     cands = []
     for i in S.members[giver]:
