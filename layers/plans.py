@@ -328,6 +328,32 @@ def check_plan(store: Any, plan: Plan, *, band: tuple[float, float] = DEFAULT_BA
     return out
 
 
+def merge_reasons(found: Sequence[Mapping[str, Any]], reasons: Sequence[Mapping[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """``found`` (:func:`check_plan`) with the explanations of an engine's records of the same
+    ``(code, grid)`` merged in (``reason``, moved units...): the rule stays this module's,
+    the why comes from whoever knows it. Records the check does not make (``not_contiguous``,
+    ``beyond_radius``...) are added as they are, as warnings unless they are errors already.
+    """
+    by_key = {(str(r.get("code")), str(r.get("grid"))): r for r in reasons}
+    out = []
+    seen = set()
+    for v in found:
+        key = (str(v["code"]), str(v.get("grid")))
+        extra = {k: x for k, x in by_key.get(key, {}).items() if k not in v}
+        out.append({**v, **extra})
+        seen.add(key)
+    for key, r in by_key.items():
+        if key not in seen:
+            out.append({**r, "severity": r.get("severity", "warning")})
+    return out
+
+
+def check_permission(account: Account, action: str) -> None:
+    """:func:`layers.permissions.require` (``plan.save`` / ``plan.rollback``)."""
+    require(account, action)
+
+
 def open_errors(violations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The violations of hard rules (severity ``error``)."""
     return [dict(v) for v in violations if v.get("severity") == "error"]
@@ -621,10 +647,11 @@ def _audit_note(version: int, effective: pd.Timestamp, note: str,
 
 def _store_version(store: Any, account: Account, plan: Plan, *, effective: Any, note: str,
                    confirm: bool, band: tuple[float, float], balance: str,
-                   source: int | None, action: str, today: Any) -> int:
+                   source: int | None, action: str, today: Any,
+                   reasons: Sequence[Mapping[str, Any]] = (), already_live: bool = False) -> int:
     day = effective_day(today_local() if today is None else today)
     eff = day if effective is None else effective_day(effective)
-    violations = check_plan(store, plan, band=band, balance=balance)
+    violations = merge_reasons(check_plan(store, plan, band=band, balance=balance), reasons)
     if open_errors(violations) and not confirm:
         raise UnconfirmedViolationsError(violations)
     digest = _put_snapshot(store, plan)
@@ -640,7 +667,7 @@ def _store_version(store: Any, account: Account, plan: Plan, *, effective: Any, 
            "workers": len(plan.workers), "live_since": None}
     version = _claim(store, row)
     audit_note = _audit_note(version, eff, note, violations)
-    if goes_live:
+    if goes_live and not already_live:
         try:
             _write_live(store, plan, actor=account.username, note=audit_note)
         except BaseException:
@@ -665,8 +692,13 @@ def _json_default(v: Any) -> Any:
 
 def save_plan(store: Any, account: Account, plan: Plan, *, effective: Any = None, note: str = "",
               confirm: bool = False, band: tuple[float, float] = DEFAULT_BAND,
-              balance: str = "households", today: Any = None) -> int:
+              balance: str = "households", today: Any = None,
+              reasons: Sequence[Mapping[str, Any]] = ()) -> int:
     """Save ``plan`` as a new version taking effect on ``effective`` (default: today).
+
+    ``reasons``: an engine's violation records (:mod:`geo.partition`), whose explanations
+    (manual move, which constraint blocked...) are recorded with the rules found here
+    (:func:`merge_reasons`); the hard-rule check itself is always :func:`check_plan`.
 
     When the version is in force today (its effective date is today or earlier and no later
     saved version has taken effect since), the live ``grids``, ``buildings`` and ``workers``
@@ -684,7 +716,31 @@ def save_plan(store: Any, account: Account, plan: Plan, *, effective: Any = None
     """
     require(account, "plan.save")
     return _store_version(store, account, plan, effective=effective, note=note, confirm=confirm,
-                          band=band, balance=balance, source=None, action="plan_save", today=today)
+                          band=band, balance=balance, source=None, action="plan_save", today=today,
+                          reasons=reasons)
+
+
+def ensure_baseline(store: Any, account: Account, *, before: Any = None, note: str = "",
+                    today: Any = None) -> int | None:
+    """Before the first plan version, record the live boundaries as a baseline version.
+
+    The baseline takes effect the day before ``before`` (or before today, whichever is
+    earlier), so that analyses of any earlier date use the boundaries that were live until the
+    first saved plan. It records whatever rules the live boundaries break (confirmed: it is
+    the record of what is, not a new plan). Returns its version, or ``None`` when versions
+    exist already.
+    """
+    require(account, "plan.save")
+    if _rows(store) or not store.has_layer("grids"):
+        return None
+    day = effective_day(today_local() if today is None else today)
+    first = day if before is None else min(day, effective_day(before))
+    live = _live_boundaries(store)
+    plan = Plan(_as_grids(live.grids), live.buildings.astype(object).where(live.buildings.notna(), None),
+                live.workers.astype(object).where(live.workers.notna(), None))
+    return _store_version(store, account, plan, effective=first - pd.Timedelta(days=1), note=note,
+                          confirm=True, band=DEFAULT_BAND, balance="households", source=None,
+                          action="plan_save", today=today, already_live=True)
 
 
 def rollback_plan(store: Any, account: Account, version: int, *, effective: Any = None,
