@@ -603,6 +603,53 @@ def grid_codes_at(store: Any, points: gpd.GeoDataFrame | gpd.GeoSeries, times: A
     return pd.Series(out, index=geoms.index, name="grid_code", dtype=object)
 
 
+def has_versions(store: Any) -> bool:
+    """True when at least one plan version is saved (boundaries may differ over time)."""
+    return any(r["state"] == "saved" for r in _rows(store))
+
+
+def assignments_at(store: Any, day: Any, grids: gpd.GeoDataFrame, workers: pd.DataFrame
+                   ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """``grids`` and ``workers`` (read from the live layers) as they were on ``day``.
+
+    For patrol hours of a past day: the grids in force that day (the columns of ``grids``
+    that the version has) and each worker's grid and post of that day (workers the version
+    does not know keep theirs). Without plan versions, the frames come back unchanged.
+    """
+    if not has_versions(store):
+        return grids, workers
+    b = boundaries_at(store, day)
+    cols = [c for c in grids.columns if c in b.grids.columns and c != grids.geometry.name]
+    g = gpd.GeoDataFrame(pd.DataFrame(b.grids[cols]), geometry=b.grids.geometry.to_numpy(),
+                         crs=b.grids.crs)
+    if grids.geometry.name != "geometry":
+        g = g.rename_geometry(grids.geometry.name)
+    by_id = b.workers.set_index(b.workers["id"].astype(str))
+    ids = workers["id"].astype(str)
+    w = workers.copy()
+    for col in ("grid_code", "post"):
+        if col in w.columns and col in by_id.columns:
+            then = ids.map(by_id[col])
+            w[col] = then.where(ids.isin(by_id.index), w[col]).to_numpy()
+    return g, w
+
+
+def count_by_grid_at(store: Any, cases: gpd.GeoDataFrame, *, time_col: str = "requested_datetime",
+                     recorded_col: str = "grid_code") -> pd.Series:
+    """Cases per grid, each counted for the grid holding it under the boundaries of its day.
+
+    A case outside every grid keeps its recorded ``grid_code``. Index: grid code; name ``count``.
+    """
+    if not len(cases):
+        return pd.Series([], dtype="int64", name="count", index=pd.Index([], name="grid_code"))
+    codes = grid_codes_at(store, cases, cases[time_col])
+    if recorded_col in cases.columns:
+        codes = codes.where(codes.notna(), cases[recorded_col].astype(object))
+    out = codes.dropna().astype(str).value_counts().rename("count")
+    out.index.name = "grid_code"
+    return out
+
+
 # --------------------------------------------------------------------------- saving
 
 
@@ -820,7 +867,8 @@ def _settle(store: Any) -> None:
 
 __all__ = [
     "DEFAULT_BAND", "HARD_RULES", "Boundaries", "Plan", "PlanError", "UnconfirmedViolationsError",
-    "activate_due", "boundaries_at", "check_plan", "effective_day", "grid_codes_at",
+    "activate_due", "assignments_at", "boundaries_at", "check_plan", "count_by_grid_at",
+    "effective_day", "ensure_baseline", "grid_codes_at", "has_versions", "merge_reasons",
     "in_force_version", "make_plan", "open_errors", "plan_versions", "read_plan",
     "rollback_plan", "save_plan", "violation_text", "violations_summary",
 ]
