@@ -257,11 +257,11 @@ elif section == "versions":
                      key="pl_history")
         notes = dict(zip(saved["version"].astype(int), saved["note"].astype(str), strict=True))
         recorded = {int(v): x for v, x in zip(saved["version"], saved["violations"], strict=True)}
-        shown = st.selectbox(t("versions.page.recorded", lang, version="…"),
+        shown = st.selectbox(t("versions.page.recorded_pick", lang),
                              list(recorded), key="pl_recorded",
                              format_func=lambda x: f"v{x} · {notes.get(x, '')}")
         if recorded.get(shown):
-            st.table(_html.md_frame(pl.violation_rows(recorded[shown], {}, lang).head(pl.MAX_LISTED)))
+            st.table(_html.md_frame(pl.violation_rows(recorded[shown], names, lang).head(pl.MAX_LISTED)))
         else:
             st.caption(t("versions.page.none_recorded", lang))
         choices = [int(x) for x in saved.loc[~saved["in_force"].astype(bool), "version"]]
