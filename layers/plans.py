@@ -856,6 +856,10 @@ def _settle(store: Any) -> None:
     for r in _rows(store):
         if r["state"] != "pending" or pd.Timestamp(r["saved"]) > limit:
             continue
+        if pd.Timestamp(r["effective"]) > pd.Timestamp(r["saved"]).normalize():
+            store.update_records(VERSIONS, {"version": r["version"], "state": "pending"},
+                                 {"state": "saved"})  # a future version: nothing was to be written
+            continue
         try:
             ok = _same_as_live(store, _snapshot(store, r["snapshot"]))
         except PlanError:

@@ -230,3 +230,23 @@ def test_snapshot_round_trip_keeps_every_part() -> None:
     assert back.grids.geom_equals(plan.grids).all() and back.buildings.to_dict() == {"b1": A, "b2": None}
     assert back.workers.to_dict("records") == [{"id": "w1", "grid_code": A, "post": None}]
     assert json.loads(plans.snapshot_text(plan)).keys() == {"grids", "buildings", "workers"}
+
+
+def test_a_save_that_died_half_way_is_settled_later(store) -> None:
+    """A process killed between the live write and the version's mark leaves a ``pending``
+    row: once older than the timeout it is settled by comparing its snapshot with the live
+    layers (saved when they hold it, failed otherwise)."""
+    seed(store)
+    plan = plans.make_plan(store, grids(118.774))
+    digest = plans._put_snapshot(store, plan)
+    old = plans.now_local() - plans.PENDING_TIMEOUT - pd.Timedelta(minutes=1)
+    for version, eff in ((1, DAY1), (2, pd.Timestamp("2030-01-01"))):
+        store.insert_record(plans.VERSIONS, {"version": version, "state": "pending", "effective": eff,
+                                             "saved": old, "actor": "x", "note": "", "snapshot": digest,
+                                             "violations": "[]", "band": "{}"})
+    fresh = {"version": 3, "state": "pending", "effective": DAY1, "saved": plans.now_local(),
+             "actor": "x", "note": "", "snapshot": digest, "violations": "[]", "band": "{}"}
+    store.insert_record(plans.VERSIONS, fresh)
+    # v1's write never happened (live still has the 118.775 boundary): failed; v2 was a future
+    # version (nothing to write): saved; v3 may still be running: left pending
+    assert plans.plan_versions(store)["state"].tolist() == ["failed", "saved", "pending"]

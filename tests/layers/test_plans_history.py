@@ -21,9 +21,8 @@ from tests.layers.test_plans import ADMIN, DAY1, DAY2, TODAY, A, B, grids, seed
 SPOT = (118.7745, 32.063)
 
 
-@pytest.fixture()
-def history(tmp_path):
-    with open_store(str(tmp_path / "h.gpkg")) as s:
+def _history(path):
+    with open_store(str(path)) as s:
         seed(s)
         t = [pd.Timestamp("2026-03-10 09:00"), pd.Timestamp("2026-07-10 09:00"), pd.Timestamp("2026-07-11 09:00")]
         inc = gpd.GeoDataFrame({
@@ -37,6 +36,18 @@ def history(tmp_path):
         plans.save_plan(s, ADMIN, plans.make_plan(s, grids(118.775)), effective=DAY1, today=TODAY)
         plans.save_plan(s, ADMIN, plans.make_plan(s, grids(118.774)), effective=DAY2, today=TODAY)
         yield s
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """The store, shared by the read-only tests of this module."""
+    yield from _history(tmp_path_factory.mktemp("hist") / "h.gpkg")
+
+
+@pytest.fixture()
+def own_history(tmp_path):
+    """A store of its own, for a test that saves another version."""
+    yield from _history(tmp_path / "h.gpkg")
 
 
 def test_kpi_table_counts_each_case_for_the_grid_of_its_day(history) -> None:
@@ -78,7 +89,8 @@ def test_patrol_hours_of_a_past_day_use_that_days_grids(history) -> None:
     assert float(today.set_index("worker_id").loc["w2", "hours_in_grid"]) > 1.9
 
 
-def test_assignments_follow_the_plan_of_the_day(history) -> None:
+def test_assignments_follow_the_plan_of_the_day(own_history) -> None:
+    history = own_history
     plans.save_plan(history, ADMIN, plans.make_plan(history, grids(118.774), workers={"w2": (A, "B")}),
                     effective="2026-07-01", today=TODAY)
     w = history.read("workers", columns=["id", "grid_code", "post"])
