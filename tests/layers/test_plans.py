@@ -39,7 +39,7 @@ def grids(split: float, *, a_geom: shapely.Geometry | None = None) -> gpd.GeoDat
     }, geometry=[a, shapely.box(split, 32.060, 118.780, 32.065)], crs=4326)
 
 
-def seed(store) -> None:
+def seed(store, *, with_communities: bool = True) -> None:
     communities = gpd.GeoDataFrame({"code": [COM], "name": ["宁海路社区"], "subdistrict_code": ["320106001"]},
                                    geometry=[shapely.box(118.770, 32.060, 118.780, 32.065)], crs=4326)
     buildings = gpd.GeoDataFrame({
@@ -48,8 +48,8 @@ def seed(store) -> None:
         geometry=shapely.points([(118.771, 32.062), (118.7745, 32.062), (118.778, 32.062)]), crs=4326)
     workers = pd.DataFrame({"id": ["w1", "w2"], "name": ["张三", "李四"], "role": ["full_time"] * 2,
                             "grid_code": [A, B], "post": ["A", "A"]})
-    store.write({"communities": communities, "grids": grids(118.775), "buildings": buildings,
-                 "workers": workers})
+    layers = {"communities": communities} if with_communities else {}
+    store.write({**layers, "grids": grids(118.775), "buildings": buildings, "workers": workers})
 
 
 def live(store) -> tuple[list, dict, dict]:
@@ -173,8 +173,11 @@ def _fail_on_workers_audit(store, pg_base: str | None) -> None:
                      f'EXECUTE FUNCTION "{s}".boom()')
 
 
-def test_a_failed_save_leaves_grids_buildings_and_workers_as_they_were(store, request) -> None:
-    seed(store)
+@pytest.mark.parametrize("communities", [True, False], ids=["in-place", "whole-store"])
+def test_a_failed_save_leaves_grids_buildings_and_workers_as_they_were(store, request, communities) -> None:
+    """Both write paths: a transaction in place, and (a GeoPackage holding only the three
+    layers) the engine's rebuild of the whole file that is renamed into place."""
+    seed(store, with_communities=communities)
     plans.save_plan(store, ADMIN, plans.make_plan(store, grids(118.775)), effective=DAY1, today=TODAY)
     before = live(store)
     pg = request.getfixturevalue("pg_url") if store.url.startswith("postgresql") else None
