@@ -212,7 +212,7 @@ elif section == "versions":
             # a plan that breaks a hard rule is saved only when the planner says so
             st.warning(_html.md(plans.violations_summary(found, lang)))
             st.table(_html.md_frame(pl.violation_rows(
-                plans.open_errors(found), dict(zip(model.all_codes, model.all_names, strict=True)),
+                plans.open_errors(found), {**names, **dict(zip(model.all_codes, model.all_names, strict=True))},
                 lang).head(pl.MAX_LISTED)))
             confirmed = st.checkbox(t("versions.page.confirm", lang, n=n_errors),
                                     key="pl_confirm_violations")

@@ -149,8 +149,8 @@ def test_planner_runs_moves_saves_and_rolls_back(page, server, demo_gpkg, movabl
     page.get_by_text("确定把网格图层回滚到").first.wait_for(timeout=TIMEOUT_MS)
     _idle(page)
     again = page.get_by_text("我已知晓本方案有")
-    if again.count():  # the baseline's own recorded violations: confirmed again
-        again.first.click()
+    if again.count() > 1:  # the baseline's own recorded violations: confirmed again (the last box)
+        again.last.click()
         _idle(page)
     _button(page, "确认回滚").click()
     page.get_by_text("已回滚").first.wait_for(timeout=TIMEOUT_MS)
