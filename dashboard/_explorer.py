@@ -20,6 +20,7 @@ from dashboard import _html, maps, state
 from dashboard import _kpis as kpis
 from dashboard.widgets import fmt_int, tr
 from geo.crs import to_metric
+from layers import plans
 
 #: Map styles per layer.
 SUB_STYLE = {"color": "#1d3557", "weight": 3, "opacity": 0.95, "fill": True, "fillOpacity": 0.0}
@@ -50,7 +51,97 @@ def _grid_table(url: str, version: str, now: pd.Timestamp) -> pd.DataFrame:
     )
 
 
-def grid_table(*, with_patrol_hours: bool = False) -> pd.DataFrame:
+# --------------------------------------------------------------------------- boundaries of a date
+
+
+def as_of(day: Any) -> plans.Boundaries | None:
+    """The plan version in force on ``day`` (:func:`layers.plans.boundaries_at`); ``None``
+    when no plan version is saved (the live layers are all there is)."""
+    return _as_of(state.settings().store_url, state.data_version(), pd.Timestamp(day).normalize())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _as_of(url: str, version: str, day: pd.Timestamp) -> plans.Boundaries | None:
+    store = state.get_store()
+    if not state.locked(plans.has_versions, store):
+        return None
+    return state.locked(plans.boundaries_at, store, day)
+
+
+def _live_version(url: str, version: str) -> int | None:
+    vers = _versions(url, version)
+    live = vers.loc[vers["live"].astype(bool), "version"] if len(vers) else []
+    return int(live.iloc[0]) if len(live) else None
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _versions(url: str, version: str) -> pd.DataFrame:
+    return state.locked(plans.plan_versions, state.get_store(), settle=False)
+
+
+def past_boundaries(day: Any) -> plans.Boundaries | None:
+    """The boundaries to draw for ``day`` when they are not the live layers' (``None``: draw
+    the live layers: no version saved, or the version in force then is the live one)."""
+    b = as_of(day)
+    if b is None or b.version == _live_version(state.settings().store_url, state.data_version()):
+        return None
+    return b
+
+
+def version_caption(day: Any) -> str:
+    """Which plan version is in force on ``day`` and since when (Markdown, escaped)."""
+    d = pd.Timestamp(day).normalize()
+    b = as_of(d)
+    if b is None:
+        return tr_v("explorer.live")
+    if b.before_first:
+        return tr_v("explorer.before_first", date=f"{d:%Y-%m-%d}", version=b.version,
+                    since=f"{b.effective:%Y-%m-%d}")
+    until = tr_v("explorer.until", date=f"{b.until:%Y-%m-%d}") if b.until is not None else ""
+    return tr_v("explorer.caption", date=f"{d:%Y-%m-%d}", version=b.version,
+                since=f"{b.effective:%Y-%m-%d}", until=until)
+
+
+def tr_v(key: str, **params: Any) -> str:
+    """A label of the plan versions (``versions.<key>``) in the session's language."""
+    from layers.i18n import t
+
+    return t(f"versions.{key}", state.lang(), **params)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _grid_table_at(url: str, version: str, now: pd.Timestamp, day: pd.Timestamp) -> pd.DataFrame:
+    b = past_boundaries(day)
+    assert b is not None
+    incidents = state.layer("incidents", ["service_request_id", "grid_code", "requested_datetime"])
+    workers = state.layer("workers", ["id", "grid_code", "post", "role"])
+    _, workers = state.locked(plans.assignments_at, state.get_store(), day, b.grids, workers)
+    return kpis.grid_table(
+        b.grids, state.layer("communities", ["code", "name", "subdistrict_code"]),
+        state.layer("subdistricts", ["code", "name"]), workers, incidents, None, now=now,
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _shapes_at(url: str, version: str, day: pd.Timestamp, datum: str) -> gpd.GeoDataFrame:
+    b = past_boundaries(day)
+    assert b is not None
+    g = b.grids
+    parts = [maps.prepare_polygons(g.loc[g["kind"] == k, ["code", "kind", g.geometry.name]],
+                                   tolerance_m=4.0, datum=datum)
+             for k in ("comprehensive", "dedicated")]
+    return pd.concat(parts)
+
+
+def grid_shapes(cfg: maps.MapConfig, day: Any = None) -> gpd.GeoDataFrame:
+    """The grids drawn for ``day`` (default: the live layer), ready for the browser."""
+    if day is None or past_boundaries(day) is None:
+        return state.display_layer("grids", cfg, columns=("code", "kind"))
+    return _shapes_at(state.settings().store_url, state.data_version(),
+                      pd.Timestamp(day).normalize(), cfg.datum)
+
+
+def grid_table(*, with_patrol_hours: bool = False, day: Any = None) -> pd.DataFrame:
     """One row per grid with card fields and choropleth metrics (shared, read-only).
 
     Patrol hours are those of the latest day with GPS fixes (:func:`patrol_day`): the hours
@@ -58,6 +149,9 @@ def grid_table(*, with_patrol_hours: bool = False) -> pd.DataFrame:
     a grid without workers. They are filled only when asked for (the patrol-hours
     choropleth); the grid card reads its own grid's.
     """
+    if day is not None and past_boundaries(day) is not None:  # another date's boundaries
+        return _grid_table_at(state.settings().store_url, state.data_version(), state.now(),
+                              pd.Timestamp(day).normalize())
     table = _grid_table(state.settings().store_url, state.data_version(), state.now())
     if not with_patrol_hours:
         return table
@@ -182,8 +276,10 @@ def _bounds(v: state.View) -> np.ndarray:
 # --------------------------------------------------------------------------- map
 
 
-def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame) -> folium.Map:
-    """The explorer map for view ``v``: the chosen layers, the choropleth, the selection, a legend."""
+def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame, *, day: Any = None) -> folium.Map:
+    """The explorer map for view ``v``: the chosen layers, the choropleth, the selection, a legend.
+
+    ``day``: draw the grids in force that day (:func:`grid_shapes`; default the live layer)."""
     m = maps.base_map(cfg, bounds=_bounds(v))
     legend: list[tuple[str, list[tuple[str, str, str]]]] = []
     lyr: list[tuple[str, str, str]] = []
@@ -203,7 +299,7 @@ def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame) -> folium.Map
         lyr.append((COM_STYLE["color"], tr("layer.communities"), "line"))
     scope = scope_rows(table, v)
     if "comp" in v.layers or "ded" in v.layers:
-        shapes = state.display_layer("grids", cfg, columns=("code", "kind"))
+        shapes = grid_shapes(cfg, day)
         shapes = shapes[shapes["code"].isin(scope.index)]
     if "comp" in v.layers:
         comp = shapes[shapes["kind"] == "comprehensive"]

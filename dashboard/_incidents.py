@@ -367,6 +367,11 @@ def grid_rates(flt: IncidentFilter) -> pd.DataFrame:
 def _grid_rates(url: str, version: str, key: tuple[Any, ...]) -> pd.DataFrame:
     counts = _h3_counts(url, version, 8, key, ("grid_code",))
     per_grid = counts.groupby("grid_code")["count"].sum()
+    from layers import plans
+
+    if state.locked(plans.has_versions, state.get_store()):  # each case in the grid of its day
+        cases = _filtered(url, version, key)
+        per_grid = state.locked(plans.count_by_grid_at, state.get_store(), cases)
     grids = state.layer("grids", ["code", "kind", "population"])
     comp = grids[grids["kind"] == "comprehensive"]
     pop = pd.Series(pd.to_numeric(comp["population"], errors="coerce").to_numpy(),

@@ -187,6 +187,9 @@ def _district_day(url: str, version: str, day: pd.Timestamp) -> dict[str, SubDay
     grids = state.layer("grids")
     coms = state.layer("communities", ["code", "subdistrict_code"])
     workers = state.layer("workers", ["id", "grid_code", "post"])
+    from layers.plans import assignments_at  # the grids and assignments of that day, not today's
+
+    grids, workers = state.locked(assignments_at, state.get_store(), day, grids, workers)
     sub_of_com = dict(zip(coms["code"], coms["subdistrict_code"], strict=False))
     grid_sub = pd.Series(grids["community_code"].map(sub_of_com).to_numpy(), index=grids["code"].to_numpy())
     workers = workers[workers["grid_code"].isin(grid_sub.index)]

@@ -31,10 +31,11 @@ from dashboard import _html, maps, state
 from geo.crs import to_metric
 from geo.partition import Partition, RepartitionResult
 from geo.partition import comparison_table as engine_table
+from layers import plans
 from layers.i18n import t
 from layers.permissions import Account
 from layers.planner import ContainerPlan, grid_staff, repartition
-from layers.planner_text import fmt_value, violation_text
+from layers.planner_text import fmt_value
 from layers.schema import SCHEMAS
 
 #: Categorical colours of the proposed grids (ColorBrewer Set2 + Dark2, colour-blind safe-ish).
@@ -458,10 +459,13 @@ def violation_rows(viol: Sequence[Mapping[str, Any]], names: Mapping[str, str], 
     for v in sorted(viol, key=lambda r: (r.get("severity") != "error", str(r.get("grid")))):
         fix_key = f"planner.violation.{v['code']}.fix"
         fix = t(fix_key, lang)
+        if fix == fix_key:  # the rules layers.plans adds (buildings in no grid...)
+            fix_key = f"versions.violation.{v['code']}.fix"
+            fix = t(fix_key, lang)
         rows.append({
             t("planner_page.viol.severity", lang): t(f"common.{v.get('severity', 'warning')}", lang),
             t("planner_page.viol.grid", lang): names.get(str(v.get("grid")), str(v.get("grid") or "—")),
-            t("planner_page.viol.problem", lang): violation_text(v, lang),
+            t("planner_page.viol.problem", lang): plans.violation_text(v, lang),
             t("planner_page.viol.fix", lang): "" if fix == fix_key else fix,
         })
     cols = [t(f"planner_page.viol.{c}", lang) for c in ("severity", "grid", "problem", "fix")]
@@ -515,17 +519,17 @@ def full_layer(live: gpd.GeoDataFrame, plan: gpd.GeoDataFrame, communities: Sequ
     return gpd.GeoDataFrame(both, geometry="geometry", crs=4326)
 
 
-class OpenViolationsError(ValueError):
-    """A plan that breaks a hard rule was saved without ``confirm_violations=True``."""
+#: A plan that breaks a hard rule was saved without confirmation (raised by :mod:`layers.plans`).
+OpenViolationsError = plans.UnconfirmedViolationsError
 
 
 def open_errors(ev: Evaluation) -> list[dict[str, Any]]:
-    """The violations of hard rules (severity ``error``) of an evaluated plan."""
-    return [v for v in ev.violations if v.get("severity") == "error"]
+    """The violations of hard rules (severity ``error``) the engine reports for the proposal."""
+    return plans.open_errors(ev.violations)
 
 
 def violations_note(ev: Evaluation, lang: str = "zh") -> str:
-    """What a saved version records about the rules its plan breaks (empty when none)."""
+    """The engine's hard-rule violations in one line (empty when none)."""
     errors = open_errors(ev)
     if not errors:
         return ""
@@ -539,48 +543,103 @@ def violations_note(ev: Evaluation, lang: str = "zh") -> str:
              grids=", ".join(grids[:10]) + ("…" if len(grids) > 10 else ""))
 
 
-def save_plan(model: PlanModel, ev: Evaluation, *, actor: Account, note: str,
-              confirm_violations: bool = False) -> list[int]:
-    """Save the plan as a new version of ``grids`` (checked and audited as ``actor``); the first
-    save also keeps the live layer as a baseline version so that it can be rolled back to.
-    Returns the versions written.
-
-    A plan that breaks a hard rule (an ``error`` violation) is saved only with
-    ``confirm_violations=True`` (else :class:`OpenViolationsError`), and its version's note
-    records the open violations (:func:`violations_note`)."""
-    from layers.app import save_plan_version
-    from layers.permissions import require
-
-    require(actor, "plan.save")
-    if open_errors(ev) and not confirm_violations:
-        raise OpenViolationsError(violations_note(ev, "en"))
-    extra = violations_note(ev, "zh")
-    note = f"{note} · {extra}" if extra else note
+def whole_plan(model: PlanModel, ev: Evaluation) -> plans.Plan:
+    """The whole plan the proposal makes: every grid (the proposal in place of the scope's
+    comprehensive grids), every building's grid code, every worker's grid (kept)."""
     store = state.get_store()
-    live = state.layer("grids")
-    communities = [p.code for p in model.plans]
-    written: list[int] = []
-    if not len(state.locked(store.versions, "grids")):
-        written.append(state.locked(save_plan_version, store, actor, "grids", live,
-                                    note=t("planner_page.save.baseline_note", "zh")))
-    data = full_layer(live, plan_layer(ev.regions), communities)
-    written.append(state.locked(save_plan_version, store, actor, "grids", data, note=note))
-    return written
+    grids = full_layer(state.layer("grids"), plan_layer(ev.regions), [p.code for p in model.plans])
+    codes = model.all_codes
+    labels = model.labels
+    buildings = dict(zip(model.buildings["id"].astype(str),
+                         [codes[labels[u]] for u in model.buildings["unit"]], strict=True))
+    return state.locked(plans.make_plan, store, grids, buildings=buildings)
+
+
+def plan_check(model: PlanModel, ev: Evaluation) -> list[dict[str, Any]]:
+    """The violations :mod:`layers.plans` finds in the whole plan (what saving checks), with
+    the engine's reasons (manual move...) merged in."""
+    p = model.params
+    found = state.locked(plans.check_plan, state.get_store(), whole_plan(model, ev),
+                         band=(p.lo, p.hi), balance=p.balance)
+    return plans.merge_reasons(found, ev.violations)
+
+
+def save_plan(model: PlanModel, ev: Evaluation, *, actor: Account, note: str,
+              confirm_violations: bool = False, effective: Any = None) -> int:
+    """Save the whole plan as a plan version (:func:`layers.plans.save_plan`: permission,
+    hard rules, one transaction, audit). The first save also records the boundaries before it
+    as a baseline version. Returns the version written.
+
+    A plan that breaks a hard rule is refused with :class:`OpenViolationsError` unless
+    ``confirm_violations``; the version records the open violations with the engine's reasons."""
+    store = state.get_store()
+    p = model.params
+    plan = whole_plan(model, ev)
+
+    def save() -> int:
+        plans.check_permission(actor, "plan.save")
+        plans.ensure_baseline(store, actor, before=effective,
+                              note=t("planner_page.save.baseline_note", "zh"))
+        return plans.save_plan(store, actor, plan, effective=effective, note=note,
+                               confirm=confirm_violations, band=(p.lo, p.hi), balance=p.balance,
+                               reasons=ev.violations)
+
+    return int(state.locked(save))
 
 
 def versions() -> pd.DataFrame:
-    """Saved versions of ``grids``, newest first."""
-    store = state.get_store()
-    v = state.locked(store.versions, "grids")
+    """Saved plan versions, newest first (:func:`layers.plans.plan_versions`)."""
+    v = state.locked(plans.plan_versions, state.get_store())
     return v.sort_values("version", ascending=False).reset_index(drop=True)
 
 
-def rollback(version: int, *, actor: Account, note: str) -> int:
-    """Make ``version`` live again (a new version, checked and audited as ``actor``)."""
-    from layers.app import rollback_plan
+def rollback(version: int, *, actor: Account, note: str, confirm: bool = False,
+             effective: Any = None) -> int:
+    """Save the plan of ``version`` again as a new version (checked and audited as ``actor``)."""
+    return int(state.locked(plans.rollback_plan, state.get_store(), actor, int(version),
+                            note=note, confirm=confirm, effective=effective))
 
-    store = state.get_store()
-    return int(state.locked(rollback_plan, store, actor, "grids", int(version), note=note))
+
+def history_rows(vers: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The plan versions as the history table: version, effective date, status, who, why,
+    source, the violations recorded with it."""
+    from layers.privacy import mask_name
+
+    today = plans.today_local()
+
+    def status(r: pd.Series) -> str:
+        if r["in_force"]:
+            key = "in_force"
+        elif pd.Timestamp(r["effective"]) > today:
+            key = "future"
+        elif r["live"]:
+            key = "live"
+        else:
+            key = "past"
+        return t(f"versions.status.{key}", lang)
+
+    rows = pd.DataFrame({
+        "version": [f"v{x}" for x in vers["version"]],
+        "effective": pd.to_datetime(vers["effective"]).dt.strftime("%Y-%m-%d"),
+        "status": [status(r) for _, r in vers.iterrows()],
+        "saved": pd.to_datetime(vers["saved"]).dt.strftime("%Y-%m-%d %H:%M"),
+        "actor": vers["actor"].map(mask_name, na_action="ignore"),
+        "note": vers["note"].fillna(""),
+        "source": [f"v{int(x)}" if pd.notna(x) else "" for x in vers["source_version"]],
+        "violations": [plans.violations_summary(v, lang) or "—" for v in vers["violations"]],
+        "grids": vers["grids"].astype(int),
+    })
+    rows.columns = [t(f"versions.col.{c}", lang) for c in rows.columns]
+    return rows
+
+
+def activate_due(actor: Account) -> int | None:
+    """Write the version in force today into the live layers when a scheduled one came due."""
+    from layers.permissions import can
+
+    if not can(actor, "plan.save"):
+        return None
+    return state.locked(plans.activate_due, state.get_store(), actor)
 
 
 def export_bytes(model: PlanModel, ev: Evaluation, suffix: str) -> bytes:

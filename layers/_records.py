@@ -13,7 +13,7 @@ Values go in and come out as Python values: ``str``, ``int``, ``bool``, naive lo
 Examples
 --------
 >>> sorted(RECORD_TABLES)
-['gp_accounts', 'gp_api_tokens', 'gp_idempotency', 'gp_sessions']
+['gp_accounts', 'gp_api_tokens', 'gp_idempotency', 'gp_plan_snapshots', 'gp_plan_versions', 'gp_sessions']
 >>> print(ddl(ACCOUNTS, "sqlite", '"gp_accounts"').splitlines()[0])
 CREATE TABLE IF NOT EXISTS "gp_accounts" (
 """
@@ -77,8 +77,21 @@ IDEMPOTENCY = RecordTable("gp_idempotency", "key", (
     ("key", "str"), ("username", "str"), ("fingerprint", "str"), ("state", "str"),
     ("status", "int"), ("body", "str"), ("created", "datetime"),
 ))
+#: Whole-plan versions (:mod:`layers.plans`): one row per version of the plan (grids,
+#: buildings' grid codes, workers' assignments) with its effective date and open violations.
+PLAN_VERSIONS = RecordTable("gp_plan_versions", "version", (
+    ("version", "int"), ("state", "str"), ("effective", "datetime"), ("saved", "datetime"),
+    ("actor", "str"), ("note", "str"), ("source_version", "int"), ("snapshot", "str"),
+    ("violations", "str"), ("confirmed", "bool"), ("band", "str"), ("grids", "int"),
+    ("buildings", "int"), ("workers", "int"), ("live_since", "datetime"),
+))
+#: The plans' contents, content-addressed (SHA-256 of the stored text), shared by versions.
+PLAN_SNAPSHOTS = RecordTable("gp_plan_snapshots", "digest", (
+    ("digest", "str"), ("data", "str"), ("created", "datetime"),
+))
 RECORD_TABLES: dict[str, RecordTable] = {t.name: t for t in (ACCOUNTS, SESSIONS, API_TOKENS,
-                                                             IDEMPOTENCY)}
+                                                             IDEMPOTENCY, PLAN_VERSIONS,
+                                                             PLAN_SNAPSHOTS)}
 
 _SQL_TYPES: dict[Dialect, dict[str, str]] = {
     "sqlite": {"str": "TEXT", "int": "INTEGER", "bool": "BOOLEAN", "datetime": "DATETIME"},

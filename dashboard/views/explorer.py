@@ -22,10 +22,14 @@ if not state.has_data():
     st.stop()
 
 v = state.view()
+# any date's boundaries: the plan version in force that day (layers.plans)
+day = st.sidebar.date_input(explorer_map.tr_v("explorer.date"), value=state.now().date(),
+                            key="w_asof", help=explorer_map.tr_v("explorer.date_help"))
 with st.spinner(tr("explorer.loading")):
-    table = explorer_map.grid_table(with_patrol_hours=v.metric == "patrol_hours")
+    table = explorer_map.grid_table(with_patrol_hours=v.metric == "patrol_hours", day=day)
 cfg = state.map_config()
 
+st.caption(explorer_map.version_caption(day))
 crumbs = explorer_map.breadcrumb(v)
 head, up = st.columns([6, 1])
 head.markdown(" › ".join(crumbs))
@@ -44,7 +48,7 @@ st.caption(tr(
 
 map_col, card_col = st.columns([3, 1], gap="medium")
 with map_col:
-    m = explorer_map.build(v, cfg, table)
+    m = explorer_map.build(v, cfg, table, day=day)
     out = explorer_map.show(m, key="explorer_map", height=720)
     change = explorer_map.handle_click(out, v, cfg)
     if change:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import _auth, _html, maps, state, widgets
 from dashboard import _planner as pl
 from dashboard._planner import tp
 from dashboard.widgets import fmt_int
+from layers import plans
 from layers.i18n import t
 from layers.permissions import PermissionDenied
-from layers.privacy import mask_name
 
 lang = state.lang()
 names = widgets.admin_names()
@@ -194,36 +193,48 @@ if section == "plan":
 elif section == "versions":
     st.markdown(f"#### {tp('save.heading')}")
     st.caption(tp("versions.audit"))
-    account = _auth.actor()  # the signed-in planner or admin; layers.app checks the role
-    st.caption(f"{tp('save.actor')}: {account.username}")
+    account = _auth.actor()  # the signed-in planner or admin; layers.plans checks the role
+    st.caption(f"{tp('save.actor')}: {_html.md(account.username)}")
+    due = pl.activate_due(account)  # a scheduled version whose date has come
+    if due is not None:
+        st.info(t("versions.page.activated", lang, version=due))
     note = st.text_input(tp("save.note"), key="pl_note").strip()
+    effective = st.date_input(t("versions.page.effective", lang), value=plans.today_local().date(),
+                              key="pl_effective", help=t("versions.page.effective_help", lang))
     if model is None:
         st.info(tp("save.need_plan"))
     else:
         ev = pl.evaluate(model)
-        n_errors = len(pl.open_errors(ev))
+        found = pl.plan_check(model, ev)  # the rules layers.plans enforces on the whole plan
+        n_errors = len(plans.open_errors(found))
         confirmed = False
         if n_errors:
             # a plan that breaks a hard rule is saved only when the planner says so
-            st.warning(pl.violations_note(ev, lang))
-            confirmed = st.checkbox(t("planner.save.confirm_violations", lang, n=n_errors),
+            st.warning(_html.md(plans.violations_summary(found, lang)))
+            st.table(_html.md_frame(pl.violation_rows(
+                plans.open_errors(found), {**names, **dict(zip(model.all_codes, model.all_names, strict=True))},
+                lang).head(pl.MAX_LISTED)))
+            confirmed = st.checkbox(t("versions.page.confirm", lang, n=n_errors),
                                     key="pl_confirm_violations")
         if st.button(tp("save.button"), key="pl_save", type="primary", icon=":material/save:"):
             if not note:
                 st.warning(tp("save.need_fields"))
             elif n_errors and not confirmed:
-                st.warning(t("planner.save.need_confirm", lang, n=n_errors))
+                st.warning(t("versions.page.need_confirm", lang, n=n_errors))
             else:
                 try:
                     written = pl.save_plan(model, ev, actor=account, note=note,
-                                           confirm_violations=confirmed)
-                    st.session_state.update(pl_saved=written[-1], pl_rolled=None)
+                                           confirm_violations=confirmed, effective=effective)
+                    st.session_state.update(pl_saved=(written, str(effective)), pl_rolled=None)
                 except PermissionDenied as exc:
                     st.error(exc.message(lang))
+                except plans.PlanError as exc:
+                    st.warning(_html.md(exc.message(lang)))
                 except Exception as exc:  # noqa: BLE001 - the store's error says what failed
                     st.error(tp("save.failed", error=_html.md(exc)))
         if st.session_state.get("pl_saved"):
-            st.success(tp("save.saved", version=st.session_state["pl_saved"]))
+            ver, day = st.session_state["pl_saved"]
+            st.success(t("versions.page.saved", lang, version=ver, date=day))
         st.markdown(f"#### {tp('save.export')}")
         cols = st.columns(3)
         stem = f"grids_plan_{scope.replace(':', '_')}"
@@ -236,22 +247,24 @@ elif section == "versions":
                                 file_name=stem + suffix, mime=mime, key=f"pl_dl{suffix}",
                                 icon=":material/download:", width="stretch", on_click="ignore")
 
-    st.markdown(f"#### {tp('versions.heading')}")
+    st.markdown(f"#### {t('versions.page.history', lang)}")
     vers = pl.versions()
-    if vers.empty:
+    saved = vers[vers["state"] == "saved"] if len(vers) else vers
+    if saved.empty:
         st.caption(tp("versions.none"))
     else:
-        table = vers.assign(current=vers["current"].map({True: "✓", False: ""}),
-                            actor=vers["actor"].map(mask_name, na_action="ignore"),
-                            time=vers["time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-                            source_version=[f"v{x}" if pd.notna(x) else "" for x in vers["source_version"]],
-                            version=[f"v{x}" for x in vers["version"]])
-        table = table[["version", "time", "actor", "note", "rows", "current", "source_version"]]
-        table.columns = [tp(f"versions.{c}") for c in ("version", "time", "actor", "note", "rows",
-                                                        "current", "source")]
-        st.dataframe(table, hide_index=True, width="stretch")
-        notes = dict(zip(vers["version"].astype(int), vers["note"].astype(str), strict=True))
-        choices = [int(x) for x in vers.loc[~vers["current"], "version"]]
+        st.dataframe(pl.history_rows(saved, lang), hide_index=True, width="stretch",
+                     key="pl_history")
+        notes = dict(zip(saved["version"].astype(int), saved["note"].astype(str), strict=True))
+        recorded = {int(v): x for v, x in zip(saved["version"], saved["violations"], strict=True)}
+        shown = st.selectbox(t("versions.page.recorded_pick", lang),
+                             list(recorded), key="pl_recorded",
+                             format_func=lambda x: f"v{x} · {notes.get(x, '')}")
+        if recorded.get(shown):
+            st.table(_html.md_frame(pl.violation_rows(recorded[shown], names, lang).head(pl.MAX_LISTED)))
+        else:
+            st.caption(t("versions.page.none_recorded", lang))
+        choices = [int(x) for x in saved.loc[~saved["in_force"].astype(bool), "version"]]
         if choices:
             target = st.selectbox(tp("versions.pick"), choices, key="pl_rb_version",
                                   format_func=lambda x: f"v{x} · {notes.get(x, '')}")
@@ -261,13 +274,19 @@ elif section == "versions":
             pending = st.session_state.get("pl_confirm")
             if pending is not None:
                 st.warning(tp("versions.confirm", version=pending, note=_html.md(notes.get(pending, ""))))
+                n_old = len(plans.open_errors(recorded.get(pending, [])))
+                rb_ok = (st.checkbox(t("versions.page.confirm", lang, n=n_old), key="pl_rb_confirm_viol")
+                         if n_old else False)
                 ok, cancel = st.columns([1, 5])
                 if ok.button(tp("versions.confirm_button"), key="pl_confirm_yes", type="primary"):
                     why = tp("versions.rollback_note", version=pending) + (f" · {note}" if note else "")
                     try:
-                        new = pl.rollback(pending, actor=account, note=why)
+                        new = pl.rollback(pending, actor=account, note=why, confirm=rb_ok,
+                                          effective=effective)
                     except PermissionDenied as exc:
                         st.error(exc.message(lang))
+                    except plans.PlanError as exc:
+                        st.warning(_html.md(exc.message(lang)))
                     else:
                         st.session_state.update(pl_confirm=None, pl_rolled=(pending, new), pl_saved=None)
                         st.rerun()
@@ -276,7 +295,7 @@ elif section == "versions":
                     st.rerun()
         if st.session_state.get("pl_rolled"):
             old, new = st.session_state["pl_rolled"]
-            st.success(tp("versions.rolled_back", version=old, new=new))
+            st.success(t("versions.page.rolled_back", lang, version=old, new=new))
 
 # --- the 15-minute circle -------------------------------------------------------------------
 else:

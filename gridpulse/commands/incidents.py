@@ -244,6 +244,14 @@ def kpi_table(
         raise CommandError(_MSG + "bad_by", by=by, allowed=", ".join(BY_CHOICES))
     between = {"requested_datetime": (start, end)} if (start is not None or end is not None) else None
     df = pd.DataFrame(store.read("incidents", columns=list(KPI_READ_COLUMNS), between=between))
+    if "geometry" in df and by != "department":  # each case in the grid of its day (layers.plans)
+        from layers.plans import grid_codes_at, has_versions
+
+        if has_versions(store):
+            import geopandas as gpd
+
+            then = grid_codes_at(store, gpd.GeoSeries(df["geometry"], crs=4326), df["requested_datetime"])
+            df["grid_code"] = then.where(then.notna(), df["grid_code"].astype(object))
     if "geometry" in df:
         df = df.drop(columns="geometry")
     if df.empty:

@@ -163,6 +163,9 @@ def cmd_patrols(args: argparse.Namespace) -> int:
         rules = _rules(args)
         grids = _read(store, "grids", lang, columns=["code"])
         workers = _read(store, "workers", lang, columns=["id", "grid_code", "post"])
+        from layers.plans import assignments_at  # the grids and assignments of that day
+
+        grids, workers = assignments_at(store, pd.Timestamp(day), grids, workers)
         lo = pd.Timestamp(day) - MARGIN
         hi = pd.Timestamp(day) + timedelta(days=1) + MARGIN
         fixes = _read(store, "patrol_points", lang, columns=["worker_id", "time", "accuracy_m"],

@@ -235,53 +235,80 @@ def private_store(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_page_saves_versions_and_rolls_back_with_confirmation(private_store) -> None:
     from streamlit.testing.v1 import AppTest
 
+    from layers import plans
     from tests._signin import ADMIN
 
+    s = open_store(private_store)
+    try:
+        before = s.read("buildings", columns=["id", "grid_code"]).set_index("id")["grid_code"]
+    finally:
+        s.close()
     at = _open(AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120),
                sub="320106001", com=COMMUNITY)
     at.number_input(key="pl_hi_households").set_value(420).run()  # a plan that differs
     at.button(key="pl_run").click().run()
     at.segmented_control(key="pl_section").set_value("versions").run()
     at.button(key="pl_save").click().run()
-    assert at.warning[0].value.startswith("请填写")  # why is required; who is the account
+    assert at.warning[-1].value.startswith("请填写")  # why is required; who is the account
     at.text_input(key="pl_note").input("兰石社区户数均衡").run()
+    # the demo district has grids out of the band elsewhere: the whole plan breaks hard rules,
+    # and saving is refused until the planner confirms (the rule lives in layers.plans)
+    at.button(key="pl_save").click().run()
+    assert any(w.value.startswith("本方案有") for w in at.warning)
+    s = open_store(private_store)
+    try:
+        assert plans.plan_versions(s).empty  # nothing saved
+    finally:
+        s.close()
+    at.checkbox(key="pl_confirm_violations").check().run()
     at.button(key="pl_save").click().run()
     assert not at.exception, at.exception
-    assert at.success[0].value == "已保存为版本 v2"  # v1 is the baseline kept on the first save
+    today = plans.today_local()
+    assert at.success[0].value == f"已保存为方案版本 v2（生效日期 {today:%Y-%m-%d}）"  # v1: the baseline
     s = open_store(private_store)
     try:
-        vers = s.versions("grids")
-        assert vers["version"].tolist() == [1, 2] and vers["current"].tolist() == [False, True]
+        vers = plans.plan_versions(s)
         live = s.read("grids")
-        log = s.audit_log(limit=5)
+        now = s.read("buildings", columns=["id", "grid_code"]).set_index("id")["grid_code"]
+        log = s.audit_log(limit=8)
     finally:
         s.close()
+    assert vers["version"].tolist() == [1, 2] and vers["live"].tolist() == [False, True]
+    assert vers["effective"].tolist() == [today - pd.Timedelta(days=1), today]
+    assert vers["n_errors"].iloc[1] > 0 and vers["confirmed"].iloc[1]
     assert (log["actor"] == ADMIN).sum() >= 2 and log["note"].str.contains("兰石社区户数均衡").any()
+    assert {"grids", "buildings", "workers", "plan"} <= set(log["layer"])  # one plan, three layers
     com = live[(live["community_code"] == COMMUNITY) & (live["kind"] == "comprehensive")]
     assert com["households"].max() <= 420
-    # roll back to the baseline: asks first, then saves v3
+    assert (now != before.reindex(now.index)).any()  # buildings moved with their grids
+    # the history lists the recorded violations
+    history = at.dataframe[-1].value
+    assert history.iloc[0]["版本"] == "v2" and history.iloc[0]["状态"] == "现行"
+    assert history.iloc[0]["记录的未满足规则"].startswith("未满足的硬性规则")
+    # roll back to the baseline: asks first (its recorded violations too), then saves v3
     assert at.selectbox(key="pl_rb_version").value == 1
     at.button(key="pl_rollback").click().run()
-    assert "确定把网格图层回滚到 v1" in at.warning[0].value
+    assert any("确定把网格图层回滚到 v1" in w.value for w in at.warning)
+    at.checkbox(key="pl_rb_confirm_viol").check().run()
     at.button(key="pl_confirm_yes").click().run()
     assert not at.exception, at.exception
-    assert any(x.value == "已回滚：v1 的网格现为新版本 v3" for x in at.success)
+    assert any(x.value == "已回滚：v1 的方案另存为 v3" for x in at.success)
     s = open_store(private_store)
     try:
-        assert s.versions("grids")["source_version"].tolist()[-1] == 1
-        back = s.read("grids")
+        vers = plans.plan_versions(s)
+        back = s.read("buildings", columns=["id", "grid_code"]).set_index("id")["grid_code"]
+        grids_back = s.read("grids")
+        v1 = plans.read_plan(s, 1)
     finally:
         s.close()
-    orig = open_store(str(Path(private_store)))
-    try:
-        v1 = orig.read_version("grids", 1)
-    finally:
-        orig.close()
-    assert sorted(back["code"]) == sorted(v1["code"])
-    assert back.set_index("code")["households"].to_dict() == v1.set_index("code")["households"].to_dict()
+    assert vers["source_version"].tolist()[-1] == 1 and vers["live"].tolist() == [False, False, True]
+    assert back.sort_index().to_dict() == before.sort_index().to_dict()
+    assert sorted(grids_back["code"]) == sorted(v1.grids["code"])
 
 
 def test_a_plan_breaking_a_hard_rule_is_saved_only_when_confirmed(private_store, layers) -> None:
+    from layers import plans
+
     m = pl.run_plan(_inputs(layers, f"com:{COMMUNITY}"), pl.Params())
     # move the heaviest movable unit out of its grid until a grid leaves the band
     ev = pl.evaluate(m)
@@ -304,12 +331,14 @@ def test_a_plan_breaking_a_hard_rule_is_saved_only_when_confirmed(private_store,
         written = pl.save_plan(m, ev, actor=planner, note="手工调整", confirm_violations=True)
     s = open_store(private_store)
     try:
-        vers = s.versions("grids").set_index("version")
+        row = plans.plan_versions(s).set_index("version").loc[written]
     finally:
         s.close()
-    note = vers.loc[written[-1], "note"]
-    assert note.startswith("手工调整 · 未满足的硬性规则") and f"{len(errors)} 项" in note
-    assert "手工调整造成" in note  # the rules the manual moves broke, named as such
+    # the version records the open violations; those the manual moves broke are named as such
+    manual = [v for v in row["violations"] if v.get("reason") == "manual_move"]
+    assert {(v["code"], v["grid"]) for v in errors} <= {(v["code"], v.get("grid")) for v in row["violations"]}
+    assert manual and all(v["moved_units"] for v in manual)
+    assert row["confirmed"] and row["note"] == "手工调整"
 
 
 def test_a_locked_grid_is_kept_in_the_plan_and_the_saved_layer(layers) -> None:

@@ -146,6 +146,13 @@ def write_hostile_store(path: Path | str, *, now: pd.Timestamp | None = None) ->
         grids = store.read("grids")
         store.save_version("grids", grids, actor=payload("versions.actor", 4), note=payload("versions.note", 0))
         store.save_version("grids", grids, actor=payload("versions.actor", 2), note=payload("versions.note", 3))
+        from layers import plans
+        from layers.permissions import Account
+
+        for i, (who, why) in enumerate(((4, 0), (2, 3))):  # plan versions: the planner's history
+            plans.save_plan(store, Account(payload("versions.actor", who), role="admin"),
+                            plans.make_plan(store, grids), note=payload("versions.note", why),
+                            confirm=True, effective=now - pd.Timedelta(days=30 * (1 - i)))
         store.record("export_unmasked", "incidents", rows=1, actor=payload("audit.actor", 1),
                      note=payload("audit.note", 6))
     finally:
