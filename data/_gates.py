@@ -72,12 +72,15 @@ def compound_gates(
     hours = np.where(kind == "pedestrian", "06:00-22:00", None)
     names = parcel_name[compounds[pi]].astype(str)
     side_name = np.array(_SIDE, dtype=object)[side]
-    # two gates on one side: the second is numbered
-    dup = np.zeros(pi.size, bool)
+    # several gates on one side: 南门, 南二门, 南三门
     grp = pi * 4 + side
     o = np.lexsort((rank, grp))
-    dup[o[1:]] = grp[o[1:]] == grp[o[:-1]]
-    label = np.where(dup, np.char.add(side_name.astype(str), "二"), side_name.astype(str))
+    g_sorted = grp[o]
+    nth = np.empty(pi.size, dtype=np.int64)
+    nth[o] = np.arange(pi.size) - np.searchsorted(g_sorted, g_sorted, side="left")
+    stem = np.char.replace(side_name.astype(str), "门", "")
+    label = np.where(nth == 0, side_name.astype(str),
+                     np.char.add(stem, np.array(["", "二门", "三门"])[np.minimum(nth, 2)]))
     return Gates(compounds[pi], xy[:, 0], xy[:, 1], kind.astype(object),
                  np.char.add(names, label).astype(object), hours.astype(object))
 
