@@ -802,6 +802,13 @@ def access_map(res: Any, inputs: Inputs, kind: str, cfg: maps.MapConfig) -> foli
         point_layer(fac, cfg, name=tp("access.facilities"), css="fac", colour="#1f78b4", radius=7,
                     tooltip=[("name", tp("access.facility"))]).add_to(m)
         legend.append(("#1f78b4", tp("access.facilities"), "fill"))
+    ex = getattr(res, "exits", None)
+    if ex is not None and len(ex) and (ex["via"] == "gate").any():
+        gates = state.layer("gates", ["id", "compound_id", "kind", "name"])
+        gates = gates[gates["compound_id"].isin(ex.loc[ex["via"] == "gate", "compound"])]
+        point_layer(gates, cfg, name=t("gates.map.gates", state.lang()), css="gate", colour="#ff7f00",
+                    radius=3, tooltip=[("name", t("gates.map.gate_name", state.lang()))]).add_to(m)
+        legend.append(("#ff7f00", t("gates.map.gates", state.lang()), "fill"))
     gaps = res.gaps
     if len(gaps):
         g = gaps.assign(nearest=[("—" if not np.isfinite(x) else f"{x:,.0f}") for x in gaps["nearest_m"]])

@@ -199,7 +199,7 @@ class GateExits:
         gated = comp[self.via == "gate"].dropna().unique()
         open_ = comp[self.via == "street"].dropna().unique()
         return {"compounds_with_gates": int(len(gated)), "compounds_without_gates": int(len(open_)),
-                "gates": int(self.gate_xy.shape[0]),
+                "gates": int(np.unique(self.pair_gate[self.via[self.pair_row] == "gate"]).size),
                 "residents_via_gates": int(round(float(w[self.via == "gate"].sum()))),
                 "residents_without_gates": int(round(float(w[self.via == "street"].sum()))),
                 "residents_outside_compounds": int(round(float(w[self.via == "no_compound"].sum())))}
