@@ -25,7 +25,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import LineString, Point, box
 
-from geo.accessibility import accessibility, coverage_table, gate_exits, nearest_by_kind
+from geo.accessibility import (
+    accessibility,
+    coverage_table,
+    gate_exits,
+    nearest_by_kind,
+    suggest_sites,
+)
 from geo.network import build_walk_network
 
 CRS = 32650
@@ -153,3 +159,18 @@ def test_gate_properties(spots: list[tuple[float, float]], extra: list[tuple[flo
         geometry=[Point(extra[0])] * len(h) + [Point(extra[-1])] * len(h), crs=CRS)
     d2 = nearest_by_kind(NET, h, fac, exits=gate_exits(h, g2))["clinic"].to_numpy()
     assert (d2 <= d1 + 1e-6).all()
+
+
+def test_suggested_site_is_on_the_side_of_the_gate() -> None:
+    # 5 min at 3.6 km/h = 300 m; the clinic K1 is beyond it either way; two candidate sites
+    cand = gpd.GeoDataFrame(geometry=[Point(500, 300), Point(500, 0)], crs=CRS)
+    h = homes()
+    # the site model gathers demand at street nodes: a node every 20 m
+    net = build_walk_network(ROADS.set_geometry(ROADS.geometry.segmentize(20.0)))
+    plain, _ = suggest_sites(net, h, K1, kind="clinic", n_sites=1, minutes=5, speed_kmh=3.6,
+                             candidates=cand, solver="greedy")
+    gated, _ = suggest_sites(net, h, K1, kind="clinic", n_sites=1, minutes=5, speed_kmh=3.6,
+                             candidates=cand, solver="greedy", exits=gate_exits(h, gates(GS)))
+    assert plain.geometry.iloc[0].equals(Point(500, 300))  # 40 m from the north street
+    assert gated.geometry.iloc[0].equals(Point(500, 0))  # 240 + 20 m through the south gate
+    assert plain["added_covered"].iloc[0] == gated["added_covered"].iloc[0] == 100
