@@ -689,7 +689,10 @@ def isochrone_polygons(
         present, dense = np.unique(urow, return_inverse=True)
         mp = shapely.multipoints(xy, indices=dense)
         polys = shapely.buffer(shapely.concave_hull(mp, ratio=hull_ratio), buffer_m, quad_segs=2)
-        out[ok[present], j] = _with_stragglers(polys, present, pts, prow, buffer_m)
+        # a cell's first point is on the hull or inside; the others are checked
+        rest = np.ones(prow.size, dtype=bool)
+        rest[order[first]] = False
+        out[ok[present], j] = _with_stragglers(polys, present, pts[rest], prow[rest], buffer_m)
     return out
 
 
