@@ -708,12 +708,10 @@ def _with_stragglers(
     if not out_.any():
         return polys
     polys = polys.copy()
-    miss_pos = pos[out_]
-    order = np.argsort(miss_pos, kind="stable")
-    groups, start = np.unique(miss_pos[order], return_index=True)
-    discs = shapely.buffer(shapely.points(pts[out_][order]), buffer_m, quad_segs=2)
-    for g, part in zip(groups, np.split(discs, start[1:]), strict=True):
-        polys[g] = shapely.union_all(np.append(part, polys[g]))
+    order = np.argsort(pos[out_], kind="stable")
+    groups, which = np.unique(pos[out_][order], return_inverse=True)
+    discs = shapely.buffer(shapely.multipoints(pts[out_][order], indices=which), buffer_m, quad_segs=2)
+    polys[groups] = shapely.union(polys[groups], discs)
     return polys
 
 
