@@ -23,8 +23,8 @@ from layers.schema import HIERARCHY, SCHEMAS
 
 #: Layers people import (the event log and versions are written by the app itself).
 IMPORTABLE: tuple[str, ...] = (
-    "districts", "subdistricts", "communities", "grids", "buildings", "facilities", "roads",
-    "workers", "incidents", "patrol_points",
+    "districts", "subdistricts", "communities", "grids", "buildings", "compounds", "gates",
+    "facilities", "roads", "workers", "incidents", "patrol_points",
 )
 #: Export formats: suffix → label.
 EXPORT_FORMATS: dict[str, str] = {

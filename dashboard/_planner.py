@@ -771,6 +771,18 @@ def proposed_map(model: PlanModel, ev: Evaluation, cfg: maps.MapConfig, *,
 # --------------------------------------------------------------------------- 15-minute circle
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _walk_network(url: str, version: str, scope: str) -> Any:
+    """The scope's walking network, built once per store version (every kind and speed uses it)."""
+    from geo.crs import local_metric_crs
+    from geo.network import build_walk_network
+
+    inputs = scope_inputs(scope)
+    roads = inputs.roads if inputs.roads is not None else state.layer("roads")
+    # the metric CRS accessibility() picks for these layers
+    return build_walk_network(roads.to_crs(local_metric_crs(inputs.units if len(inputs.units) else roads)))
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _access(url: str, version: str, scope: str, kind: str, speed_kmh: float) -> Any:
     from geo.accessibility import accessibility
@@ -778,9 +790,14 @@ def _access(url: str, version: str, scope: str, kind: str, speed_kmh: float) -> 
     inputs = scope_inputs(scope)
     facilities = state.layer("facilities")
     roads = inputs.roads if inputs.roads is not None else state.layer("roads")
+    gates = state.layer("gates", ["id", "compound_id", "kind"])
+    compounds = state.layer("compounds", ["id"])
     t0 = time.perf_counter()
+    net = _walk_network(url, version, scope)
     res = accessibility(roads, inputs.units, facilities, kinds=[kind], minutes=(5, 10, 15),
-                        speed_kmh=speed_kmh, n_sites=3)
+                        speed_kmh=speed_kmh, n_sites=3, network=net,
+                        gates=gates if len(gates) else None,
+                        compounds=compounds if len(compounds) else None)
     return res, time.perf_counter() - t0
 
 
@@ -839,6 +856,13 @@ def access_map(res: Any, inputs: Inputs, kind: str, cfg: maps.MapConfig) -> foli
         point_layer(fac, cfg, name=tp("access.facilities"), css="fac", colour="#1f78b4", radius=7,
                     tooltip=[("name", tp("access.facility"))]).add_to(m)
         legend.append(("#1f78b4", tp("access.facilities"), "fill"))
+    ex = getattr(res, "exits", None)
+    if ex is not None and len(ex) and (ex["via"] == "gate").any():
+        gates = state.layer("gates", ["id", "compound_id", "kind", "name"])
+        gates = gates[gates["compound_id"].isin(ex.loc[ex["via"] == "gate", "compound"])]
+        point_layer(gates, cfg, name=t("gates.map.gates", state.lang()), css="gate", colour="#ff7f00",
+                    radius=3, tooltip=[("name", t("gates.map.gate_name", state.lang()))]).add_to(m)
+        legend.append(("#ff7f00", t("gates.map.gates", state.lang()), "fill"))
     gaps = res.gaps
     if len(gaps):
         g = gaps.assign(nearest=[("—" if not np.isfinite(x) else f"{x:,.0f}") for x in gaps["nearest_m"]])

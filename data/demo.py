@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from data import _incidents, _patrols
+from data import _gates, _incidents, _patrols
 from data._frame import PRESET_SPECS, PresetSpec, to_lonlat, xy_to_lonlat
 from data._world import DISTRICT_CODE, DISTRICT_NAME, World, build_world
 from layers.schema import SCHEMAS
@@ -95,7 +95,8 @@ def generate(
         columns in order and dtypes (no ``h3_*`` columns: the store adds them).
     """
     spec = _spec(preset)
-    rng_world, rng_inc, rng_patrol = _rngs(seed, 3)
+    # a fourth stream for the gates: the first three (and so every older layer) are unchanged
+    rng_world, rng_inc, rng_patrol, rng_gates = _rngs(seed, 4)
     report = progress or (lambda stage, fraction: None)
     world = build_world(spec, rng_world, report)
     anchor = np.datetime64(DEMO_ANCHOR if anchor is None else anchor, "s")
@@ -105,7 +106,7 @@ def generate(
     fixes = _patrols.generate(world, rng_patrol, anchor=anchor, history=spec.history,
                               history_days=spec.history_days)
     report("patrols", 1.0)
-    layers = _layers(world, incidents, events, fixes)
+    layers = _layers(world, incidents, events, fixes, rng_gates)
     report("layers", 1.0)
     return layers
 
@@ -147,7 +148,8 @@ def _points(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return shapely.points(lon, lat)
 
 
-def _layers(world: World, incidents: pd.DataFrame, events: pd.DataFrame, fixes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _layers(world: World, incidents: pd.DataFrame, events: pd.DataFrame, fixes: pd.DataFrame,
+            rng_gates: np.random.Generator) -> dict[str, pd.DataFrame]:
     """Convert the metric world to the schema's layers in EPSG:4326."""
     w = world
     out: dict[str, pd.DataFrame] = {}
@@ -171,6 +173,7 @@ def _layers(world: World, incidents: pd.DataFrame, events: pd.DataFrame, fixes: 
         "id": bid, "kind": b.kind, "compound_id": compound, "floors": b.floors,
         "households": b.households, "population": b.population, "grid_code": w.grid_code[w.bld_grid],
     }, _points(b.x, b.y))
+    out["compounds"], out["gates"] = _compounds(w, rng_gates)
     f = w.fac
     out["facilities"] = _conform("facilities", {
         "id": [f"F{i:04d}" for i in range(1, f.x.size + 1)], "kind": f.kind, "name": f.name,
@@ -192,6 +195,22 @@ def _layers(world: World, incidents: pd.DataFrame, events: pd.DataFrame, fixes: 
     out["patrol_points"] = _conform("patrol_points", _columns_of(fixes, "patrol_points"),
                                     _points(fixes["x"].to_numpy(), fixes["y"].to_numpy()))
     return {name: out[name] for name in SCHEMAS}
+
+
+def _compounds(w: World, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The compounds (parcels holding buildings) and one to three gates each facing a street."""
+    held = np.flatnonzero(np.bincount(w.bld.parcel, minlength=w.parcels.size) > 0)
+    compounds = _conform("compounds", {
+        "id": [f"C{p:05d}" for p in held], "name": w.parcel_name[held],
+        "community_code": w.comm_code[w.parcel_comm[held]],
+    }, to_lonlat(w.parcels[held]))
+    g = _gates.compound_gates(w.parcels, held, w.parcel_name, w.road_geom, w.road_kind, rng)
+    gates = _conform("gates", {
+        "id": [f"G{i:06d}" for i in range(1, g.x.size + 1)],
+        "compound_id": [f"C{p:05d}" for p in g.parcel], "kind": g.kind, "name": g.name,
+        "open_hours": g.open_hours,
+    }, _points(g.x, g.y))
+    return compounds, gates
 
 
 def load_into(

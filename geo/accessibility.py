@@ -7,7 +7,15 @@
 * :func:`coverage_gaps` — the residential buildings outside the circle (the gap map).
 * :func:`suggest_sites` — new sites that close the most gap: a maximal-covering location
   model (spopt's ``MCLP`` solved by CBC), or a greedy max-cover when no solver runs.
+* :func:`gate_exits` — how residents leave home: through their compound's gates (小区出入口)
+  where the compound has gate points, else straight onto the nearest street.
 * :func:`accessibility` — all of the above from EPSG:4326 layers, as one result.
+
+Residents of a gated compound walk from their building to a gate of the compound (a straight
+line inside the compound), then along the streets; of all its gates the one that makes the
+whole walk shortest counts. A compound without gate points (or a building outside any
+compound) keeps the plain rule: straight to the nearest street. :func:`gate_exits` records
+which rule each building used, so the fallback is reported, never silent.
 
 Low-level functions take a :class:`~geo.network.WalkNetwork` and GeoDataFrames in its
 metric CRS; :func:`accessibility` projects for you.
@@ -44,6 +52,7 @@ from numpy.typing import NDArray
 
 from geo.crs import local_metric_crs, require_projected
 from geo.network import (
+    SnappedPoints,
     WalkNetwork,
     build_walk_network,
     isochrone_polygons,
@@ -61,7 +70,9 @@ __all__ = [
     "TARGETS",
     "accessibility",
     "coverage_gaps",
+    "GateExits",
     "coverage_table",
+    "gate_exits",
     "isochrones",
     "nearest_by_kind",
     "suggest_sites",
@@ -129,6 +140,202 @@ def isochrones(
     return gpd.GeoDataFrame(out, geometry=polys.ravel(), crs=facilities.crs)
 
 
+@dataclass(frozen=True)
+class GateExits:
+    """How each resident row leaves home (built by :func:`gate_exits`).
+
+    Parameters
+    ----------
+    index
+        The residents' index; every other array is positional against it.
+    via
+        Per resident: ``"gate"`` (through its compound's gates), ``"street"`` (its compound
+        has no gate points: straight to the nearest street) or ``"no_compound"``.
+    compound
+        Per resident: its compound id, or ``None``.
+    pair_row, pair_gate, pair_walk_m
+        One entry per (resident, gate of its compound): the resident's position, the gate's
+        position in ``gate_xy`` and the straight walk (metres) from the building to the gate.
+    gate_xy
+        ``(n_gates, 2)`` gate coordinates (metres, the residents' CRS).
+    gate_id
+        The gates' index labels.
+    """
+
+    index: pd.Index
+    via: NDArray[np.object_]
+    compound: NDArray[np.object_]
+    pair_row: NDArray[np.int64]
+    pair_gate: NDArray[np.int64]
+    pair_walk_m: NDArray[np.float64]
+    gate_xy: NDArray[np.float64]
+    gate_id: NDArray[np.object_]
+
+    def nearest_gate(self) -> NDArray[np.int64]:
+        """Per resident, the gate (position in ``gate_xy``) nearest in a straight line, or -1."""
+        best = np.full(len(self.index), -1, dtype=np.int64)
+        if self.pair_row.size:
+            order = np.lexsort((self.pair_walk_m, self.pair_row))
+            rows = self.pair_row[order]
+            first = np.ones(rows.size, dtype=bool)
+            first[1:] = rows[1:] != rows[:-1]
+            best[rows[first]] = self.pair_gate[order][first]
+        return best
+
+    def table(self) -> pd.DataFrame:
+        """Per resident: ``compound``, ``via``, ``gate`` (nearest gate id) and ``gate_walk_m``."""
+        near = self.nearest_gate()
+        walk = np.full(len(self.index), np.nan)
+        if self.pair_row.size:
+            np.fmin.at(walk, self.pair_row, self.pair_walk_m)
+        gid = np.where(near >= 0, self.gate_id[np.maximum(near, 0)] if self.gate_id.size else None, None)
+        return pd.DataFrame({"compound": self.compound, "via": self.via, "gate": gid,
+                             "gate_walk_m": walk}, index=self.index)
+
+    def summary(self, weights: NDArray[np.float64] | None = None) -> dict[str, Any]:
+        """Counts for the report: compounds with and without gates, residents by route."""
+        w = np.ones(len(self.index)) if weights is None else np.asarray(weights, dtype=float)
+        comp = pd.Series(self.compound)
+        gated = comp[self.via == "gate"].dropna().unique()
+        open_ = comp[self.via == "street"].dropna().unique()
+        return {"compounds_with_gates": int(len(gated)), "compounds_without_gates": int(len(open_)),
+                "gates": int(np.unique(self.pair_gate[self.via[self.pair_row] == "gate"]).size),
+                "residents_via_gates": int(round(float(w[self.via == "gate"].sum()))),
+                "residents_without_gates": int(round(float(w[self.via == "street"].sum()))),
+                "residents_outside_compounds": int(round(float(w[self.via == "no_compound"].sum())))}
+
+
+def gate_exits(
+    residents: gpd.GeoDataFrame,
+    gates: gpd.GeoDataFrame,
+    *,
+    compounds: gpd.GeoDataFrame | None = None,
+    compound_col: str = "compound_id",
+    gate_kinds: Sequence[str] | None = None,
+) -> GateExits:
+    """Which gates each resident row may leave through.
+
+    Parameters
+    ----------
+    residents
+        Buildings (points or polygons; polygons use a point on their surface) in a metric CRS.
+        Their compound is ``compound_col`` where present and filled; otherwise the compound
+        polygon (from ``compounds``) that holds the building.
+    gates
+        Gate points in the same CRS with a ``compound_id`` column (and ``kind``, optional).
+    compounds
+        Compound polygons with an ``id`` column (optional): used for buildings without a
+        compound id, and to report compounds that have no gates.
+    gate_kinds
+        Gate kinds a walker may use (default: every kind; e.g. ``("pedestrian", "mixed")``).
+
+    Returns
+    -------
+    GateExits
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> b = gpd.GeoDataFrame({"compound_id": ["A", "B", None]},
+    ...                      geometry=[Point(0, 0), Point(50, 0), Point(90, 0)], crs=32650)
+    >>> g = gpd.GeoDataFrame({"compound_id": ["A", "A"]},
+    ...                      geometry=[Point(0, 30), Point(40, 0)], crs=32650)
+    >>> ex = gate_exits(b, g)
+    >>> ex.via.tolist(), ex.pair_walk_m.tolist()
+    (['gate', 'street', 'no_compound'], [30.0, 40.0])
+    """
+    require_projected(residents, "gate_exits")
+    if "compound_id" not in gates.columns:
+        raise ValueError("gates need a 'compound_id' column (layers.schema: gates.compound_id)")
+    for name, gdf in (("gates", gates), ("compounds", compounds)):
+        if gdf is not None and gdf.crs is not None and residents.crs is not None \
+                and not gdf.crs.equals(residents.crs):
+            raise ValueError(f"{name} are in {gdf.crs.to_string()} but residents in "
+                             f"{residents.crs.to_string()}; use {name}.to_crs(residents.crs)")
+    n = len(residents)
+    geoms = residents.geometry.to_numpy()
+    poly = np.isin(shapely.get_type_id(geoms), (3, 6))
+    if poly.any():
+        geoms = geoms.copy()
+        geoms[poly] = shapely.point_on_surface(geoms[poly])
+    comp = (residents[compound_col].astype(object).to_numpy(copy=True) if compound_col in residents.columns
+            else np.full(n, None, dtype=object))
+    comp[pd.isna(comp)] = None
+    if compounds is not None and len(compounds) and (comp == None).any():  # noqa: E711
+        miss = np.flatnonzero(comp == None)  # noqa: E711
+        tree = shapely.STRtree(compounds.geometry.to_numpy())
+        bi, ci = tree.query(geoms[miss], predicate="within")
+        first = np.unique(bi, return_index=True)[1]
+        comp[miss[bi[first]]] = compounds["id"].astype(object).to_numpy()[ci[first]]
+    g = gates
+    if gate_kinds is not None and "kind" in g.columns:
+        kind = g["kind"].astype(object).to_numpy()
+        g = g.loc[pd.isna(kind) | np.isin(kind.astype(str), list(gate_kinds))]
+    g = g.loc[g["compound_id"].notna().to_numpy() & ~g.geometry.is_empty.to_numpy()]
+    gxy = shapely.get_coordinates(shapely.point_on_surface(g.geometry.to_numpy())).reshape(-1, 2)
+    gcomp = g["compound_id"].astype(str).to_numpy()
+    has = comp != None  # noqa: E711
+    rcomp = np.where(has, comp, "").astype(str)
+    # (resident, gate) pairs sharing a compound
+    order = np.argsort(gcomp, kind="stable")
+    gs = gcomp[order]
+    lo = np.searchsorted(gs, rcomp, side="left")
+    hi = np.searchsorted(gs, rcomp, side="right")
+    cnt = np.where(has, hi - lo, 0)
+    row = np.repeat(np.arange(n), cnt)
+    off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    gate = order[np.repeat(lo, cnt) + off].astype(np.int64)
+    bxy = shapely.get_coordinates(geoms).reshape(-1, 2)
+    walk = np.hypot(*(bxy[row] - gxy[gate]).T) if row.size else np.zeros(0)
+    via = np.where(cnt > 0, "gate", np.where(has, "street", "no_compound")).astype(object)
+    return GateExits(residents.index, via, comp, row.astype(np.int64), gate, walk.astype(float),
+                     gxy, np.asarray(g.index.to_numpy(), dtype=object))
+
+
+def _concat(a: SnappedPoints, b: SnappedPoints) -> SnappedPoints:
+    return SnappedPoints(*(np.concatenate([getattr(a, f), getattr(b, f)])
+                           for f in ("edge", "u", "v", "to_u_m", "to_v_m", "offset_m")))
+
+
+def _through_gates(
+    d_home: NDArray[np.float64], d_gate: NDArray[np.float64], exits: GateExits, rows: NDArray[np.int64],
+    limit_m: float,
+) -> NDArray[np.float64]:
+    """Per resident (positions ``rows`` of ``exits``): through its gates where it has any."""
+    out = d_home.copy()
+    pos = np.full(len(exits.index), -1, dtype=np.int64)
+    pos[rows] = np.arange(rows.size)
+    keep = pos[exits.pair_row] >= 0
+    prow = pos[exits.pair_row[keep]]
+    total = exits.pair_walk_m[keep] + d_gate[exits.pair_gate[keep]]
+    gated = exits.via[rows] == "gate"
+    out[gated] = np.inf
+    np.minimum.at(out, prow, total)
+    out[out > limit_m] = np.inf
+    return out
+
+
+def _exit_points(network: WalkNetwork, residents: gpd.GeoDataFrame, exits: GateExits | None,
+                 max_snap_m: float) -> SnappedPoints:
+    """Residents snapped to the network; a gated one at its nearest gate, the walk added."""
+    snapped = snap_points(network, residents, max_offset_m=max_snap_m)
+    if exits is None or exits.gate_xy.shape[0] == 0:
+        return snapped
+    rows = exits.index.get_indexer(residents.index)
+    near = np.where(rows >= 0, exits.nearest_gate()[np.maximum(rows, 0)], -1)
+    use = np.flatnonzero(near >= 0)
+    if use.size == 0:
+        return snapped
+    g = snap_points(network, exits.gate_xy[near[use]], max_offset_m=max_snap_m)
+    walk = np.hypot(*(shapely.get_coordinates(shapely.point_on_surface(
+        residents.geometry.to_numpy()[use])) - exits.gate_xy[near[use]]).T)
+    fields = {f: getattr(snapped, f).copy() for f in ("edge", "u", "v", "to_u_m", "to_v_m", "offset_m")}
+    for f in fields:
+        fields[f][use] = getattr(g, f)
+    fields["offset_m"][use] = g.offset_m + walk
+    return SnappedPoints(**fields)
+
+
 def _residents(buildings: gpd.GeoDataFrame, weight_col: str) -> gpd.GeoDataFrame:
     if weight_col not in buildings.columns:
         raise ValueError(f"residents need a {weight_col!r} column")
@@ -144,21 +351,32 @@ def nearest_by_kind(
     kinds: Sequence[str] | None = None,
     limit_m: float = np.inf,
     max_snap_m: float = 300.0,
+    exits: GateExits | None = None,
 ) -> pd.DataFrame:
     """Walking distance from every resident row to the nearest facility of each kind.
 
     One multi-source Dijkstra per kind (``min_only``), stopped at ``limit_m``.
     Columns are the kinds; ``inf`` beyond ``limit_m``; aligned to ``residents.index``.
+    With ``exits`` (:func:`gate_exits`), residents of a gated compound walk to one of its
+    gates and on from there (the shortest such walk); the others as without.
     """
     tgt = snap_points(network, residents, max_offset_m=max_snap_m)
+    n = len(residents)
+    rows = np.zeros(0, dtype=np.int64)
+    if exits is not None and exits.pair_row.size:
+        rows = exits.index.get_indexer(residents.index)
+        if (rows < 0).any():
+            raise ValueError("exits were built for other residents; call gate_exits(residents, ...)")
+        tgt = _concat(tgt, snap_points(network, exits.gate_xy, max_offset_m=max_snap_m))
     out = {}
     for kind in _kinds(facilities, kinds):
         f = facilities.loc[facilities["kind"].astype(str).to_numpy() == kind]
         if len(f) == 0:
-            out[kind] = np.full(len(residents), np.inf)
+            out[kind] = np.full(n, np.inf)
             continue
         src = snap_points(network, f, max_offset_m=max_snap_m)
-        out[kind], _ = nearest_source_distances(network, src, tgt, limit_m=limit_m)
+        d, _ = nearest_source_distances(network, src, tgt, limit_m=limit_m)
+        out[kind] = d[:n] if rows.size == 0 else _through_gates(d[:n], d[n:], exits, rows, limit_m)
     return pd.DataFrame(out, index=residents.index)
 
 
@@ -302,6 +520,7 @@ def suggest_sites(
     solver: Literal["mclp", "greedy"] = "mclp",
     time_limit_s: float = 10.0,
     max_snap_m: float = 300.0,
+    exits: GateExits | None = None,
 ) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
     """New sites for ``kind`` that bring the most uncovered residents within ``minutes``.
 
@@ -315,6 +534,9 @@ def suggest_sites(
         Possible sites (points, network CRS). Default: the network nodes nearest to the
         uncovered residents; the ``max_candidates`` that could cover most on their own
         enter the model.
+    exits
+        Gates (:func:`gate_exits`): a gated resident's demand sits at its nearest gate, the
+        walk to it added.
 
     Returns
     -------
@@ -328,13 +550,14 @@ def suggest_sites(
     lim = float(walk_distance_m(minutes, speed_kmh=speed_kmh))
     res = _residents(residents, weight_col)
     notes: list[dict[str, Any]] = []
-    near = nearest_by_kind(network, res, facilities, kinds=[kind], limit_m=lim, max_snap_m=max_snap_m)
+    near = nearest_by_kind(network, res, facilities, kinds=[kind], limit_m=lim, max_snap_m=max_snap_m,
+                           exits=exits)
     gap = near[kind].to_numpy() > lim
     demand = res.loc[gap]
     cols = ["rank", "kind", "added_covered", "method", "geometry"]
     if len(demand) == 0 or n_sites <= 0:
         return gpd.GeoDataFrame(columns=cols, geometry="geometry", crs=residents.crs), notes
-    dsnap = snap_points(network, demand, max_offset_m=max_snap_m)
+    dsnap = _exit_points(network, demand, exits, max_snap_m)
     w_all = pd.to_numeric(demand[weight_col]).to_numpy(dtype=float)
     ok = dsnap.edge >= 0
     # demand aggregated at its nearest node, keeping the group's longest walk to that node
@@ -414,6 +637,9 @@ class AccessibilityResult:
     sites: gpd.GeoDataFrame
     notes: list[dict[str, Any]] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: Per residential building: ``compound``, ``via`` (``gate`` / ``street`` / ``no_compound``),
+    #: ``gate`` (nearest gate id) and ``gate_walk_m``; empty when no gates were given.
+    exits: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def accessibility(
@@ -432,6 +658,9 @@ def accessibility(
     max_snap_m: float = 300.0,
     network: WalkNetwork | None = None,
     elderly_kmh: float | None = ELDERLY_SPEED_KMH,
+    gates: gpd.GeoDataFrame | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    gate_kinds: Sequence[str] | None = None,
 ) -> AccessibilityResult:
     """Isochrones, the coverage table, the gap map and suggested sites in one call.
 
@@ -439,6 +668,11 @@ def accessibility(
     projected back). ``site_minutes`` (default: the longest of ``minutes``) is the time the
     suggested sites should bring residents within; ``n_sites`` per kind below the 99% target.
     The coverage table also gives each time at ``elderly_kmh`` (see :func:`coverage_table`).
+
+    With ``gates`` (and optionally ``compounds``; see :func:`gate_exits`), residents of gated
+    compounds leave through the gates; the note ``gates.access.routing`` counts the compounds
+    with and without gates and the residents routed each way, and ``exits`` has the rule used
+    for every building.
     """
     mins = _check_speed_minutes(minutes, speed_kmh)
     for name, gdf in (("roads", roads), ("buildings", buildings), ("facilities", facilities)):
@@ -454,13 +688,25 @@ def accessibility(
     B = _residents(buildings.to_crs(metric), weight_col)
     net = network if network is not None else build_walk_network(roads.to_crs(metric))
     timings["network"] = time.perf_counter() - t
+    exits = None
+    notes: list[dict[str, Any]] = []
+    if gates is not None:
+        for name, gdf in (("gates", gates), ("compounds", compounds)):
+            if gdf is not None and gdf.crs is None:
+                raise ValueError(f"{name} has no CRS; set it (usually EPSG:4326) with .set_crs(4326)")
+        exits = gate_exits(B, gates.to_crs(metric),
+                           compounds=None if compounds is None else compounds.to_crs(metric),
+                           gate_kinds=gate_kinds)
+        w = pd.to_numeric(B[weight_col]).to_numpy(dtype=float)
+        notes.append({"code": "gates.access.routing", "severity": "info", **exits.summary(w)})
     t = time.perf_counter()
     iso = isochrones(net, F, minutes=mins, speed_kmh=speed_kmh, buffer_m=buffer_m,
                      max_snap_m=max_snap_m)
     timings["isochrones"] = time.perf_counter() - t
     t = time.perf_counter()
     lim = float(walk_distance_m(max(mins), speed_kmh=max(speed_kmh, elderly_kmh or 0.0)))
-    near = nearest_by_kind(net, B, F, kinds=kinds, limit_m=2 * lim, max_snap_m=max_snap_m)
+    near = nearest_by_kind(net, B, F, kinds=kinds, limit_m=2 * lim, max_snap_m=max_snap_m,
+                           exits=exits)
     cov = coverage_table(net, B, F, minutes=mins, speed_kmh=speed_kmh, kinds=kinds,
                          weight_col=weight_col, nearest=near, elderly_kmh=elderly_kmh)
     gaps = coverage_gaps(net, B, F, minutes=max(mins), speed_kmh=speed_kmh, kinds=kinds,
@@ -468,7 +714,6 @@ def accessibility(
     timings["coverage"] = time.perf_counter() - t
     t = time.perf_counter()
     site_parts = []
-    notes: list[dict[str, Any]] = []
     sm = max(mins) if site_minutes is None else site_minutes
     if n_sites > 0:
         for kind in _kinds(F, kinds):
@@ -477,7 +722,7 @@ def accessibility(
                 continue
             s, nt = suggest_sites(net, B, F, kind=kind, n_sites=n_sites, minutes=sm,
                                   speed_kmh=speed_kmh, solver=solver, weight_col=weight_col,
-                                  max_snap_m=max_snap_m)
+                                  max_snap_m=max_snap_m, exits=exits)
             site_parts.append(s)
             notes.extend({**n, "kind": kind} for n in nt)
     sites = (pd.concat(site_parts, ignore_index=True) if site_parts
@@ -492,4 +737,5 @@ def accessibility(
         sites=sites.to_crs(in_crs),
         notes=notes,
         timings_s=timings,
+        exits=exits.table() if exits is not None else pd.DataFrame(),
     )

@@ -543,24 +543,36 @@ def nearest_source_distances(
     return best, best_src
 
 
-def _reachable_pieces(
-    network: WalkNetwork,
-    nd: NDArray[np.float64],
-    radius_m: float,
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Edge pieces within ``radius_m`` for each row of node distances.
-
-    Only edges touching a reached node are looked at. Returns ``(coords (p, 2, 2),
-    row index (p,))``; a piece is a whole edge, or the part reached from one end.
-    """
+def _reached_edges(
+    network: WalkNetwork, nd: NDArray[np.float64], radius_m: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``(row, edge)`` pairs, each once, of edges with an end node within ``radius_m``."""
     rows, nodes = np.nonzero(nd <= radius_m)
     inc_ptr, inc_edge = network.node_edges
     cnt = inc_ptr[nodes + 1] - inc_ptr[nodes]
     r = np.repeat(rows, cnt)
     start = np.repeat(inc_ptr[nodes], cnt)
     e = inc_edge[start + np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
-    key = np.unique(r * network.n_edges + e)
-    r, e = key // network.n_edges, key % network.n_edges
+    # an edge reached from both ends is kept once: from its u end
+    n = np.repeat(nodes, cnt)
+    u = network.edge_uv[e, 0]
+    once = (n == u) | (nd[r, u] > radius_m)
+    return r[once], e[once]
+
+
+def _reachable_pieces(
+    network: WalkNetwork,
+    nd: NDArray[np.float64],
+    radius_m: float,
+    reached: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Edge pieces within ``radius_m`` for each row of node distances.
+
+    Only edges touching a reached node are looked at (``reached``: the pairs of
+    :func:`_reached_edges` for this or any larger radius). Returns ``(coords (p, 2, 2),
+    row index (p,))``; a piece is a whole edge, or the part reached from one end.
+    """
+    r, e = _reached_edges(network, nd, radius_m) if reached is None else reached
     u, v = network.edge_uv[e, 0], network.edge_uv[e, 1]
     length = network.edge_length_m[e]
     ru = radius_m - nd[r, u]  # slack left on arrival (negative: not reached)
@@ -577,6 +589,21 @@ def _reachable_pieces(
     return np.concatenate(pieces), np.concatenate(rows_out)
 
 
+def _own_edge(network: WalkNetwork, sources: SnappedPoints, lim: float) -> tuple[NDArray, NDArray]:
+    """The source's own edge, from the snapped position both ways: ``(coords (q, 2, 2), rows)``."""
+    reach = lim - sources.offset_m
+    has = reach > 0
+    e = sources.edge[has]
+    a = sources.to_u_m[has]
+    length = network.edge_length_m[e]
+    lo = np.clip(a - reach[has], 0, length) / np.maximum(length, _MIN_EDGE_M)
+    hi = np.clip(a + reach[has], 0, length) / np.maximum(length, _MIN_EDGE_M)
+    pu = network.node_xy[network.edge_uv[e, 0]]
+    pv = network.node_xy[network.edge_uv[e, 1]]
+    own = np.stack([pu + lo[:, None] * (pv - pu), pu + hi[:, None] * (pv - pu)], axis=1)
+    return own, np.flatnonzero(has)
+
+
 def isochrone_polygons(
     network: WalkNetwork,
     sources: SnappedPoints,
@@ -585,6 +612,7 @@ def isochrone_polygons(
     buffer_m: float = 30.0,
     method: Literal["hull", "buffer"] = "hull",
     hull_ratio: float = 0.3,
+    hull_cell_m: float | None = None,
 ) -> NDArray[np.object_]:
     """Walking isochrones: the area around the reachable network.
 
@@ -604,12 +632,21 @@ def isochrone_polygons(
         1 is the convex hull) of the reachable street pieces, grown by ``buffer_m``.
         ``"buffer"``: the union of the reachable pieces buffered by ``buffer_m``
         (exact, but about a hundred times slower: for a few facilities, not a district).
+    hull_cell_m
+        The hull is drawn through one point per isochrone and cell of this size (metres):
+        the nodes reached and the tips of the pieces reached part-way. Default: a twelfth
+        of the limit, at least 30 m (about the same number of points for every limit).
 
     Returns
     -------
     numpy.ndarray
         ``(n_sources, n_limits)`` array of (Multi)Polygons; empty polygons where the
         source is unsnapped.
+
+    Notes
+    -----
+    One batched shortest-path search serves every limit, and the street pieces next to the
+    nodes reached within the longest limit are found once and cut to each limit.
     """
     limits = np.asarray(limits_m, dtype=float)
     k = len(sources)
@@ -619,37 +656,107 @@ def isochrone_polygons(
         return out
     nd = node_distances(network, sources, limit_m=float(limits.max()))
     ok = np.flatnonzero(sources.edge >= 0)
+    nd = nd[ok]
+    src = sources.take(ok)
+    reached = _reached_edges(network, nd, float(limits.max()))
+    frontier = None if method == "buffer" else _Frontier.of(network, nd, reached)
     for j, lim in enumerate(limits):
-        coords, rows = _reachable_pieces(network, nd[ok], float(lim))
-        # the source's own edge, from the snapped position both ways
-        reach = lim - sources.offset_m[ok]
-        has = reach > 0
-        e = sources.edge[ok][has]
-        a = sources.to_u_m[ok][has]
-        length = network.edge_length_m[e]
-        lo = np.clip(a - reach[has], 0, length) / np.maximum(length, _MIN_EDGE_M)
-        hi = np.clip(a + reach[has], 0, length) / np.maximum(length, _MIN_EDGE_M)
-        pu = network.node_xy[network.edge_uv[e, 0]]
-        pv = network.node_xy[network.edge_uv[e, 1]]
-        own = np.stack([pu + lo[:, None] * (pv - pu), pu + hi[:, None] * (pv - pu)], axis=1)
-        coords = np.concatenate([coords, own])
-        rows = np.concatenate([rows, np.flatnonzero(has)])
-        order = np.argsort(rows, kind="stable")
-        coords, rows = coords[order], rows[order]
-        present, dense = np.unique(rows, return_inverse=True)
-        if present.size == 0:
-            continue
-        if method == "buffer":
+        lim = float(lim)
+        if frontier is None:
+            coords, rows = _reachable_pieces(network, nd, lim, reached)
+            own, orows = _own_edge(network, src, lim)
+            coords, rows = np.concatenate([coords, own]), np.concatenate([rows, orows])
+            order = np.argsort(rows, kind="stable")
+            coords, rows = coords[order], rows[order]
+            present, dense = np.unique(rows, return_inverse=True)
+            if present.size == 0:
+                continue
             multi = shapely.multilinestrings(shapely.linestrings(coords), indices=dense)
-            polys = shapely.buffer(multi, buffer_m, quad_segs=2)
-        else:
-            pts = coords.reshape(-1, 2)
-            prow = np.repeat(dense, 2)
-            # one point per isochrone and 30 m cell is plenty for the hull
-            cell = np.floor((pts - pts.min(axis=0)) / 30.0).astype(np.int64)
-            key = (prow << 42) | (cell[:, 0] << 21) | cell[:, 1]
-            _, first = np.unique(key, return_index=True)
-            mp = shapely.multipoints(pts[first], indices=prow[first])
-            polys = shapely.buffer(shapely.concave_hull(mp, ratio=hull_ratio), buffer_m, quad_segs=2)
-        out[ok[present], j] = polys
+            out[ok[present], j] = shapely.buffer(multi, buffer_m, quad_segs=2)
+            continue
+        pts, prow = frontier.points(network, src, lim)
+        if prow.size == 0:
+            continue
+        cell_m = hull_cell_m if hull_cell_m is not None else max(30.0, lim / 12.0)
+        cell = np.floor((pts - network.node_xy.min(axis=0)) / cell_m).astype(np.int64)
+        key = (prow << 42) | (cell[:, 0] << 21) | cell[:, 1]
+        order = np.argsort(key)
+        key = key[order]
+        first = np.ones(key.size, dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        xy = pts[order[first]]  # the first point of each cell (a lattice of centres would make
+        urow = key[first] >> 42  # a degenerate, slow Delaunay triangulation)
+        present, dense = np.unique(urow, return_inverse=True)
+        mp = shapely.multipoints(xy, indices=dense)
+        polys = shapely.buffer(shapely.concave_hull(mp, ratio=hull_ratio), buffer_m, quad_segs=2)
+        # a cell's first point is on the hull or inside; the others are checked
+        rest = np.ones(prow.size, dtype=bool)
+        rest[order[first]] = False
+        out[ok[present], j] = _with_stragglers(polys, present, pts[rest], prow[rest], buffer_m)
     return out
+
+
+def _with_stragglers(
+    polys: NDArray[np.object_], present: NDArray[np.int64], pts: NDArray[np.float64],
+    prow: NDArray[np.int64], buffer_m: float,
+) -> NDArray[np.object_]:
+    """Every reached point inside its isochrone: a point the hull of its cell's representative
+    left out is added with its own ``buffer_m`` disc (rare: a few per thousand)."""
+    pos = np.searchsorted(present, prow)
+    shapely.prepare(polys)
+    out_ = ~shapely.intersects_xy(polys[pos], pts[:, 0], pts[:, 1])
+    if not out_.any():
+        return polys
+    polys = polys.copy()
+    order = np.argsort(pos[out_], kind="stable")
+    groups, which = np.unique(pos[out_][order], return_inverse=True)
+    discs = shapely.buffer(shapely.multipoints(pts[out_][order], indices=which), buffer_m, quad_segs=2)
+    polys[groups] = shapely.union(polys[groups], discs)
+    return polys
+
+
+@dataclass(frozen=True, eq=False)
+class _Frontier:
+    """Everything reached within the longest limit, once: the hull points of any shorter limit
+    are then a filter on these arrays."""
+
+    node_row: NDArray[np.int64]
+    node: NDArray[np.int64]
+    node_d: NDArray[np.float64]
+    edge_row: NDArray[np.int64]
+    edge: NDArray[np.int64]
+    du: NDArray[np.float64]
+    dv: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, network: WalkNetwork, nd: NDArray[np.float64],
+           reached: tuple[NDArray[np.int64], NDArray[np.int64]]) -> _Frontier:
+        rows, nodes = np.nonzero(np.isfinite(nd))
+        r, e = reached
+        return cls(rows, nodes, nd[rows, nodes], r, e,
+                   nd[r, network.edge_uv[e, 0]], nd[r, network.edge_uv[e, 1]])
+
+    def points(self, network: WalkNetwork, src: SnappedPoints, lim: float
+               ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Points the hull of each row goes through: reached nodes, the tips of edges reached
+        part-way, and the reached stretch of the source's own edge. Returns ``(xy, row)``."""
+        at = self.node_d <= lim
+        e, r = self.edge, self.edge_row
+        length = network.edge_length_m[e]
+        ru = lim - self.du
+        rv = lim - self.dv
+        meet = (ru >= 0) & (rv >= 0) & (ru + rv >= length)
+        tip_u = (ru > 0) & (ru < length) & ~meet
+        tip_v = (rv > 0) & (rv < length) & ~meet
+        u, v = network.edge_uv[e, 0], network.edge_uv[e, 1]
+        fu = ru[tip_u] / length[tip_u]
+        fv = rv[tip_v] / length[tip_v]
+        pu_t, pv_t = network.node_xy[u[tip_u]], network.node_xy[v[tip_u]]
+        pv_s, pu_s = network.node_xy[v[tip_v]], network.node_xy[u[tip_v]]
+        own, orows = _own_edge(network, src, lim)
+        xy = np.concatenate([network.node_xy[self.node[at]],
+                             pu_t + fu[:, None] * (pv_t - pu_t),
+                             pv_s + fv[:, None] * (pu_s - pv_s),
+                             own.reshape(-1, 2)])
+        row = np.concatenate([self.node_row[at], r[tip_u], r[tip_v], np.repeat(orows, 2)])
+        return xy, row.astype(np.int64)

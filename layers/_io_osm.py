@@ -9,6 +9,15 @@ Private to :mod:`layers.io`. Two layers can be read from OSM data:
   ``floors`` from ``building:levels`` and a ``kind`` from :data:`layers.schema.BUILDING_KINDS`
   where the tags make it clear.
 
+* ``compounds``: residential compounds (小区): closed ways and multipolygon relations with a
+  ``name`` tagged ``landuse=residential``, ``residential=*`` or ``place`` in
+  :data:`COMPOUND_PLACES`.
+* ``gates``: compound gates (小区出入口): ``barrier=gate``-style nodes and ``entrance=*`` nodes
+  on or within :data:`GATE_NEAR_M` metres of a compound's outline, given to the nearest such
+  compound; entrances that are doors of a building (nodes of a ``building=*`` way) are not
+  gates. ``kind`` is ``vehicle`` (lift gates, ``foot=no``), ``pedestrian`` (turnstiles,
+  entrances, ``motor_vehicle=no``) or ``mixed``; ``open_hours`` from ``opening_hours``.
+
 Roads carry ``block_edge``: whether the way bounds a block (tunnels, building passages, covered
 and indoor ways, private ways and driveways do not; see :func:`geo.partition.cells.tags_bound_blocks`).
 Buildings carry ``outline``: ``complete``; ``clipped`` for a way at the edge of the extract whose
@@ -31,7 +40,18 @@ import shapely
 from geo.partition.cells import tags_bound_blocks
 from layers._io_common import ReadContext, listing
 
-PBF_LAYERS: tuple[str, ...] = ("roads", "buildings")
+PBF_LAYERS: tuple[str, ...] = ("roads", "buildings", "compounds", "gates")
+#: ``place=*`` values read as compounds (with a name), besides ``landuse=residential``.
+COMPOUND_PLACES: frozenset[str] = frozenset(("neighbourhood", "quarter", "city_block"))
+#: ``barrier=*`` values that are gates; entrances (``entrance=*``) count too.
+GATE_BARRIERS: frozenset[str] = frozenset(
+    ("gate", "lift_gate", "swing_gate", "sliding_gate", "turnstile", "full-height_turnstile",
+     "kissing_gate", "entrance", "bollard_gate"))
+_VEHICLE_ONLY: frozenset[str] = frozenset(("lift_gate",))
+_PEDESTRIAN_ONLY: frozenset[str] = frozenset(
+    ("turnstile", "full-height_turnstile", "kissing_gate", "entrance"))
+#: A gate node counts for a compound when it lies this close to the outline (metres).
+GATE_NEAR_M = 15.0
 
 #: ``highway=*`` -> road kind. Values not listed (construction, proposed, platform...) are skipped.
 HIGHWAY_KINDS: dict[str, str] = {
@@ -119,6 +139,11 @@ def read_pbf(ctx: ReadContext) -> gpd.GeoDataFrame:
     if layer not in PBF_LAYERS:
         ctx.fail("io.pbf_layer", layer=layer, supported=listing(PBF_LAYERS))
     lost: dict[str, Any] = {}
+    if layer in ("compounds", "gates"):
+        try:
+            return _compounds_or_gates(ctx, layer)
+        except (RuntimeError, OSError, ValueError, osmium.InvalidLocationError) as e:
+            ctx.fail("io.corrupt", format="OSM PBF", detail=str(e).strip()[:200] or type(e).__name__)
     try:
         if layer == "roads":
             rows, wkbs, skipped = _roads(str(ctx.path))
@@ -294,3 +319,120 @@ def _extract_bounds(path: str) -> shapely.Geometry | None:
             lon, lat = node.location.lon, node.location.lat
             x0, y0, x1, y1 = min(x0, lon), min(y0, lat), max(x1, lon), max(y1, lat)
     return shapely.box(x0, y0, x1, y1) if np.isfinite(x0) else None
+
+
+def compound_row(tags: dict[str, str]) -> str | None:
+    """The tag that makes an area a compound (``"landuse=residential"``...), else ``None``.
+
+    >>> compound_row({"landuse": "residential", "name": "金陵小区"})
+    'landuse=residential'
+    >>> compound_row({"landuse": "residential"}) is None  # no name: a zoning area, not a compound
+    True
+    """
+    if not tags.get("name"):
+        return None
+    if tags.get("landuse") == "residential":
+        return "landuse=residential"
+    if tags.get("place") in COMPOUND_PLACES:
+        return f"place={tags['place']}"
+    if "residential" in tags:
+        return f"residential={tags['residential']}"
+    return None
+
+
+def gate_kind(tags: dict[str, str]) -> str | None:
+    """``pedestrian``, ``vehicle`` or ``mixed`` for a gate node's tags; ``None`` if no gate.
+
+    >>> gate_kind({"barrier": "gate"}), gate_kind({"barrier": "lift_gate"})
+    ('mixed', 'vehicle')
+    >>> gate_kind({"entrance": "main"}), gate_kind({"barrier": "gate", "motor_vehicle": "no"})
+    ('pedestrian', 'pedestrian')
+    """
+    barrier = tags.get("barrier")
+    if barrier not in GATE_BARRIERS and "entrance" not in tags:
+        return None
+    if tags.get("foot") == "no" or barrier in _VEHICLE_ONLY:
+        return "vehicle"
+    if (barrier in _PEDESTRIAN_ONLY or (barrier is None and "entrance" in tags)
+            or tags.get("motor_vehicle") == "no" or tags.get("vehicle") == "no"):
+        return "pedestrian"
+    return "mixed"
+
+
+def _compound_areas(path: str) -> gpd.GeoDataFrame:
+    import osmium
+
+    factory = osmium.geom.WKBFactory()
+    rows: list[tuple[Any, ...]] = []
+    wkbs: list[str] = []
+    fp = (osmium.FileProcessor(path)
+          .with_areas(osmium.filter.KeyFilter("landuse", "place", "residential"))
+          .with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)))
+    for area in fp:
+        tags = dict(area.tags)
+        tag = compound_row(tags)
+        if tag is None:
+            continue
+        try:
+            wkb = factory.create_multipolygon(area)
+        except (osmium.InvalidLocationError, RuntimeError):
+            continue
+        rows.append((f"{'w' if area.from_way() else 'r'}{area.orig_id()}", tags["name"], tag))
+        wkbs.append(wkb)
+    geoms = shapely.from_wkb(np.asarray(wkbs, dtype=object)) if wkbs else np.array([], dtype=object)
+    if len(geoms):
+        single = shapely.get_num_geometries(geoms) == 1
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
+    df = pd.DataFrame(rows, columns=["id", "name", "osm_tag"]).astype("str")
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms), crs="EPSG:4326")
+
+
+def _compounds_or_gates(ctx: ReadContext, layer: str) -> gpd.GeoDataFrame:
+    """Compounds, or the gates on their outlines (see the module docstring)."""
+    import osmium
+
+    from geo.crs import local_metric_crs
+
+    path = str(ctx.path)
+    compounds = _compound_areas(path)
+    if layer == "compounds":
+        ctx.note("info", "gates.osm.compounds_read", compounds=len(compounds))
+        return compounds
+    doors: set[int] = set()
+    for way in (osmium.FileProcessor(path, osmium.osm.WAY)
+                .with_filter(osmium.filter.KeyFilter("building"))):
+        doors.update(n.ref for n in way.nodes)
+    rows: list[tuple[Any, ...]] = []
+    xy: list[tuple[float, float]] = []
+    n_doors = 0
+    for node in (osmium.FileProcessor(path, osmium.osm.NODE)
+                 .with_filter(osmium.filter.KeyFilter("barrier", "entrance"))):
+        tags = dict(node.tags)
+        kind = gate_kind(tags)
+        if kind is None or not node.location.valid():
+            continue
+        if tags.get("barrier") not in GATE_BARRIERS and node.id in doors:
+            n_doors += 1  # a building's door, not a compound gate
+            continue
+        rows.append((f"n{node.id}", kind, tags.get("name"), tags.get("opening_hours"),
+                     f"barrier={tags['barrier']}" if "barrier" in tags else f"entrance={tags['entrance']}"))
+        xy.append((node.location.lon, node.location.lat))
+    pts = gpd.GeoSeries(shapely.points(np.asarray(xy, dtype=float).reshape(-1, 2)), crs="EPSG:4326")
+    df = pd.DataFrame(rows, columns=["id", "kind", "name", "open_hours", "osm_tag"])
+    compound_id = np.full(len(df), None, dtype=object)
+    if len(compounds) and len(df):
+        metric = local_metric_crs(compounds)
+        rings = compounds.geometry.to_crs(metric).boundary.to_numpy()
+        tree = shapely.STRtree(rings)
+        (gi, ci), dist = tree.query_nearest(pts.to_crs(metric).to_numpy(), max_distance=GATE_NEAR_M,
+                                            return_distance=True, all_matches=False)
+        compound_id[gi] = compounds["id"].to_numpy(dtype=object)[ci]
+    near = np.asarray([c is not None for c in compound_id], dtype=bool)
+    out = df.loc[near].assign(compound_id=compound_id[near])
+    out = out[["id", "compound_id", "kind", "name", "open_hours", "osm_tag"]].astype(
+        {"id": "str", "compound_id": "str", "kind": "str", "name": "str", "open_hours": "str",
+         "osm_tag": "str"})
+    ctx.note("info", "gates.osm.gates_read", gates=len(out), compounds=len(compounds),
+             away=int((~near).sum()), doors=n_doors, near_m=f"{GATE_NEAR_M:g}")
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=pts[near].reset_index(drop=True),
+                            crs="EPSG:4326")

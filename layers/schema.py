@@ -59,6 +59,8 @@ FACILITY_KINDS: tuple[str, ...] = (
     "market",  # 菜市场
     "park",  # 公园
 )
+#: Kinds of compound gates (小区出入口): pedestrian only, vehicle only, or both.
+GATE_KINDS: tuple[str, ...] = ("pedestrian", "vehicle", "mixed")
 ROAD_KINDS: tuple[str, ...] = ("arterial", "secondary", "local", "path", "river", "railway")
 DEPARTMENTS: tuple[str, ...] = (
     "urban_management",  # 城管
@@ -261,13 +263,42 @@ _add(
             _f("kind", "str", "楼栋类型", "Building type", allowed=BUILDING_KINDS,
                required=False, nullable=True, aliases=("楼栋类型",)),
             _f("compound_id", "str", "所属小区（不可拆分单元）", "Residential compound (an unsplittable unit)",
-               required=False, nullable=True, aliases=("小区编号", "小区")),
+               required=False, nullable=True, ref=("compounds", "id"), aliases=("小区编号", "小区")),
             _f("floors", "int", "层数", "Floors", min=0, required=False, nullable=True,
                aliases=("层数",)),
             _f("households", "int", "户数", "Households", min=0, aliases=("户数",)),
             _f("population", "int", "人口", "Residents", min=0, aliases=("人口", "人口数")),
             _f("grid_code", "code", "所属网格代码", "Grid code", digits=15,
                ref=("grids", "code"), aliases=("网格代码", "所属网格")),
+        ),
+    )
+)
+_add(
+    LayerSchema(
+        "compounds", "小区", "Residential compounds", "Polygon", "id",
+        (
+            _f("id", "str", "小区编号", "Compound id", aliases=("小区编号", "编号")),
+            _f("name", "str", "小区名称", "Compound name", aliases=("小区名称", "名称", "名字")),
+            _f("community_code", "code", "所属社区代码", "Community code", digits=12,
+               ref=("communities", "code"), required=False, nullable=True,
+               aliases=("所属社区代码", "社区代码")),
+        ),
+    )
+)
+_add(
+    LayerSchema(
+        "gates", "小区出入口", "Compound gates", "Point", "id",
+        (
+            _f("id", "str", "出入口编号", "Gate id", aliases=("出入口编号", "大门编号", "编号")),
+            _f("compound_id", "str", "所属小区编号", "Compound id", ref=("compounds", "id"),
+               aliases=("所属小区编号", "小区编号", "小区")),
+            _f("kind", "str", "出入口类型：人行/车行/人车混行", "pedestrian, vehicle or mixed",
+               allowed=GATE_KINDS, required=False, nullable=True,
+               aliases=("出入口类型", "类型")),
+            _f("name", "str", "出入口名称", "Gate name", required=False, nullable=True,
+               aliases=("出入口名称", "名称")),
+            _f("open_hours", "str", "开放时间（如 06:00-23:00）", "Opening hours (e.g. 06:00-23:00)",
+               required=False, nullable=True, aliases=("开放时间", "opening_hours")),
         ),
     )
 )

@@ -319,6 +319,10 @@ else:
     st.markdown("**" + tp("access.verdict", share=f"{100 * row15['share']:.1f}%",
                           verdict=tp(f"access.{verdict}")) + "**")
     st.caption(tp("access.targets") + " · " + tp("access.timing", seconds=f"{seconds:.2f}"))
+    routing = next((n for n in res.notes if n.get("code") == "gates.access.routing"), None)
+    st.caption(t("gates.access.routing", lang, **{k: fmt_int(v) for k, v in routing.items()
+                                                  if k not in ("code", "severity")})
+               if routing else t("gates.access.no_gates", lang))
     map_col, side = st.columns([3, 2], gap="medium")
     with map_col:
         maps.show(pl.access_map(res, inputs, kind, cfg), key="pl_map_access", height=560)

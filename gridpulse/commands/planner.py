@@ -345,6 +345,9 @@ def _accessibility(args: argparse.Namespace, lang: str | None) -> int:
         roads = _read(store, "roads", lang)
         buildings = _read(store, "buildings", lang)
         facilities = _read(store, "facilities", lang)
+        # residents leave gated compounds through their gates (when the store has them)
+        gates = store.read("gates") if store.has_layer("gates") else None
+        compounds = store.read("compounds", columns=["id"]) if store.has_layer("compounds") else None
     if args.kind:
         unknown = sorted(set(args.kind) - set(facilities["kind"].astype(str)))
         if unknown:
@@ -352,7 +355,9 @@ def _accessibility(args: argparse.Namespace, lang: str | None) -> int:
             return 1
     try:
         res = accessibility(roads, buildings, facilities, kinds=args.kind, minutes=minutes,
-                            speed_kmh=args.speed_kmh, n_sites=args.sites)
+                            speed_kmh=args.speed_kmh, n_sites=args.sites,
+                            gates=gates if gates is not None and len(gates) else None,
+                            compounds=compounds if compounds is not None and len(compounds) else None)
     except ValueError as exc:
         _say("planner.cli.failed", lang, err=True, error=exc)
         return 1

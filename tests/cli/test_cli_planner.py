@@ -4,6 +4,7 @@ district written into a real GeoPackage store."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +17,7 @@ from gridpulse.cli import main
 from layers.store import open_store
 
 LAYERS = ("districts", "subdistricts", "communities", "grids", "buildings", "roads", "facilities",
-          "workers")
+          "workers", "compounds", "gates")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,10 @@ def test_accessibility_writes_isochrones_coverage_and_sites(store, tmp_path, cap
     text = capsys.readouterr().out
     assert "Share" in text and "isochrones" in text
     assert "Share, elderly (3 km/h)" in text and "Covered, elderly (3 km/h)" in text
+    # residents leave their compounds through the demo's gates, and the open blocks are named
+    m = re.search(r"Gates: residents of (\d+) compound\(s\) leave through (\d+) gate", text)
+    assert m and 0 < int(m[1]) <= layers["gates"]["compound_id"].nunique()
+    assert int(m[1]) <= int(m[2]) <= len(layers["gates"])
     iso = gpd.read_file(out, layer="isochrones")
     fac = layers["facilities"]
     n = int(fac["kind"].isin(["clinic", "community_service_centre"]).sum())

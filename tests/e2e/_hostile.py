@@ -89,6 +89,17 @@ def hostile_layers(layers: dict[str, pd.DataFrame], *, now: pd.Timestamp | None 
     distinct = sorted(compounds.dropna().unique())
     rename = {c: f"{payload('buildings.compound_id', i)}#{i}" for i, c in enumerate(distinct)}
     b["compound_id"] = pd.Series([rename.get(c) for c in compounds], index=b.index, dtype=object)
+    if "compounds" in L:  # the compounds and their gates follow the buildings' hostile ids
+        c = L["compounds"]
+        c["id"] = pd.Series([rename.get(x, f"{payload('compounds.id', i)}#x{i}")
+                             for i, x in enumerate(c["id"].astype(object))], index=c.index, dtype=object)
+        _set(c, "name", "compounds.name", long_every=7)
+        gt = L["gates"]
+        gt["compound_id"] = pd.Series([rename.get(x) for x in gt["compound_id"].astype(object)],
+                                      index=gt.index, dtype=object)
+        _set(gt, "id", "gates.id", unique=True)
+        _set(gt, "name", "gates.name")
+        _set(gt, "open_hours", "gates.open_hours")
 
     f = L["facilities"]
     _set(f, "id", "facilities.id", unique=True)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 ARCHITECTURE_LAYERS = {
     "districts", "subdistricts", "communities", "grids", "buildings", "facilities", "roads",
-    "workers", "incidents", "incident_events", "patrol_points",
+    "workers", "incidents", "incident_events", "patrol_points", "compounds", "gates",
 }
 
 
