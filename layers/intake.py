@@ -477,6 +477,11 @@ def create_requests(store: Any, items: Sequence[Item], *, now: pd.Timestamp | No
         except (IntakeError, PermissionDenied) as e:
             results[i] = e
     dups = find_duplicates(store, [r for _, _, r, _ in ok], ids=[s for *_, s in ok])
+    if ok:  # due times for the whole batch at once (collect would compute them one by one)
+        due = workflow.due_times(pd.DataFrame([{c: r[c] for c in (
+            "requested_datetime", "category_code", "item_code", "level")} for _, _, r, _ in ok]))
+        for (_, _, row, _), d in zip(ok, due, strict=True):
+            row["expected_datetime"] = None if pd.isna(d) else pd.Timestamp(d)
     groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]] = {}
     for (i, acc, row, srid), dup in zip(ok, dups, strict=True):
         note = "open311" if dup is None else \
