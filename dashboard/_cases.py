@@ -237,6 +237,7 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
     seen = seen_record(srid, record)
     if any(seen.get(c) != record.get(c) for c in seen):  # moved by someone else since shown
         st.warning(t("cas.changed", lang))
+    duplicate_box(srid, record, seen=seen, now=now, lang=lang)
     account = _auth.actor()
     role = account.workflow_role
     if role is None:
@@ -266,6 +267,63 @@ def action_form(srid: str, record: Mapping[str, Any], *, now: pd.Timestamp, lang
             st.session_state.pop("inc_action", None)
             st.session_state.pop("inc_seen", None)  # our own change: nothing to warn about
         st.rerun()
+
+
+def duplicate_box(srid: str, record: Mapping[str, Any], *, seen: Mapping[str, Any],
+                  now: pd.Timestamp, lang: str) -> None:
+    """A likely duplicate flagged at intake: the hint and a button "merge into case X"
+    (:func:`layers.duplicates.merge_duplicate` as the signed-in account); a merged case: a
+    link to the case kept."""
+    from dashboard import _auth
+    from layers.duplicates import duplicate_links
+    from layers.permissions import can
+
+    links = state.locked(duplicate_links, state.get_store(), srid)
+    kept = links["merged_into"]
+    if kept:
+        st.info(_html.md(t("live.merge.merged_into", lang, id=kept)))
+        st.button(_html.md(t("live.merge.open_kept", lang, id=kept)), key="inc_open_kept",
+                  on_click=_open_case, args=(kept,))
+        return
+    dup = links["flagged"]
+    if not dup or record.get("stage") != "collected":
+        return
+    st.warning(_html.md(t("live.merge.flagged_short", lang, id=dup)))
+    account = _auth.actor()
+    grid = record.get("grid_code")
+    if not can(account, "case.close_no_action", scope_code=str(grid) if grid else "",
+               department=record.get("department")):
+        return
+    if st.button(_html.md(t("live.merge.button", lang, id=dup)), key="inc_merge"):
+        st.session_state["inc_flash"] = (srid, merge(srid, dup, time=action_time(record, now),
+                                                     lang=lang, seen=seen))
+        st.session_state.pop("inc_seen", None)
+        st.rerun()
+
+
+def _open_case(srid: str) -> None:
+    st.session_state["inc_case"] = srid
+
+
+def merge(srid: str, into: str, *, time: pd.Timestamp, lang: str,
+          seen: Mapping[str, Any] | None = None) -> Outcome:
+    """Merge case ``srid`` into ``into`` as the signed-in account; the outcome to show."""
+    from dashboard import _auth
+    from layers.duplicates import merge_duplicate
+    from layers.permissions import PermissionDenied
+
+    try:
+        state.locked(merge_duplicate, state.get_store(), _auth.actor(), srid, into, time=time,
+                     based_on=seen)
+    except PermissionDenied as err:
+        return Outcome(False, err.message(lang), err.fix(lang))
+    except workflow.IllegalTransitionError as err:
+        return Outcome(False, err.message(lang), err.fix(lang))
+    except ConcurrentChangeError as err:
+        return Outcome(False, error_text(err, lang), t("cas.conflict.fix", lang))
+    except StoreError as err:
+        return Outcome(False, tp("act.store_failed", error=str(err)))
+    return Outcome(True, t("live.merge.done", lang, id=srid, kept=into))
 
 
 def seen_record(srid: str, record: Mapping[str, Any]) -> dict[str, Any]:
