@@ -134,15 +134,25 @@ def _weights(url: str, version: str, res: int) -> Any:
 
 def gi_table(res: int, flt: IncidentFilter, *, fdr: bool = True) -> pd.DataFrame:
     """Gi* hot and cold spots of the filtered counts over the study area (cached)."""
-    return _gi(state.settings().store_url, state.data_version(), int(res), flt.key(), bool(fdr))
+    return _gi(state.settings().store_url, state.data_version(), int(res), flt.key(), bool(fdr),
+               state.scope_key(), _account())
+
+
+def _account() -> Any:
+    """The signed-in account (the job's actor and scope); the OS user outside a session."""
+    from dashboard import _auth
+    from layers.app import os_account
+
+    return _auth.account() or os_account()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _gi(url: str, version: str, res: int, key: tuple[Any, ...], fdr: bool) -> pd.DataFrame:
+def _gi(url: str, version: str, res: int, key: tuple[Any, ...], fdr: bool,
+        scope: tuple[str, str, str] = ("", "", ""), _acc: Any = None) -> pd.DataFrame:
     flt = IncidentFilter(*key)
-    table, _ = state.locked(analysis.hotspots, state.get_store(), None, res=res, since=flt.start,
-                            until=flt.end, where=flt.where() or None, fdr=fdr, emerging=False,
-                            domain=_domain(url, version, res))
+    table, _ = state.locked(analysis.hotspot_job, state.get_store(), _acc or _account(), res=res,
+                            since=flt.start, until=flt.end, where=flt.where() or None, fdr=fdr,
+                            emerging=False, domain=_domain(url, version, res))
     return table[["count", "z", "p", "gi_bin"]]
 
 
@@ -152,16 +162,19 @@ def emerging_table(res: int, flt: IncidentFilter, *, now: pd.Timestamp) -> tuple
 
     :func:`layers.analysis.hotspots` decides (the same function as ``gridpulse hotspots``).
     """
-    return _emerging(state.settings().store_url, state.data_version(), int(res), flt.key(), now)
+    return _emerging(state.settings().store_url, state.data_version(), int(res), flt.key(), now,
+                     state.scope_key(), _account())
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _emerging(url: str, version: str, res: int, key: tuple[Any, ...],
-              now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DatetimeIndex] | None:
+              now: pd.Timestamp, scope: tuple[str, str, str] = ("", "", ""), _acc: Any = None
+              ) -> tuple[pd.DataFrame, pd.DatetimeIndex] | None:
     flt = IncidentFilter(*key)
     end = (flt.end or now).ceil("D")
-    table, n_steps = state.locked(analysis.hotspots, state.get_store(), None, res=res, since=flt.start,
-                                  until=end, where=flt.where() or None, domain=_domain(url, version, res))
+    table, n_steps = state.locked(analysis.hotspot_job, state.get_store(), _acc or _account(),
+                                  res=res, since=flt.start, until=end, where=flt.where() or None,
+                                  domain=_domain(url, version, res))
     if n_steps < analysis.MIN_EHSA_STEPS or "ehsa_starts" not in table.attrs:
         return None
     out = table[["count", "ehsa", "ehsa_category", "trend_z", "trend_p"]].rename(

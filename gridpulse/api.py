@@ -11,6 +11,8 @@ Endpoints
 * ``GET  /open311/v2/requests/{id}.json``.
 * ``POST /api/v1/fixes`` -- ``{"fixes": [{worker_id, time, lat, long, accuracy_m}, ...]}``.
 * ``POST /api/v1/cases/{id}/actions`` -- ``{"action": "report_for_duty", "note": ...}``.
+* ``GET  /api/v1/kpis``, ``GET /api/v1/hotspots`` -- the case KPIs and the hot spots of the
+  token's scope, through the same :mod:`layers.analysis` jobs as the CLI and the pages.
 * Every Open311 call also answers in GeoReport's XML: ``.xml`` instead of ``.json``, or
   no extension and ``Accept: application/xml`` (:mod:`gridpulse.open311_xml`).
 * ``GET  /docs`` -- the OpenAPI description as a self-contained page (no CDN: offline-safe);
@@ -436,6 +438,20 @@ def create_app(store_url: str | None = None) -> FastAPI:
                                                   lang=lang))
 
         return await post_idempotent(request, work)
+
+    @app.get("/api/v1/kpis", tags=["analysis"],
+             summary="Case KPIs in the token's scope (the case board's and `gridpulse kpis`' "
+                     "numbers): ?from=&to=&now=&by=")
+    async def get_kpis(request: Request) -> JSONResponse:
+        acc = await call(request, account_of, request)
+        return _json(await with_store(intake.kpis, acc, dict(request.query_params)))
+
+    @app.get("/api/v1/hotspots", tags=["analysis"],
+             summary="Gi* and emerging hot spots per H3 cell (the hotspot page's and "
+                     "`gridpulse hotspots`' classes): ?res=&from=&to=&category=&emerging=")
+    async def get_hotspots(request: Request) -> JSONResponse:
+        acc = await call(request, account_of, request)
+        return _json(await with_store(intake.hotspots, acc, dict(request.query_params)))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
