@@ -539,8 +539,8 @@ def _views(items: Sequence[Item], results: list[Any],
     for i in made:
         by_lang.setdefault(items[i][3], []).append(i)
     for lang, idx in by_lang.items():
-        frame = gpd.GeoDataFrame([dict(made[i][0]) for i in idx],
-                                 geometry=[made[i][1] for i in idx], crs=4326)
+        frame = pd.DataFrame([{**made[i][0], "long": made[i][1].x, "lat": made[i][1].y}
+                              for i in idx])  # plain lat/long: no GeoDataFrame per batch
         for i, req in zip(idx, open311_view(frame, lang), strict=True):
             res = results[i]
             assert isinstance(res, Created)
