@@ -11,6 +11,10 @@ Endpoints
 * ``GET  /open311/v2/requests/{id}.json``.
 * ``POST /api/v1/fixes`` -- ``{"fixes": [{worker_id, time, lat, long, accuracy_m}, ...]}``.
 * ``POST /api/v1/cases/{id}/actions`` -- ``{"action": "report_for_duty", "note": ...}``.
+* ``GET  /api/v1/kpis``, ``GET /api/v1/hotspots`` -- the case KPIs and the hot spots of the
+  token's scope, through the same :mod:`layers.analysis` jobs as the CLI and the pages.
+* Every Open311 call also answers in GeoReport's XML: ``.xml`` instead of ``.json``, or
+  no extension and ``Accept: application/xml`` (:mod:`gridpulse.open311_xml`).
 * ``GET  /docs`` -- the OpenAPI description as a self-contained page (no CDN: offline-safe);
   ``GET /openapi.json`` the document itself; ``GET /health``.
 
@@ -36,10 +40,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridpulse import open311_xml
 from layers import intake
 from layers.apitokens import resolve_api_token
 from layers.errors import StoreError
@@ -51,6 +56,36 @@ LIMITS: dict[str, int] = {"/api/v1/fixes": 2 * 1024 * 1024, "default": 64 * 1024
 #: A resolved token is trusted this long (seconds) before it is looked up again.
 TOKEN_TTL_S = 5.0
 DEFAULT_PORT = 8502
+
+
+def wants_xml(path: str, accept: str | None) -> bool:
+    """GeoReport's format: the path's ``.xml``/``.json``, else the ``Accept`` header (XML
+    when an XML media type comes before any JSON one)."""
+    if path.endswith(".xml"):
+        return True
+    if path.endswith(".json") or not accept:
+        return False
+    for part in accept.lower().split(","):
+        media = part.split(";")[0].strip()
+        if media.endswith("xml"):
+            return True
+        if media.endswith("json") or media == "*/*":
+            return False
+    return False
+
+
+#: Root and item element of each Open311 answer in XML.
+_XML_SHAPES = {"services": ("services", "service"), "requests": ("service_requests", "request")}
+
+
+def _answer(request: Request, body: Any, status: int = 200, *, shape: str,
+            **headers: str) -> Response:
+    """``body`` as JSON, or as GeoReport XML when the request asks for it."""
+    if wants_xml(request.url.path, request.headers.get("accept")):
+        root, item = _XML_SHAPES[shape]
+        return Response(open311_xml.to_xml(root, item, body), status_code=status,
+                        media_type=open311_xml.MEDIA_TYPE, headers=headers or None)
+    return _json(body, status, **headers)
 
 
 def _lang(request: Request) -> str:
@@ -74,9 +109,10 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         lang = normalize_lang((headers.get(b"accept-language", b"zh").decode("latin-1")
                                .split(",")[0].split(";")[0].strip()) or "zh")
+        xml = wants_xml(path, headers.get(b"accept", b"").decode("latin-1"))
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(send, int(declared), limit, lang)
+            await _too_large(send, int(declared), limit, lang, xml)
             return
         seen = 0
         refused = False
@@ -94,7 +130,7 @@ class BodyLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge as e:
-            await _too_large(send, e.size, limit, lang)
+            await _too_large(send, e.size, limit, lang, xml)
 
 
 class _TooLarge(Exception):
@@ -102,12 +138,14 @@ class _TooLarge(Exception):
         self.size = size
 
 
-async def _too_large(send: Send, size: int, limit: int, lang: str) -> None:
+async def _too_large(send: Send, size: int, limit: int, lang: str, xml: bool = False) -> None:
     body = intake.IntakeError.one("too_large", status=413, size=size, limit=limit,
                                   rows=intake.MAX_FIXES).to_json(lang)
-    data = json.dumps(body, ensure_ascii=False).encode()
+    data = open311_xml.errors_xml(body, 413) if xml else \
+        json.dumps(body, ensure_ascii=False).encode()
+    ctype = open311_xml.MEDIA_TYPE if xml else "application/json; charset=utf-8"
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                "headers": [(b"content-type", ctype.encode()),
                             (b"content-length", str(len(data)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": data})
@@ -117,19 +155,24 @@ def _json(body: Any, status: int = 200, **headers: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
-def _err(error: Exception, lang: str) -> JSONResponse:
+def _err(error: Exception, lang: str, xml: bool = False) -> Response:
     from layers.workflow import IllegalTransitionError
 
     if isinstance(error, intake.IntakeError):
-        return _json(error.to_json(lang), error.status)
-    if isinstance(error, PermissionDenied):
-        return _json(intake.refusal_json(error, lang), 403)
-    if isinstance(error, IllegalTransitionError):
+        body, status = error.to_json(lang), error.status
+    elif isinstance(error, PermissionDenied):
+        body, status = intake.refusal_json(error, lang), 403
+    elif isinstance(error, IllegalTransitionError):
         status = 404 if error.key.endswith("not_found") else 409
-        return _json(intake.refusal_json(error, lang), status)
-    if isinstance(error, StoreError):
-        return _json(intake.store_error_json(error, lang), 503)
-    raise error
+        body = intake.refusal_json(error, lang)
+    elif isinstance(error, StoreError):
+        body, status = intake.store_error_json(error, lang), 503
+    else:
+        raise error
+    if xml:
+        return Response(open311_xml.errors_xml(body, status), status_code=status,
+                        media_type=open311_xml.MEDIA_TYPE)
+    return _json(body, status)
 
 
 class _Stores:
@@ -266,8 +309,9 @@ def create_app(store_url: str | None = None) -> FastAPI:
             raise intake.IntakeError.one("bad_json", status=400, error="not an object")
         return data
 
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        return _err(exc, _lang(request))
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return _err(exc, _lang(request),
+                    wants_xml(request.url.path, request.headers.get("accept")))
 
     from layers.workflow import IllegalTransitionError
 
@@ -294,11 +338,16 @@ def create_app(store_url: str | None = None) -> FastAPI:
 
     @app.get("/open311/v2/services.json", summary="Open311 services (the whistle list)",
              tags=["open311"])
-    async def get_services(request: Request) -> JSONResponse:
+    @app.get("/open311/v2/services.xml", summary="Open311 services (XML)", tags=["open311"])
+    @app.get("/open311/v2/services", include_in_schema=False)
+    async def get_services(request: Request) -> Response:
         lang = _lang(request)
         await call(request, account_of, request)
-        return _json(intake.services(lang))
+        return _answer(request, intake.services(lang), shape="services")
 
+    @app.post("/open311/v2/requests.xml", status_code=201, tags=["open311"],
+              summary="Report a case (XML answer)")
+    @app.post("/open311/v2/requests", status_code=201, include_in_schema=False)
     @app.post("/open311/v2/requests.json", status_code=201, tags=["open311"],
               summary="Report a case (Open311 POST service request)",
               openapi_extra={"requestBody": {"content": {
@@ -314,35 +363,26 @@ def create_app(store_url: str | None = None) -> FastAPI:
                   "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
                   "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                   "schema": {"type": "string"}}]})
-    async def post_request(request: Request) -> JSONResponse:
+    async def post_request(request: Request) -> Response:
         lang = _lang(request)
         body = await request.body()
         acc = await call(request, account_of, request)
         payload = await payload_of(request, body)
         key = request.headers.get("idempotency-key")
-        seed = None
-        if key:
-            replay = await with_store(intake.claim, acc, key,
-                                      intake.fingerprint("POST", request.url.path, body))
-            if replay is not None:
-                return _json(replay.body, replay.status, **{"Idempotent-Replayed": "true"})
-            seed = f"{acc.username}\n{key}"
-        try:
-            now = intake.now_local()
-            created = await batcher.submit(
-                (acc, payload, intake.new_request_id(now, seed) if seed else None, lang))
-        except BaseException:
-            if key:
-                await with_store(intake.release, acc, key)
-            raise
-        out = intake.Outcome(201, intake.created_json(created, lang))
-        if key:
-            await with_store(intake.complete, acc, key, out)
-        return _json(out.body, out.status)
+        path = request.url.path.removesuffix(".json").removesuffix(".xml")  # any format
+        keyed = intake.Keyed(key, intake.fingerprint("POST", path, body)) \
+            if key else None
+        res = await batcher.submit((acc, payload, None, lang, keyed))
+        if isinstance(res, intake.Outcome):  # the stored answer of an earlier attempt
+            return _answer(request, res.body, res.status, shape="requests",
+                           **{"Idempotent-Replayed": "true"})
+        return _answer(request, res.answer, 201, shape="requests")
 
     @app.get("/open311/v2/requests.json", tags=["open311"],
              summary="Cases in the token's scope (Open311 GET service requests)")
-    async def get_requests(request: Request) -> JSONResponse:
+    @app.get("/open311/v2/requests.xml", tags=["open311"], summary="Cases (XML)")
+    @app.get("/open311/v2/requests", include_in_schema=False)
+    async def get_requests(request: Request) -> Response:
         lang = _lang(request)
         acc = await call(request, account_of, request)
         q = request.query_params
@@ -351,14 +391,17 @@ def create_app(store_url: str | None = None) -> FastAPI:
                          service_code=q.get("service_code"), status=q.get("status"),
                          start_date=q.get("start_date"), end_date=q.get("end_date"),
                          ids=ids or None, lang=lang)
-        return _json(out)
+        return _answer(request, out, shape="requests")
 
+    @app.get("/open311/v2/requests/{request_id}", include_in_schema=False)  # registered last
     @app.get("/open311/v2/requests/{request_id}.json", tags=["open311"],
              summary="One case (Open311 GET service request)")
-    async def get_one(request: Request, request_id: str) -> JSONResponse:
+    @app.get("/open311/v2/requests/{request_id}.xml", tags=["open311"], summary="One case (XML)")
+    async def get_one(request: Request, request_id: str) -> Response:
         lang = _lang(request)
         acc = await call(request, account_of, request)
-        return _json(await with_store(intake.get_request, acc, request_id, lang=lang))
+        return _answer(request, await with_store(intake.get_request, acc, request_id, lang=lang),
+                       shape="requests")
 
     @app.post("/api/v1/fixes", status_code=201, tags=["patrol"],
               summary="A batch of GPS fixes from grid workers' phones",
@@ -395,6 +438,20 @@ def create_app(store_url: str | None = None) -> FastAPI:
                                                   lang=lang))
 
         return await post_idempotent(request, work)
+
+    @app.get("/api/v1/kpis", tags=["analysis"],
+             summary="Case KPIs in the token's scope (the case board's and `gridpulse kpis`' "
+                     "numbers): ?from=&to=&now=&by=")
+    async def get_kpis(request: Request) -> JSONResponse:
+        acc = await call(request, account_of, request)
+        return _json(await with_store(intake.kpis, acc, dict(request.query_params)))
+
+    @app.get("/api/v1/hotspots", tags=["analysis"],
+             summary="Gi* and emerging hot spots per H3 cell (the hotspot page's and "
+                     "`gridpulse hotspots`' classes): ?res=&from=&to=&category=&emerging=")
+    async def get_hotspots(request: Request) -> JSONResponse:
+        acc = await call(request, account_of, request)
+        return _json(await with_store(intake.hotspots, acc, dict(request.query_params)))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -869,10 +869,12 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
         actor: str = "system",
         note: str = "",
         reset: bool = False,
+        records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         prepared = sc.check_write(layers, mode, reset=reset)
         sc.check_no_duplicates(prepared)
-        if mode == "replace" and self._rebuild(prepared, actor=actor, note=note, reset=reset):
+        if not records and mode == "replace" and self._rebuild(prepared, actor=actor,
+                                                               note=note, reset=reset):
             return
         with self._transaction(prepared) as conn:
             if reset:
@@ -884,13 +886,18 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
                     self._mark_stale(conn, name)
             for name, df in prepared.items():
                 exists = self._exists(conn, name)
-                sc.check_append_only(name, mode, self._rows(conn, name), reset=reset)
+                if mode == "replace":  # an append never needs the row count
+                    sc.check_append_only(name, mode, self._rows(conn, name), reset=reset)
                 if mode == "replace" or not exists:
                     self._replace_from_staging(conn, name)
                 else:
                     self._append_from_staging(conn, name)
                 self._mark_stale(conn, name)
                 self._audit(conn, sc.audit_row(mode, name, len(df), actor=actor, note=note))
+            for table, rows in (records or {}).items():
+                spec = _records.table_of(table)
+                self._ensure_record_table(conn, spec)
+                _records.insert_all(conn.execute, spec, q(spec.name), "sqlite", rows)
 
     def h3_counts(
         self,
@@ -1095,11 +1102,15 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
                 conn.close()
             return
         with self._transaction() as conn:
-            if not self._exists(conn, spec.name):
-                conn.execute(_records.ddl(spec, "sqlite", q(spec.name)))
-                conn.execute(
-                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
-                    "description, last_change) VALUES (?, 'attributes', ?, ?, "
-                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                    (spec.name, spec.name, "GridPulse " + spec.name.removeprefix("gp_")))
+            self._ensure_record_table(conn, spec)
             yield _records.RecordTx(conn.execute, q(spec.name), "sqlite", audit)
+
+    def _ensure_record_table(self, conn: sqlite3.Connection, spec: _records.RecordTable) -> None:
+        """Create a record table (and its ``gpkg_contents`` row) inside a write transaction."""
+        if not self._exists(conn, spec.name):
+            conn.execute(_records.ddl(spec, "sqlite", q(spec.name)))
+            conn.execute(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description, last_change) VALUES (?, 'attributes', ?, ?, "
+                "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                (spec.name, spec.name, "GridPulse " + spec.name.removeprefix("gp_")))

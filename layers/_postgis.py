@@ -230,6 +230,8 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         self._adbc_conn: Any = None
+        #: Record tables known to exist (their DDL runs once per store object).
+        self._records_ready: set[str] = set()
         try:
             with self._transaction() as cur:
                 cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -557,6 +559,7 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         actor: str = "system",
         note: str = "",
         reset: bool = False,
+        records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         prepared = sc.check_write(layers, mode, reset=reset)
         sc.check_no_duplicates(prepared)
@@ -571,13 +574,24 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
                         cur.execute(sql.SQL("DROP TABLE {}").format(self._t(name)))
                     self._mark_stale(cur, name)
             for name, df in prepared.items():
-                sc.check_append_only(name, mode, self._rows(cur, name), reset=reset)
+                if mode == "replace":  # an append never needs the (full-scan) row count
+                    sc.check_append_only(name, mode, self._rows(cur, name), reset=reset)
                 if mode == "replace":
                     self._replace(cur, name, df)
                 else:
                     self._append(cur, name, df)
                 self._mark_stale(cur, name)
                 self._audit(cur, sc.audit_row(mode, name, len(df), actor=actor, note=note))
+            ready = []
+            for table, rows in (records or {}).items():
+                spec = _records.table_of(table)
+                qualified = f"{_records.quote(self.schema)}.{_records.quote(spec.name)}"
+                if spec.name not in self._records_ready:
+                    cur.execute(_records.ddl(spec, "pg", qualified))  # type: ignore[arg-type]
+                    ready.append(spec.name)
+                _records.insert_all(lambda q, p: cur.execute(q, p),  # type: ignore[arg-type]
+                                    spec, qualified, "pg", rows)
+        self._records_ready.update(ready)
 
     def h3_counts(
         self,
@@ -728,9 +742,11 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
                 self._audit(cur, sc.audit_row(a["action"], a["layer"], a.get("rows", 1),
                                               actor=a["actor"], note=a.get("note", "")))
 
-            if write:
+            if write and spec.name not in self._records_ready:
                 cur.execute(_records.ddl(spec, "pg", qualified))  # type: ignore[arg-type]
-            elif not self._exists(cur, spec.name):
+            elif not write and spec.name not in self._records_ready \
+                    and not self._exists(cur, spec.name):
                 yield _records.RecordTx(None, qualified, "pg", audit)  # type: ignore[arg-type]
                 return
             yield _records.RecordTx(execute, qualified, "pg", audit)
+        self._records_ready.add(spec.name)

@@ -157,6 +157,11 @@ def _where(table: RecordTable, where: Mapping[str, Any] | None, dialect: Dialect
         kind = table.kind(col)
         if val is None:
             parts.append(f"{quote(col)} IS NULL")
+        elif isinstance(val, (list, tuple, set, frozenset)):  # col IN (...); empty: no row
+            vals = list(val)
+            parts.append(f"{quote(col)} IN ({', '.join([mark] * len(vals))})" if vals
+                         else "1 = 0")
+            params.extend(_to_db(v, kind, dialect) for v in vals)
         else:
             parts.append(f"{quote(col)} = {mark}")
             params.append(_to_db(val, kind, dialect))
@@ -234,6 +239,25 @@ def delete(execute: Execute, table: RecordTable, qualified: str, dialect: Dialec
     clause, params = _where(table, where, dialect)
     cur = execute(f"DELETE FROM {qualified}{clause}", params)
     return int(cur.rowcount)
+
+
+def insert_all(execute: Execute, table: RecordTable, qualified: str, dialect: Dialect,
+               rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert ``rows`` in one statement; a key that exists fails the statement (and so the
+    caller's whole transaction) with the engine's unique-violation error. Returns the count."""
+    if not rows:
+        return 0
+    for row in rows:
+        unknown = set(row) - set(table.names)
+        if unknown or row.get(table.key) in (None, ""):
+            raise StoreError(f"a {table.name} row needs {table.key!r} and only the columns "
+                             f"{', '.join(table.names)}; got {', '.join(map(str, row))}")
+    mark = "?" if dialect == "sqlite" else "%s"
+    one = "(" + ", ".join([mark] * len(table.columns)) + ")"
+    values = [_to_db(row.get(c), k, dialect) for row in rows for c, k in table.columns]
+    execute(f"INSERT INTO {qualified} ({', '.join(quote(c) for c in table.names)}) "
+            f"VALUES {', '.join([one] * len(rows))}", values)
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -217,3 +217,96 @@ def case_kpis(cases: pd.DataFrame, *, now: Any, since: pd.Timestamp | None = Non
     if table.empty or int(table.iloc[0]["incidents"]) == 0:
         return {}
     return {k: (float(v) if v is not None else float("nan")) for k, v in table.iloc[0].to_dict().items()}
+
+
+# --------------------------------------------------------------------------- jobs (checked, audited)
+
+#: Audit action of an analysis job (a read: :data:`layers.app.NON_DATA_ACTIONS` skips it).
+AUDIT_HOTSPOTS = "analysis_hotspots"
+AUDIT_KPIS = "analysis_kpis"
+#: Columns :func:`kpi_job` reads (what :func:`geo.kpis.kpis` needs, plus the grouping codes).
+KPI_COLUMNS: tuple[str, ...] = (
+    "service_request_id", "requested_datetime", "expected_datetime", "closed_datetime",
+    "updated_datetime", "stage", "whistle", "department", "category_code", "item_code", "level",
+    "source", "grid_code", "reworks", "extensions",
+)
+
+
+def _scope_filter(store: Any, account: Any) -> dict[str, Any]:
+    from layers.permissions import scope_where
+
+    codes = None
+    if account.scope_code and store.has_layer("grids"):
+        codes = store.read("grids", columns=["code"])["code"].astype(str).tolist()
+    return scope_where(account, "incidents", grid_codes=codes)
+
+
+def _describe(**params: Any) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items() if v not in (None, {}, (), ""))
+
+
+def hotspot_job(store: Any, account: Any, *, res: int, since: pd.Timestamp | None = None,
+                until: pd.Timestamp | None = None, where: Mapping[str, Any] | None = None,
+                k: int = 1, fdr: bool = True, step_days: int = 7,
+                domain: np.ndarray | None = None, emerging: bool = True
+                ) -> tuple[pd.DataFrame, int]:
+    """:func:`hotspots` as a job of ``account``: checked (``view.hotspots``), counted over the
+    cases in the account's scope (the study area stays the district), audited
+    (:data:`AUDIT_HOTSPOTS`, with the options in the note).
+
+    The CLI (``gridpulse hotspots``), the hotspot page and ``GET /api/v1/hotspots`` call this.
+    Raises :class:`~layers.permissions.PermissionDenied` (nothing computed, nothing audited).
+    """
+    from layers.permissions import require
+
+    require(account, "view.hotspots")
+    table, n_steps = hotspots(store, account, res=res, since=since, until=until, where=where,
+                              k=k, fdr=fdr, step_days=step_days, domain=domain,
+                              emerging=emerging)
+    store.record(AUDIT_HOTSPOTS, "incidents", rows=int(table["count"].sum()),
+                 actor=account.username,
+                 note=_describe(res=res, since=since, until=until, where=dict(where or {}), k=k,
+                                fdr=fdr, emerging=emerging, scope=account.scope_code))
+    return table, n_steps
+
+
+def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = None,
+            until: pd.Timestamp | None = None, where: Mapping[str, Any] | None = None,
+            by: str | Callable[[pd.DataFrame], Any] | None = None) -> pd.DataFrame:
+    """:func:`case_kpi_table` of the cases in the account's scope, as a job of ``account``:
+    checked (``view.incidents``), audited (:data:`AUDIT_KPIS`).
+
+    ``where``: column filters as ``Store.read`` (category, stage...); ``by``: a column of the
+    incidents to group on, or a function of the cases giving each one's group code (the CLI's
+    sub-district and community), in column ``code``; ``None``: one row, index ``"all"``. The
+    case board's KPI row, ``gridpulse kpis`` and ``GET /api/v1/kpis`` are this function.
+    """
+    from layers.permissions import require
+
+    require(account, "view.incidents")
+    flt = dict(where or {}) | _scope_filter(store, account)
+    cols = list(dict.fromkeys([*KPI_COLUMNS, *([by] if isinstance(by, str) else [])]))
+    between = {"requested_datetime": (since, until)} if (since is not None or until is not None) \
+        else None
+    cases = store.read("incidents", columns=cols, where=flt or None, between=between) \
+        if store.has_layer("incidents") else pd.DataFrame(columns=cols)
+    if len(cases) and "geometry" in cases.columns and "grid_code" in cases.columns:
+        from layers.plans import grid_codes_at, has_versions
+
+        if has_versions(store):  # each case in the grid of its day (plan versions)
+            import geopandas as gpd
+
+            then = grid_codes_at(store, gpd.GeoSeries(cases["geometry"], crs=4326),
+                                 cases["requested_datetime"])
+            cases["grid_code"] = then.where(then.notna(), cases["grid_code"].astype(object))
+    cases = pd.DataFrame(cases.drop(columns="geometry", errors="ignore"))
+    if callable(by):
+        cases = cases.assign(code=by(cases))
+        by = "code"
+    table = case_kpi_table(cases, now=now, since=since, until=until, by=by)
+    store.record(AUDIT_KPIS, "incidents", rows=int(table["incidents"].sum()) if len(table) else 0,
+                 actor=account.username,
+                 note=_describe(now=now, since=since, until=until, where=dict(where or {}),
+                                by=by if isinstance(by, str) else "code",
+                                scope=account.scope_code))
+    return table

@@ -32,7 +32,8 @@ from layers.permissions import Account, PermissionDenied, can, filter_frame, req
 from layers.privacy import mask_personal, personal_columns
 
 #: Audit actions that do not change any layer (the dashboard's data version skips them).
-NON_DATA_ACTIONS: tuple[str, ...] = ("account_", "sign_", "export", "unmask", "kiosk_")
+NON_DATA_ACTIONS: tuple[str, ...] = ("account_", "sign_", "export", "unmask", "kiosk_",
+                                     "analysis_")
 
 
 def _case_place(store: Any, service_request_id: str) -> tuple[str | None, str | None]:

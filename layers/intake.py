@@ -247,6 +247,8 @@ class Created:
     duplicate_of: str | None = None
     duplicate_m: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The ``POST requests`` answer (:func:`created_json`), in the item's language.
+    answer: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_request_id(when: pd.Timestamp, seed: str | None = None) -> str:
@@ -348,25 +350,32 @@ def find_duplicates(store: Any, rows: Sequence[Mapping[str, Any]], *,
         c_x, c_y = list(shapely.get_x(pts)), list(shapely.get_y(pts))
     else:
         c_id, c_cat, c_t, c_x, c_y = [], [], [], [], []
+    c_x, c_y = np.asarray(c_x, dtype=float), np.asarray(c_y, dtype=float)
+    c_ns = np.asarray([pd.Timestamp(x).value for x in c_t], dtype=np.int64)
+    c_cat_a = np.asarray(c_cat, dtype=object)
+    n0 = len(c_id)
+    r_x = np.array([r["geometry"].x for r in rows], dtype=float)
+    r_y = np.array([r["geometry"].y for r in rows], dtype=float)
+    r_ns = np.array([t.value for t in times], dtype=np.int64)
+    r_cat = np.array([str(r["category_code"]) for r in rows], dtype=object)
+    if ids is not None:  # later rows of the batch may duplicate earlier ones
+        c_id = c_id + [str(x) for x in ids]
+        c_x, c_y = np.concatenate([c_x, r_x]), np.concatenate([c_y, r_y])
+        c_ns, c_cat_a = np.concatenate([c_ns, r_ns]), np.concatenate([c_cat_a, r_cat])
+    span = int(hours * 3_600e9)
     out: list[tuple[str, float, float] | None] = []
-    for i, (r, when) in enumerate(zip(rows, times, strict=True)):
-        cand = np.array([j for j in range(len(c_id)) if c_cat[j] == str(r["category_code"])
-                         and when - pd.Timedelta(hours=hours) <= c_t[j] <= when], dtype=int)
+    for i in range(len(rows)):
+        usable = n0 + i if ids is not None else n0  # stored cases + earlier rows of the batch
+        cand = np.flatnonzero((c_cat_a[:usable] == r_cat[i]) & (c_ns[:usable] <= r_ns[i])
+                              & (c_ns[:usable] >= r_ns[i] - span))
         hit = None
         if cand.size:
-            d = metres_between(r["geometry"].x, r["geometry"].y, np.asarray(c_x)[cand],
-                               np.asarray(c_y)[cand])
+            d = metres_between(r_x[i], r_y[i], c_x[cand], c_y[cand])
             k = int(np.argmin(d))
             if d[k] <= radius_m:
                 j = int(cand[k])
-                hit = (c_id[j], float(d[k]), (when - c_t[j]).total_seconds() / 60)
+                hit = (c_id[j], float(d[k]), (r_ns[i] - c_ns[j]) / 60e9)
         out.append(hit)
-        if ids is not None:  # later rows of the batch may duplicate this one
-            c_id.append(str(ids[i]))
-            c_cat.append(str(r["category_code"]))
-            c_t.append(when)
-            c_x.append(r["geometry"].x)
-            c_y.append(r["geometry"].y)
     return out
 
 
@@ -402,36 +411,78 @@ def create_request(store: Any, account: Account, payload: Mapping[str, Any], *,
     return out
 
 
-def create_requests(store: Any, items: Sequence[tuple[Account, Mapping[str, Any], str | None,
-                                                      str | None]], *,
-                    now: pd.Timestamp | None = None, grids: GridIndex | None = None
-                    ) -> list[Created | Exception]:
-    """:func:`create_request` for a batch of ``(account, payload, request id, lang)``.
+@dataclass(frozen=True)
+class Keyed:
+    """An ``Idempotency-Key`` sent with a request, and the request's :func:`fingerprint`."""
+
+    key: str
+    fingerprint: str
+
+
+Item = tuple[Account, Mapping[str, Any], "str | None", "str | None"] | tuple[
+    Account, Mapping[str, Any], "str | None", "str | None", "Keyed | None"]
+
+
+def create_requests(store: Any, items: Sequence[Item], *, now: pd.Timestamp | None = None,
+                    grids: GridIndex | None = None) -> list[Created | Outcome | Exception]:
+    """:func:`create_request` for a batch of ``(account, payload, request id, lang[, keyed])``.
 
     Each item is parsed and permission-checked on its own (its error is returned in its
     place); the accepted ones are collected with :func:`layers.workflow.apply_transition` and
-    written in ONE store transaction per account (cases and their ``collect`` events, audited
-    with the account), which is what lets the API take hundreds of cases a second. Should
-    that write fail, each case is retried alone through :func:`layers.app.act_on_case`.
+    written in ONE store transaction per account -- cases, their ``collect`` events, the
+    audit rows and the idempotency keys of keyed items (:class:`Keyed`) with their answers
+    -- which is what lets the API take hundreds of cases a second.
+
+    A keyed item whose key was used before gets the stored answer back (an
+    :class:`Outcome` with ``replayed``), or :class:`IntakeError` 422 when the key came with
+    another request. Should the batch's write fail (another process wrote the same key
+    meanwhile), each case is written alone and a key taken meanwhile is answered as above.
+    A refused item stores no key: its retry is judged afresh.
     """
     from layers import workflow
-    from layers.app import act_on_case
-    from layers.schema import SCHEMAS
 
     when = now if now is not None else now_local()
     grids = grids or grid_index(store)
-    results: list[Created | Exception | None] = [None] * len(items)
+    results: list[Created | Outcome | Exception | None] = [None] * len(items)
+    keyed: dict[int, tuple[str, Keyed]] = {}
+    first_of: dict[str, int] = {}
+    later: dict[int, int] = {}  # the same key twice in one batch: answer as the first
+    for i, it in enumerate(items):
+        kd = it[4] if len(it) > 4 else None  # type: ignore[misc]
+        if kd is None:
+            continue
+        k = _idem_key(it[0], kd.key)
+        if k in first_of:
+            later[i] = first_of[k]
+            continue
+        first_of[k] = i
+        keyed[i] = (k, kd)
+    if keyed:
+        old = {r["key"]: r for r in store.records(
+            IDEMPOTENCY.name, where={"key": [k for k, _ in keyed.values()]})}
+        for i, (k, kd) in list(keyed.items()):
+            if k in old:
+                results[i] = _replay(old[k], kd)
+                del keyed[i]
     ok: list[tuple[int, Account, dict[str, Any], str]] = []
-    for i, (acc, payload, rid, _) in enumerate(items):
+    for i, it in enumerate(items):
+        if results[i] is not None or i in later:
+            continue
+        acc, payload, rid = it[0], it[1], it[2]
         try:
             row = parse_request(payload, grids=grids, now=when)
             require(acc, "case.collect", scope_code=row["grid_code"])
-            ok.append((i, acc, row, rid or new_request_id(when)))
+            seed = keyed[i][0] if i in keyed else None
+            ok.append((i, acc, row, rid or new_request_id(when, seed)))
         except (IntakeError, PermissionDenied) as e:
             results[i] = e
     dups = find_duplicates(store, [r for _, _, r, _ in ok], ids=[s for *_, s in ok])
-    made: dict[int, tuple[dict[str, Any], Any]] = {}
-    groups: dict[str, list[tuple[int, Account, dict[str, Any], dict[str, Any], str, Any]]] = {}
+    if ok:  # due times for the whole batch at once (collect would compute them one by one)
+        due = workflow.due_times(pd.DataFrame([{c: r[c] for c in (
+            "requested_datetime", "category_code", "item_code", "level")} for _, _, r, _ in ok]))
+        for (_, _, row, _), d in zip(ok, due, strict=True):
+            row["expected_datetime"] = None if pd.isna(d) else pd.Timestamp(d)
+    groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]] = {}
     for (i, acc, row, srid), dup in zip(ok, dups, strict=True):
         note = "open311" if dup is None else \
             f"[duplicate_of={dup[0]}] open311 possible duplicate ({dup[1]:.0f} m)"
@@ -443,38 +494,77 @@ def create_requests(store: Any, items: Sequence[tuple[Account, Mapping[str, Any]
         except workflow.IllegalTransitionError as e:
             results[i] = e
             continue
-        groups.setdefault(acc.username, []).append((i, acc, row, new, note, event))
+        groups.setdefault(acc.username, []).append((i, row, new, event))
         results[i] = Created({}, None if dup is None else dup[0], None if dup is None else dup[1])
-    cols = SCHEMAS["incidents"].columns
+    _views(items, results, {i: (new, row["geometry"]) for g in groups.values()
+                            for i, row, new, _ in g})
     for user, group in groups.items():
-        frame = gpd.GeoDataFrame({c: [g[3].get(c) for g in group] for c in cols},
-                                 geometry=[g[2]["geometry"] for g in group], crs=4326)
-        events = pd.DataFrame([g[5] for g in group])
         try:
-            store.write({"incidents": frame, "incident_events": events}, mode="append",
-                        actor=user, note="collect")
-            for g in group:
-                made[g[0]] = (g[3], g[2]["geometry"])
+            _write_cases(store, user, group, items, results, keyed, when)
         except StoreError:
-            for i, acc, row, _, note, event in group:
+            for one in group:  # alone, so one taken key or bad row spoils only itself
                 try:
-                    new, _ = act_on_case(store, acc, event["service_request_id"], "collect",
-                                         time=event["time"], incident=row, note=note)
-                    made[i] = (new, row["geometry"])
-                except Exception as e:  # noqa: BLE001 - returned in the item's place
-                    results[i] = e
+                    _write_cases(store, user, [one], items, results, keyed, when)
+                except StoreError as e:
+                    i = one[0]
+                    taken = store.records(IDEMPOTENCY.name, where={"key": keyed[i][0]}) \
+                        if i in keyed else []
+                    results[i] = _replay(taken[0], keyed[i][1]) if taken else e
+    for i, j in later.items():
+        kd = items[i][4]  # type: ignore[misc]
+        first = results[j]
+        if items[j][4].fingerprint != kd.fingerprint:  # type: ignore[misc]
+            results[i] = IntakeError.one("idempotency_reused", key=kd.key[:60])
+        elif isinstance(first, Created):
+            results[i] = Outcome(201, first.answer, replayed=True)
+        else:
+            results[i] = first
+    return [r if r is not None else IntakeError.one("store", status=503, error="not written")
+            for r in results]
+
+
+def _replay(row: Mapping[str, Any], kd: Keyed) -> Outcome | IntakeError:
+    """The stored answer of a used key, or the refusal (another request; still running)."""
+    if row["fingerprint"] != kd.fingerprint:
+        return IntakeError.one("idempotency_reused", key=kd.key[:60])
+    if row["state"] != "done":
+        return IntakeError.one("idempotency_pending", status=409, key=kd.key[:60])
+    return Outcome(int(row["status"]), json.loads(row["body"]), replayed=True)
+
+
+def _views(items: Sequence[Item], results: list[Any],
+           made: Mapping[int, tuple[dict[str, Any], Any]]) -> None:
+    """Fill each new case's Open311 view and answer (one frame per language)."""
     by_lang: dict[str | None, list[int]] = {}
     for i in made:
         by_lang.setdefault(items[i][3], []).append(i)
     for lang, idx in by_lang.items():
-        frame = gpd.GeoDataFrame([{k: v for k, v in made[i][0].items()} for i in idx],
-                                 geometry=[made[i][1] for i in idx], crs=4326)
+        frame = pd.DataFrame([{**made[i][0], "long": made[i][1].x, "lat": made[i][1].y}
+                              for i in idx])  # plain lat/long: no GeoDataFrame per batch
         for i, req in zip(idx, open311_view(frame, lang), strict=True):
             res = results[i]
             assert isinstance(res, Created)
             res.request = req
-    return [r if r is not None else IntakeError.one("store", status=503, error="not written")
-            for r in results]
+            res.answer = created_json(res, lang)
+
+
+def _write_cases(store: Any, user: str, group: Sequence[tuple[int, dict[str, Any],
+                                                               dict[str, Any], dict[str, Any]]],
+                 items: Sequence[Item], results: list[Any],
+                 keyed: Mapping[int, tuple[str, Keyed]], when: pd.Timestamp) -> None:
+    """One transaction: the group's cases, their collect events, and their keys + answers."""
+    from layers.schema import SCHEMAS
+
+    cols = SCHEMAS["incidents"].columns
+    frame = gpd.GeoDataFrame({c: [g[2].get(c) for g in group] for c in cols},
+                             geometry=[g[1]["geometry"] for g in group], crs=4326)
+    events = pd.DataFrame([g[3] for g in group])
+    keys = [{"key": keyed[i][0], "username": user, "fingerprint": keyed[i][1].fingerprint,
+             "state": "done", "status": 201, "created": when,
+             "body": json.dumps(results[i].answer, ensure_ascii=False, default=str)}
+            for i, *_ in group if i in keyed]
+    store.write({"incidents": frame, "incident_events": events}, mode="append", actor=user,
+                note="collect", records={IDEMPOTENCY.name: keys} if keys else None)
 
 
 def created_json(c: Created, lang: str | None = None) -> list[dict[str, Any]]:
@@ -777,6 +867,87 @@ def case_action(store: Any, account: Account, service_request_id: str,
     return {"request": open311_view(df, lang)[0], "event": ev}
 
 
+# -- analysis reads (the same jobs as the CLI and the pages) -------------------------------------
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def _window(params: Mapping[str, Any]) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    since = parse_time(params["from"], "from") if _text(params.get("from")) else None
+    until = parse_time(params["to"], "to") if _text(params.get("to")) else None
+    return since, until
+
+
+#: ``by`` values of ``GET /api/v1/kpis`` (incidents columns).
+KPI_BY: tuple[str, ...] = ("grid_code", "department", "category_code", "source")
+
+
+def kpis(store: Any, account: Account, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET /api/v1/kpis``: :func:`layers.analysis.kpi_job` (the case board's and
+    ``gridpulse kpis``' numbers) for ``from``/``to`` (receipt window), ``now`` (default: the real
+    clock) and optional ``by``; ``{"now", "from", "to", "rows": [{group, <kpis>}]}``."""
+    from layers.analysis import kpi_job
+
+    since, until = _window(params)
+    now = parse_time(params["now"], "now") if _text(params.get("now")) else now_local()
+    by = _text(params.get("by"))
+    if by is not None and by not in KPI_BY:
+        raise IntakeError.one("bad_field", field="by", value=by[:30], column="by")
+    table = kpi_job(store, account, now=now, since=since, until=until, by=by)
+    rows = [{"group": _json_value(idx), **{k: _json_value(v) for k, v in rec.items()}}
+            for idx, rec in zip(table.index, table.to_dict("records"), strict=True)]
+    return {"now": now.isoformat(), "from": _json_value(since), "to": _json_value(until),
+            "rows": rows}
+
+
+def hotspots(store: Any, account: Account, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET /api/v1/hotspots``: :func:`layers.analysis.hotspot_job` (the hotspot page's and
+    ``gridpulse hotspots``' classes) for ``res`` (default 9), ``from``/``to``, ``category`` (a
+    category or item code) and ``emerging`` (``false`` for Gi* only); one row per cell of the
+    study area: ``cell`` (H3 text), ``count``, ``z``, ``p``, ``gi_bin``, ``ehsa``."""
+    from geo.hexes import cells_to_str
+    from layers.analysis import hotspot_job
+    from layers.schema import H3_RESOLUTIONS
+
+    try:
+        res = int(str(params.get("res") or 9))
+    except ValueError:
+        res = -1
+    if res not in H3_RESOLUTIONS:
+        raise IntakeError.one("bad_field", field="res", value=str(params.get("res"))[:10],
+                              column="res")
+    since, until = _window(params)
+    where: dict[str, Any] = {}
+    cat = _text(params.get("category"))
+    if cat is not None:
+        if cat in taxonomy.CATEGORIES:
+            where["category_code"] = cat
+        elif cat in taxonomy.ITEMS:
+            where["item_code"] = cat
+        else:
+            raise IntakeError.one("unknown_service", value=cat[:20], column="category")
+    emerging = str(params.get("emerging", "true")).lower() not in ("0", "false", "no")
+    table, n_steps = hotspot_job(store, account, res=res, since=since, until=until,
+                                 where=where or None, emerging=emerging)
+    cells = cells_to_str(table.index.to_numpy(np.int64))
+    rows = [{"cell": c, "count": int(n), "z": _json_value(z), "p": _json_value(p),
+             "gi_bin": int(b), "ehsa": e}
+            for c, n, z, p, b, e in zip(cells, table["count"], table["z"], table["p"],
+                                        table["gi_bin"], table["ehsa"], strict=True)]
+    return {"res": res, "from": _json_value(since), "to": _json_value(until),
+            "n_steps": n_steps, "cells": rows}
+
+
 # -- idempotency -------------------------------------------------------------------------------
 
 
@@ -878,9 +1049,9 @@ def store_error_json(error: StoreError, lang: str | None = None) -> dict[str, An
 
 __all__ = [
     "DUPLICATE_HOURS", "DUPLICATE_RADIUS_M", "MAX_FIXES", "Created", "GridIndex", "IntakeError",
-    "Outcome", "case_action", "claim", "complete", "release", "create_request", "create_requests", "created_json",
+    "Keyed", "Outcome", "case_action", "claim", "complete", "release", "create_request", "create_requests", "created_json",
     "find_duplicate", "find_duplicates", "fingerprint",
-    "get_request", "grid_index", "idempotent", "issue_json", "list_requests", "metres_between",
+    "get_request", "grid_index", "hotspots", "kpis", "idempotent", "issue_json", "list_requests", "metres_between",
     "new_request_id", "parse_request", "parse_time", "post_fixes", "refusal_json", "services",
     "store_error_json",
 ]

@@ -118,8 +118,14 @@ class Store(ABC):
         actor: str = "system",
         note: str = "",
         reset: bool = False,
+        records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         """Write several layers in one transaction (all or nothing), computing H3 columns.
+
+        ``records`` (``{record table: [rows]}``, :mod:`layers._records`) are inserted in the
+        same transaction; a key that exists already fails the whole write with
+        :class:`~layers.errors.StoreError` (``constraint``) -- the intake API's idempotency
+        keys are written with the cases they created this way.
 
         ``reset=True`` (only with ``mode="replace"``) makes the written layers the store's
         whole content: every other layer is dropped and append-only layers may be replaced,

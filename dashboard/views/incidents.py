@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import _cases as board
 from dashboard import _html, maps, state, widgets
 from dashboard import _incidents as inc
 from dashboard._incidents import tp
@@ -55,7 +56,7 @@ strip = [
 ]
 for col, (key, value) in zip(cols, strip, strict=True):
     col.metric(tp(f"kpi.{key}"), value)
-inc.limits_caption(lang)
+board.limits_caption(lang)
 
 # --- the table (full width), then the case picked in it or by id -----------------------------
 cap_col, pick_col = st.columns([3, 1], gap="medium", vertical_alignment="bottom")
@@ -63,7 +64,7 @@ if cases.empty:
     st.info(tp("cases.none"))
     rows = pd.DataFrame()
 else:
-    rows = inc.case_rows(cases, now=now, lang=lang)
+    rows = board.case_rows(cases, now=now, lang=lang)
     cap_col.caption(tp("cases.caption", total=widgets.fmt_int(len(cases)), shown=widgets.fmt_int(len(rows)))
                     + f" · {window_text} · {tp('cases.masked')}")
     shown = rows.rename(columns={c: tp(f"cases.{c}") for c in rows.columns})
@@ -91,7 +92,7 @@ with pick_col:
                         format_func=lambda i: i or pick)
 if srid:
     with st.container(border=True):
-        record = inc.case_record(srid)
+        record = board.case_record(srid)
         if record is None:
             st.warning(tp("case.gone", id=_html.md(srid)))
         else:
@@ -121,20 +122,20 @@ if srid:
             ]
             fact_col, map_col, act_col = st.columns([4, 4, 5], gap="medium")
             fact_col.markdown("\n".join(f"- **{a}**: {_html.md(b)}" for a, b in facts))
-            inc.contacts_button(srid, record, fact_col)
+            board.contacts_button(srid, record, fact_col)
             if record.get("description"):
                 fact_col.caption(f"{tp('cases.description')}: {_html.md(record['description'])}")
             with map_col:
                 st.caption(tp("case.place"))
-                maps.show(inc.case_map(record, state.map_config()), key="inc_case_map", height=320)
+                maps.show(board.case_map(record, state.map_config()), key="inc_case_map", height=320)
             with act_col:
                 st.markdown(f"##### {tp('act.heading')}")
-                inc.action_form(srid, record, now=now, lang=lang)
+                board.action_form(srid, record, now=now, lang=lang)
                 with st.expander(tp("act.transitions")):
                     st.dataframe(workflow.transitions_table(lang).drop(columns=["action"]),
                                  hide_index=True, width="stretch", key="inc_rules")
             st.markdown(f"##### {tp('case.history')}")
-            hist = inc.case_history(srid, lang)
+            hist = board.case_history(srid, lang)
             if hist.empty:
                 st.caption(tp("case.no_history"))
             else:

@@ -143,8 +143,10 @@ def hotspot_cells(
     fdr: bool = True,
     step_days: int = 7,
     lang: str | None = None,
+    account: Any = None,
 ) -> tuple[Any, int]:
-    """The hotspot table (GeoDataFrame, EPSG:4326) for one filter, and the number of EHSA steps."""
+    """The hotspot table (GeoDataFrame, EPSG:4326) for one filter, and the number of EHSA steps
+    (:func:`layers.analysis.hotspot_job` as ``account``: default the operating-system user)."""
     import numpy as np
 
     from geo.hexes import cells_gdf, cells_to_str
@@ -167,8 +169,11 @@ def hotspot_cells(
     between = {"requested_datetime": (start, end)} if (start is not None or end is not None) else None
     if store.h3_counts("incidents", res=res, between=between).empty:
         raise CommandError(_MSG + "no_incidents")
-    table, n_steps = analysis.hotspots(store, None, res=res, since=start, until=end, where=where or None,
-                                       k=k, fdr=fdr, step_days=step_days)
+    from layers.app import os_account
+
+    table, n_steps = analysis.hotspot_job(store, account or os_account(), res=res, since=start,
+                                          until=end, where=where or None, k=k, fdr=fdr,
+                                          step_days=step_days)
     domain = table.index.to_numpy(np.int64)
     cols: dict[str, Any] = {
         "h3": cells_to_str(domain),
@@ -232,54 +237,44 @@ def kpi_table(
     end: pd.Timestamp | None = None,
     now: Any = None,
     lang: str | None = None,
+    account: Any = None,
 ) -> pd.DataFrame:
-    """The KPI table from the store, one row per ``by`` group, with ``code`` and ``name`` first."""
-    import pandas as pd
+    """The KPI table from the store, one row per ``by`` group, with ``code`` and ``name`` first
+    (:func:`layers.analysis.kpi_job` as ``account``: default the operating-system user)."""
 
     from geo.kpis import code_prefix
-    from layers.analysis import case_kpi_table
+    from layers.analysis import kpi_job
+    from layers.app import os_account
     from layers.workflow import label
 
     if by not in BY_CHOICES:
         raise CommandError(_MSG + "bad_by", by=by, allowed=", ".join(BY_CHOICES))
-    between = {"requested_datetime": (start, end)} if (start is not None or end is not None) else None
-    df = pd.DataFrame(store.read("incidents", columns=list(KPI_READ_COLUMNS), between=between))
-    if "geometry" in df and by != "department":  # each case in the grid of its day (layers.plans)
-        from layers.plans import grid_codes_at, has_versions
-
-        if has_versions(store):
-            import geopandas as gpd
-
-            then = grid_codes_at(store, gpd.GeoSeries(df["geometry"], crs=4326), df["requested_datetime"])
-            df["grid_code"] = then.where(then.notna(), df["grid_code"].astype(object))
-    if "geometry" in df:
-        df = df.drop(columns="geometry")
-    if df.empty:
-        raise CommandError(_MSG + "no_incidents")
     names: dict[str, str] = {}
-    if by == "department":
-        df["code"] = df["department"]
-        names = {d: label("department", d, lang) for d in df["code"].dropna().unique()}
-    else:
-        grids = _table(store, "grids", ["code", "name", "community_code"])
-        comms = _table(store, "communities", ["code", "name", "subdistrict_code"])
-        subs = _table(store, "subdistricts", ["code", "name"])
+    grids = _table(store, "grids", ["code", "name", "community_code"])
+    comms = _table(store, "communities", ["code", "name", "subdistrict_code"])
+    subs = _table(store, "subdistricts", ["code", "name"])
+
+    def group(df: pd.DataFrame) -> Any:
+        if by == "department":
+            names.update({d: label("department", d, lang) for d in df["department"].dropna().unique()})
+            return df["department"]
         grid = df["grid_code"].astype("string")
         if by == "grid":
-            df["code"] = grid
-            names = dict(zip(grids["code"], grids["name"], strict=False))
-        else:
-            g2c = dict(zip(grids["code"], grids["community_code"], strict=False))
-            comm = grid.map(g2c).astype("string").fillna(code_prefix(grid, 12)) if g2c else code_prefix(grid, 12)
-            if by == "community":
-                df["code"] = comm
-                names = dict(zip(comms["code"], comms["name"], strict=False))
-            else:
-                c2s = dict(zip(comms["code"], comms["subdistrict_code"], strict=False))
-                sub = comm.map(c2s).astype("string").fillna(code_prefix(grid, 9)) if c2s else code_prefix(grid, 9)
-                df["code"] = sub
-                names = dict(zip(subs["code"], subs["name"], strict=False))
-    table = case_kpi_table(df, by="code", now=now, since=start, until=end)
+            names.update(zip(grids["code"], grids["name"], strict=False))
+            return grid
+        g2c = dict(zip(grids["code"], grids["community_code"], strict=False))
+        comm = grid.map(g2c).astype("string").fillna(code_prefix(grid, 12)) if g2c else code_prefix(grid, 12)
+        if by == "community":
+            names.update(zip(comms["code"], comms["name"], strict=False))
+            return comm
+        c2s = dict(zip(comms["code"], comms["subdistrict_code"], strict=False))
+        names.update(zip(subs["code"], subs["name"], strict=False))
+        return comm.map(c2s).astype("string").fillna(code_prefix(grid, 9)) if c2s else code_prefix(grid, 9)
+
+    if not store.has_layer("incidents") or not store.count("incidents", between={
+            "requested_datetime": (start, end)} if (start is not None or end is not None) else None):
+        raise CommandError(_MSG + "no_incidents")
+    table = kpi_job(store, account or os_account(), by=group, now=now, since=start, until=end)
     table.insert(0, "name", [names.get(c) if isinstance(c, str) else None for c in table.index])
     return table.reset_index()
 

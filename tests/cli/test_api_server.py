@@ -232,3 +232,44 @@ def test_serve_starts_the_api_next_to_the_dashboard_on_localhost(tmp_path) -> No
     assert f"127.0.0.1:{api_port}/docs" in out
     time.sleep(1)
     assert not _listening(api_port), "the API outlived serve"
+
+
+def test_open311_answers_in_georeport_xml(api) -> None:
+    """``.xml`` (and ``Accept: application/xml``) give the specification's XML layout, with
+    hostile text escaped, and XML errors."""
+    import xml.etree.ElementTree as ET
+
+    url, tok, _ = api
+    svc = httpx.get(f"{url}/open311/v2/services.xml", headers=_h(tok["hotline"], "en"))
+    assert svc.status_code == 200 and svc.headers["content-type"].startswith("application/xml")
+    root = ET.fromstring(svc.content)
+    assert root.tag == "services" and len(root.findall("service")) == 45
+    first = root.find("service")
+    assert [c.tag for c in first] == ["service_code", "service_name", "description", "metadata",
+                                      "type", "keywords", "group"]
+    assert first.findtext("service_code") == "0101" and first.findtext("metadata") == "false"
+    hostile = 'a<b>&c]]></request><x y="1">\'"; ${x}`'
+    r = httpx.post(f"{url}/open311/v2/requests.xml", headers=_h(tok["hotline"]),
+                   data={"service_code": "0401", "lat": str(IN_B[1]), "long": str(IN_B[0]),
+                         "description": hostile})
+    assert r.status_code == 201 and r.headers["content-type"].startswith("application/xml")
+    made = ET.fromstring(r.content)
+    assert made.tag == "service_requests" and len(made) == 1
+    srid = made.find("request").findtext("service_request_id")
+    assert made.find("request/request").findtext("description") == hostile
+    one = httpx.get(f"{url}/open311/v2/requests/{srid}",
+                    headers=_h(tok["hotline"], Accept="application/xml"))
+    req = ET.fromstring(one.content).find("request")
+    assert req.findtext("service_request_id") == srid and req.findtext("description") == hostile
+    assert req.findtext("status") == "open" and req.findtext("media_url") == ""
+    assert req.findtext("extended_attributes/stage") == "collected"
+    as_json = httpx.get(f"{url}/open311/v2/requests/{srid}.json", headers=_h(tok["hotline"]))
+    assert as_json.json()[0]["description"] == hostile
+    listed = ET.fromstring(httpx.get(f"{url}/open311/v2/requests.xml",
+                                     headers=_h(tok["hotline"])).content)
+    assert srid in [r.findtext("service_request_id") for r in listed.findall("request")]
+    missing = httpx.get(f"{url}/open311/v2/requests/nope.xml", headers=_h(tok["hotline"]))
+    err = ET.fromstring(missing.content)
+    assert missing.status_code == 404 and err.tag == "errors"
+    assert err.findtext("error/code") == "404" and err.findtext("error/key") == "api.error.not_found"
+    assert httpx.get(f"{url}/open311/v2/services.xml").status_code == 401

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
+from dashboard import _hotspots as hot
 from dashboard import _incidents as inc
 from data.demo import DEMO_ANCHOR
 from gridpulse.cli import main
@@ -19,8 +20,8 @@ NOW = pd.Timestamp(DEMO_ANCHOR).tz_localize(None) if pd.Timestamp(DEMO_ANCHOR).t
 def test_page_and_cli_agree_cell_by_cell(env: str, tmp_path: Path) -> None:
     since, until = inc.window_bounds("d90", NOW)
     flt = inc.IncidentFilter(start=since, end=until)
-    gi = inc.gi_table(9, flt)  # what the page draws in "gi" mode
-    out = inc.emerging_table(9, flt, now=NOW)  # ... and in "emerging" mode
+    gi = hot.gi_table(9, flt)  # what the page draws in "gi" mode
+    out = hot.emerging_table(9, flt, now=NOW)  # ... and in "emerging" mode
     assert out is not None  # 90 days = 12 weekly steps >= the one minimum
     emerging, starts = out
     assert len(starts) >= analysis.MIN_EHSA_STEPS
@@ -32,7 +33,7 @@ def test_page_and_cli_agree_cell_by_cell(env: str, tmp_path: Path) -> None:
     cli = pyogrio.read_dataframe(path, layer="hotspots")
     cli.index = pd.Index(cli["cell"].astype(np.int64), name="cell")
 
-    assert set(cli.index) == set(gi.index) == set(inc.domain_cells(9))  # one study area
+    assert set(cli.index) == set(gi.index) == set(hot.domain_cells(9))  # one study area
     cli = cli.loc[gi.index]
     assert (cli["gi_bin"].to_numpy() == gi["gi_bin"].to_numpy()).all()
     assert (gi["gi_bin"] != 0).any()  # something to agree on

@@ -16,6 +16,7 @@ import json
 
 import pytest
 
+from dashboard import _hotspots as hot
 from dashboard import _incidents as inc
 from dashboard import state
 from layers import analysis, taxonomy
@@ -100,8 +101,8 @@ def test_hotspots_every_window_by_every_map_mode(app, window: str) -> None:
     box.set_value(window).run()
     if window == "custom":
         at.sidebar.date_input(key="hot_dates").set_value(EMPTY_RANGE).run()
-    assert len(at.segmented_control(key="hot_mode").options) == len(inc.MODES)
-    for mode in inc.MODES:
+    assert len(at.segmented_control(key="hot_mode").options) == len(hot.MODES)
+    for mode in hot.MODES:
         at.segmented_control(key="hot_mode").set_value(mode).run()
         _hotspots_rendered(at, f"{window}/{mode}")
         if window == "custom":
@@ -117,8 +118,8 @@ def test_hotspots_every_window_by_every_map_mode(app, window: str) -> None:
 
 def test_hotspots_every_resolution_and_significance_switch(app) -> None:
     at = _open(app, "hotspots")
-    assert len(at.selectbox(key="hot_res").options) == len(inc.HEX_RES)
-    for res, mode in itertools.product(inc.HEX_RES, ("hex", "gi", "emerging")):
+    assert len(at.selectbox(key="hot_res").options) == len(hot.HEX_RES)
+    for res, mode in itertools.product(hot.HEX_RES, ("hex", "gi", "emerging")):
         at.selectbox(key="hot_res").set_value(res).run()
         at.segmented_control(key="hot_mode").set_value(mode).run()
         _hotspots_rendered(at, f"{res}/{mode}")

@@ -165,3 +165,48 @@ def test_the_case_board_shows_a_posted_case_within_10_s(raw_browser, live) -> No
     assert time.monotonic() - posted <= 10.5
     assert page.evaluate("window.__gp_mark") == "kept", "the page was reloaded"
     ctx.close()
+
+
+def test_a_flagged_duplicate_is_merged_on_the_case_board(raw_browser, live, artifacts_dir) -> None:
+    """Two reports of one problem through the API: the second is flagged; the board offers
+    "merge into case X"; one click closes it as a duplicate with a link to the kept case."""
+    import re
+
+    from layers.store import open_store
+    from tests.e2e._helpers import settle
+
+    p = live["inside"][live["subs"][1]]
+    h = {"Authorization": f"Bearer {live['tokens']['api-district']}"}
+    body = {"service_code": "0203", "lat": p.y, "long": p.x, "description": "e2e 合并"}
+    first = httpx.post(f"{live['api']}/open311/v2/requests.json", headers=h, json=body,
+                       timeout=30).json()[0]
+    second = httpx.post(f"{live['api']}/open311/v2/requests.json", headers=h, timeout=30,
+                        json={**body, "lat": p.y + 0.0002}).json()[0]
+    kept, dup = first["service_request_id"], second["service_request_id"]
+    assert second["duplicate_of"] == kept
+    browser = SignedInBrowser(raw_browser, live["server"], live["store"])
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1200}, locale="zh-CN")
+    page = ctx.new_page()
+    page.goto(live["server"] + "/incidents")
+    page.get_by_text("事件办理台账").first.wait_for(timeout=TIMEOUT_MS)
+    settle(page)
+    page.locator(".st-key-inc_case [role='combobox']").click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(dup))).first.click()
+    settle(page)
+    page.get_by_text(f"疑似重复：与案件 {kept} 同类且相近").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name=f"合并到案件 {kept}").click()
+    page.get_by_text(f"已合并：案件 {dup} 作为重复件结案，保留案件 {kept}").wait_for(
+        timeout=TIMEOUT_MS)
+    page.get_by_text(f"本案件已作为重复件合并到案件 {kept}").wait_for(timeout=TIMEOUT_MS)
+    page.screenshot(path=str(artifacts_dir / "e2e-merge-duplicate.png"), full_page=True)
+    with open_store(str(live["store"])) as s:
+        row = s.read("incidents", where={"service_request_id": dup}).iloc[0]
+        ev = s.read("incident_events", where={"service_request_id": dup}, order_by="time")
+        kept_stage = s.read("incidents", where={"service_request_id": kept})["stage"].iloc[0]
+    assert row["stage"] == "closed_no_action" and kept_stage == "collected"
+    assert ev["action"].tolist()[-1] == "close_no_action"
+    assert f"duplicate_of={kept}" in ev["note"].iloc[-1]
+    # the link opens the kept case
+    page.get_by_role("button", name=f"打开案件 {kept}").click()
+    page.get_by_text(f"事件 {kept}").first.wait_for(timeout=TIMEOUT_MS)
+    ctx.close()
