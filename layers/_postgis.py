@@ -44,7 +44,6 @@ from layers._engine import SqlStore
 from layers._pg_copy import copy_binary_batches, ewkb_bytes, ewkb_hex
 from layers._store_api import Between, Where
 from layers.errors import StoreError
-from layers.i18n import t
 from layers.schema import SCHEMAS
 
 __all__ = ["PostGISStore", "copy_binary_batches", "ewkb_bytes", "ewkb_hex", "split_url"]
@@ -406,10 +405,7 @@ class PostGISStore(SqlStore):
                     table = cur.fetch_arrow_table()
             except Exception as exc:  # the driver's errors share no base class worth naming
                 self._close_adbc()
-                err = StoreError(t("perf.read_failed", "en", layer=name, error=str(exc).strip()))
-                err.key = "perf.read_failed"  # type: ignore[attr-defined]
-                err.params = {"layer": name, "error": str(exc).strip()}  # type: ignore[attr-defined]
-                raise err from exc
+                raise StoreError("perf.read_failed", layer=name, error=str(exc).strip()) from exc
         s = SCHEMAS[name]
         if s.geometry is not None:
             col = table.column(sc.GEOM_COL)

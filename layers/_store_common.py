@@ -31,10 +31,10 @@ import shapely
 from numpy.typing import NDArray
 
 from geo.domain import LOCAL_TZ  # local time zone of stored (naive) datetimes
-from geo.hexes import lonlat_to_cells
+from geo.hexes import cells_to_parents, lonlat_to_cells  # noqa: F401 - cells_to_parents re-exported
 from layers._io_guard import CONTROL_CHARS
 from layers.errors import ConcurrentChangeError, StoreError
-from layers.i18n import t
+from layers.errors import error_text as error_text  # re-exported: callers render store errors
 from layers.schema import H3_RESOLUTIONS, SCHEMAS, Field, LayerSchema
 
 #: Name of the geometry column inside the store (GDAL's GeoPackage default).
@@ -70,19 +70,7 @@ def store_error(key: str, **params: Any) -> StoreError:
     The exception carries ``key`` and ``params`` so a caller can render it in the
     user's language: ``t(err.key, lang, **err.params)``.
     """
-    full = f"store.{key}"
-    err = StoreError(t(full, "en", **params))
-    err.key = full  # type: ignore[attr-defined]
-    err.params = params  # type: ignore[attr-defined]
-    return err
-
-
-def error_text(err: BaseException, lang: str | None) -> str:
-    """Render a store error in ``lang`` (falls back to ``str(err)``)."""
-    key = getattr(err, "key", None)
-    if key:
-        return t(key, lang, **getattr(err, "params", {}))
-    return str(err)
+    return StoreError(f"store.{key}", **params)
 
 
 # -- schemas --------------------------------------------------------------------------------
@@ -224,30 +212,10 @@ def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
             rows = np.flatnonzero(hit)
             params = {"layer": layer, "column": name, "count": len(rows),
                       "rows": ", ".join(map(str, rows[:5]))}
-            err = StoreError(t("readers.store_control_chars", "en", **params))
-            err.key = "readers.store_control_chars"  # type: ignore[attr-defined]
-            err.params = params  # type: ignore[attr-defined]
-            raise err
+            raise StoreError("readers.store_control_chars", **params)
 
 
 # -- H3 --------------------------------------------------------------------------------------
-
-_RES_SHIFT = 52
-_RES_MASK = np.int64(0xF) << _RES_SHIFT
-
-
-def cells_to_parents(cells: NDArray[np.int64], res: int) -> NDArray[np.int64]:
-    """Parents at ``res`` of int64 H3 cells of a finer resolution, by bit arithmetic.
-
-    An H3 index keeps its resolution in bits 52-55 and one 3-bit digit per resolution
-    below that; the parent sets the resolution and fills the finer digits with 7.
-    ``0`` (no cell) stays ``0``.
-    """
-    cells = np.asarray(cells, dtype=np.int64)
-    fill = np.int64((1 << (3 * (15 - res))) - 1)
-    out = (cells & ~_RES_MASK) | (np.int64(res) << _RES_SHIFT) | fill
-    return np.where(cells == 0, np.int64(0), out)
-
 
 def h3_columns(geoms: NDArray[np.object_], s: LayerSchema) -> dict[str, NDArray[np.int64]]:
     """``{"h3_<res>": int64 cells}`` of the point (or centroid) of each geometry.
