@@ -1,13 +1,14 @@
 """The store's operations, written once, as template methods over a few engine primitives.
 
-:class:`SqlStore` implements every :class:`~layers.store.Store` operation except ``read``
-(each engine keeps its own measured fast read path): ``write``, ``apply``, ``count``,
+:class:`SqlStore` implements every :class:`~layers.store.Store` operation (of ``read`` the
+checks; each engine keeps its own measured fast read path, ``_read``): ``write``, ``apply``, ``count``,
 ``h3_counts``, ``audit_log``, ``record``, the versions (``save_version``, ``rollback``,
 ``versions``, ``read_version``) and the record tables. The rules (what is refused, which audit
 rows are written, the compare-and-set count) live here and in :mod:`layers._store_rules`;
 an engine only moves bytes. It provides:
 
 ========================  ===================================================================
+``_read(n, cols, rq)``    the engine's own (measured) read path of :meth:`~SqlStore.read`
 ``_read_tx()``            a context manager yielding a read handle ``tx``
 ``_write_tx(frames,       ONE write transaction (committed on exit, rolled back on any error);
 bulk=)``                  ``frames`` are the prepared layers it may be asked to load
@@ -36,6 +37,7 @@ from __future__ import annotations
 import contextlib
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -52,6 +54,18 @@ KEY_CHUNK = 900
 q = sc.quote_ident
 
 
+@dataclass(frozen=True)
+class ReadQuery:
+    """The row filters, order and limit of a :meth:`~layers.store.Store.read` (checked)."""
+
+    where: Where | None = None
+    between: Between | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    limit: int | None = None
+    order_by: str | None = None
+    descending: bool = False
+
+
 class SqlStore(Store):
     """A :class:`~layers.store.Store` over SQL engine primitives (see the module docstring)."""
 
@@ -61,6 +75,10 @@ class SqlStore(Store):
     DIALECT: ClassVar[_records.Dialect]
 
     # -- engine primitives ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _read(self, name: str, cols: list[str], rq: ReadQuery) -> pd.DataFrame:
+        """The engine's own read path: columns ``cols`` of ``name`` (checked) as :meth:`read`."""
 
     @abstractmethod
     def _read_tx(self) -> contextlib.AbstractContextManager[Any]:
@@ -216,6 +234,15 @@ class SqlStore(Store):
         return n
 
     # -- reads shared by both engines ------------------------------------------------------------
+
+    def read(self, name: str, *, columns: Sequence[str] | None = None, where: Where | None = None,
+             between: Between | None = None, bbox: tuple[float, float, float, float] | None = None,
+             limit: int | None = None, order_by: str | None = None,
+             descending: bool = False) -> pd.DataFrame:
+        sc.schema_of(name)
+        cols = sc.check_columns(name, columns)
+        sc.check_order(name, order_by)
+        return self._read(name, cols, ReadQuery(where, between, bbox, limit, order_by, descending))
 
     def layer_names(self) -> list[str]:
         with self._read_tx() as tx:

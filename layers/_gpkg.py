@@ -62,7 +62,7 @@ from layers import _gpkg_swap as swap
 from layers import _records
 from layers import _store_common as sc
 from layers import _store_rules as rules
-from layers._engine import SqlStore
+from layers._engine import ReadQuery, SqlStore
 from layers._gpkg_files import (
     LEGACY_STALE_AFTER_S,
     clean_side_files,
@@ -72,7 +72,7 @@ from layers._gpkg_files import (
 )
 from layers._gpkg_sql import dt_text, inline, register_functions, sql_value, store_errors
 from layers._gpkg_sql import read_frame as _read_frame
-from layers._store_api import Between, Where
+from layers._store_api import Between
 from layers.schema import SCHEMAS
 
 __all__ = ["LEGACY_STALE_AFTER_S", "SCAN_FACTOR", "GeoPackageStore", "_read_frame", "clean_side_files"]
@@ -454,21 +454,10 @@ class GeoPackageStore(SqlStore):
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def read(
-        self,
-        name: str,
-        *,
-        columns: Sequence[str] | None = None,
-        where: Where | None = None,
-        between: Between | None = None,
-        bbox: tuple[float, float, float, float] | None = None,
-        limit: int | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-    ) -> pd.DataFrame:
-        s = sc.schema_of(name)
-        cols = sc.check_columns(name, columns)
-        sc.check_order(name, order_by)
+    def _read(self, name: str, cols: list[str], rq: ReadQuery) -> pd.DataFrame:
+        s = SCHEMAS[name]
+        where, between, bbox, limit = rq.where, rq.between, rq.bbox, rq.limit
+        order_by, descending = rq.order_by, rq.descending
         cond, params = sc.compile_filters(name, where=where, between=between, placeholder="?",
                                           datetime_param=dt_text)
         conn = self._connect()

@@ -40,7 +40,7 @@ from psycopg import sql
 
 from layers import _records
 from layers import _store_common as sc
-from layers._engine import SqlStore
+from layers._engine import ReadQuery, SqlStore
 from layers._pg_copy import copy_binary_batches, ewkb_bytes, ewkb_hex
 from layers._store_api import Between, Where
 from layers.errors import StoreError
@@ -320,21 +320,10 @@ class PostGISStore(SqlStore):
             params = [*params, *(float(v) for v in bbox)]
         return cond, params
 
-    def read(
-        self,
-        name: str,
-        *,
-        columns: Sequence[str] | None = None,
-        where: Where | None = None,
-        between: Between | None = None,
-        bbox: tuple[float, float, float, float] | None = None,
-        limit: int | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-    ) -> pd.DataFrame:
-        s = sc.schema_of(name)
-        cols = sc.check_columns(name, columns)
-        sc.check_order(name, order_by)
+    def _read(self, name: str, cols: list[str], rq: ReadQuery) -> pd.DataFrame:
+        s = SCHEMAS[name]
+        where, between, bbox, limit = rq.where, rq.between, rq.bbox, rq.limit
+        order_by, descending = rq.order_by, rq.descending
         cond, params = self._where(name, where, between, bbox)
         select = [sql.Identifier(c) for c in cols]
         if s.geometry is not None:
