@@ -160,7 +160,10 @@ class SqlStore(Store):
         ``frame`` is the prepared layer (schema dtypes, H3 columns); for an append it holds
         the appended rows only. The place for derived tables (e.g. summaries) that must
         commit or roll back with the layer. Runs for :meth:`write` (both paths) and
-        :meth:`save_version`/:meth:`rollback`.
+        :meth:`save_version`/:meth:`rollback`. SQL goes through :meth:`_execute`/:meth:`_fetch`
+        and :meth:`_table`, so one hook serves both engines; on the GeoPackage's whole-file
+        path (:meth:`_write_whole`) ``tx`` is the connection to the new file, before it
+        replaces the store.
         """
 
     def _after_apply(self, tx: Any, updates: Sequence[rules.PreparedUpdate],
