@@ -23,10 +23,10 @@ from typing import Any
 import streamlit as st
 
 from dashboard import state
+from dashboard.widgets import translator
 from layers import accounts
 from layers.accounts import AccountError
 from layers.errors import GridPulseError
-from layers.i18n import t
 from layers.permissions import Account, role_label, scope_label
 
 COOKIE = "gp_session"
@@ -40,9 +40,8 @@ _SIGNED_OUT = "gp_signed_out"
 _CHECK_MS = "gp_auth_ms"
 
 
-def tx(key: str, **params: Any) -> str:
-    """An ``auth.ui.*`` label in the session's language."""
-    return t(f"auth.ui.{key}", state.lang(), **params)
+#: An ``auth.ui.*`` label in the session's language.
+tx = translator("auth.ui")
 
 
 def account() -> Account | None:

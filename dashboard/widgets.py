@@ -275,8 +275,10 @@ def streamlit_texts_css() -> None:
     """
     limit_mb = int(st.get_option("server.maxUploadSize") or 200)
 
+    ux = translator("ux.streamlit")
+
     def css_text(key: str, **params: Any) -> str:
-        return json.dumps(t(f"ux.streamlit.{key}", state.lang(), **params), ensure_ascii=False)  # CSS string
+        return json.dumps(ux(key, **params), ensure_ascii=False)  # a CSS string
 
     st.markdown(
         "<style>"

@@ -29,6 +29,7 @@ import shapely
 from data import _gates, _incidents, _patrols
 from data._frame import PRESET_SPECS, PresetSpec, to_lonlat, xy_to_lonlat
 from data._world import DISTRICT_CODE, DISTRICT_NAME, World, build_world
+from geo.domain import LOCAL_TZ
 from layers.schema import SCHEMAS
 
 __all__ = [
@@ -228,7 +229,7 @@ def load_into(
     report = progress or (lambda stage, fraction: None)
     t0 = time.perf_counter()
     if isinstance(anchor, str):
-        anchor = (pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+        anchor = (pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None).floor("s")
                   if anchor == "now" else pd.Timestamp(anchor)).to_pydatetime()
     layers = generate(preset, seed=seed, progress=report, anchor=anchor)
     gen_s = time.perf_counter() - t0

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
+from geo import hexes
 from geo._errors import GeoError
 
 #: Significance levels of Gi_Bin 1, 2, 3 (90 %, 95 %, 99 % confidence).
@@ -75,12 +76,10 @@ def check_cells(cells: ArrayLike) -> NDArray[np.int64]:
     c = c.astype(np.int64, copy=False)
     if c.size == 0:
         return c
-    u = c.view(np.uint64)
-    mode = (u >> np.uint64(59)) & np.uint64(0xF)
-    bad = np.flatnonzero((c <= 0) | (mode != 1))
+    bad = np.flatnonzero((c <= 0) | (hexes.cell_modes(c) != 1))
     if bad.size:
         raise HexCellError(f"{c[bad[0]]} is not an H3 cell id (0 means no cell); drop rows without a cell")
-    res = (u >> np.uint64(52)) & np.uint64(0xF)
+    res = hexes.cell_resolutions(c)
     if (res != res[0]).any():
         raise HexCellError(
             f"cells mix H3 resolutions {sorted(set(res.tolist()))}; use the h3_<res> column of one resolution"
@@ -95,7 +94,7 @@ def cell_resolution(cells: ArrayLike) -> int:
     c = check_cells(cells)
     if c.size == 0:
         raise HexCellError("no cells")
-    return int((c[:1].view(np.uint64) >> np.uint64(52))[0] & np.uint64(0xF))
+    return int(hexes.cell_resolutions(c[:1])[0])
 
 
 def hex_weights(cells: ArrayLike, *, k: int = 1, self_weight: bool = True) -> sp.csr_array:

@@ -24,7 +24,7 @@ import pyogrio
 import shapely
 
 from layers._io_common import SIDECAR_SUFFIX, listing
-from layers.errors import GridPulseError
+from layers.errors import ReportError
 from layers.report import Report
 
 #: Excel's limits.
@@ -36,12 +36,8 @@ _SHP_FAMILIES = ({"Point"}, {"Point", "MultiPoint"}, {"LineString", "MultiLineSt
                  {"Polygon", "MultiPolygon"})
 
 
-class WriterError(GridPulseError, ValueError):
+class WriterError(ReportError, ValueError):
     """The data could not be written in the format asked for; ``report`` says why and what to do."""
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        super().__init__(report.render("en"))
 
 
 def fail(code: str, path: Path, *, column: str | None = None, row: int | None = None,

@@ -11,8 +11,12 @@
 * Every write is ONE transaction. ``replace`` loads a fresh ``<t>__new`` table with COPY,
   indexes it, then drops the old table and renames the new one, so readers are blocked
   only for the final swap; ``append`` COPYs into the existing table.
-* Reads stream ``COPY (SELECT ...) TO STDOUT`` as CSV into pandas; geometry travels as
-  hex WKB.
+* Reads go through ADBC (binary COPY decoded into Arrow in C++; geometry as WKB), or, with
+  :data:`_COPY_FORMAT` ``"csv"``, stream ``COPY (SELECT ...) TO STDOUT`` as CSV into pandas.
+* The operations (write, apply, versions, record tables) are the template methods of
+  :class:`layers._engine.SqlStore`; this module gives them the primitives (a transaction, a
+  table load by COPY, plain SQL) and keeps its own read path. The binary COPY encoders are in
+  :mod:`layers._pg_copy`.
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ from psycopg import sql
 
 from layers import _records
 from layers import _store_common as sc
+from layers._engine import ReadQuery, SqlStore
+from layers._pg_copy import copy_binary_batches, ewkb_bytes, ewkb_hex
+from layers._store_api import Between, Where
 from layers.errors import StoreError
-from layers.i18n import t
 from layers.schema import SCHEMAS
-from layers.store import Between, Store, Where, WriteMode
+
+__all__ = ["PostGISStore", "copy_binary_batches", "ewkb_bytes", "ewkb_hex", "split_url"]
 
 _PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double precision",
              "bool": "boolean", "datetime": "timestamp"}
@@ -71,151 +78,7 @@ def split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), schema
 
 
-_HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
-#: EWKB header of a little-endian 2-D point with SRID 4326: order, type | SRID flag, SRID.
-_POINT_4326 = np.frombuffer(b"\x01\x01\x00\x00\x20\xe6\x10\x00\x00", dtype=np.uint8)
-
-
-def ewkb_hex(geoms: np.ndarray) -> pa.Array:
-    """Geometries as hex EWKB with SRID 4326 (PostGIS's text input), as an Arrow string array.
-
-    Points are encoded with numpy (25 bytes each; ~40x faster than shapely, which has to copy
-    every geometry to set its SRID); other or missing geometries go through shapely.
-
-    Examples
-    --------
-    >>> import shapely
-    >>> a = ewkb_hex(np.array([shapely.Point(1, 2)], dtype=object))
-    >>> a[0].as_py() == shapely.to_wkb(shapely.set_srid(shapely.Point(1, 2), 4326), hex=True,
-    ...                                include_srid=True)
-    True
-    """
-    n = len(geoms)
-    if n and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
-        raw = np.empty((n, 25), dtype=np.uint8)
-        raw[:, :9] = _POINT_4326
-        xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]).astype("<f8")
-        raw[:, 9:] = xy.view(np.uint8).reshape(n, 16)
-        hexed = np.empty((n, 50), dtype=np.uint8)
-        hexed[:, 0::2] = _HEX[raw >> 4]
-        hexed[:, 1::2] = _HEX[raw & 0x0F]
-        offsets = np.arange(0, 50 * n + 1, 50, dtype=np.int64)
-        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(hexed))
-    return pa.array(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True),
-                    type=pa.string())
-
-
-#: Microseconds from the Unix epoch to PostgreSQL's (2000-01-01), for binary timestamps.
-_PG_EPOCH_US = 946_684_800_000_000
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-_COPY_TRAILER = b"\xff\xff"
-
-
-def ewkb_bytes(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Geometries as EWKB with SRID 4326: ``(lengths, concatenated bytes)``, -1 for missing.
-
-    Points are encoded with numpy (25 bytes each), like :func:`ewkb_hex`; others by shapely.
-
-    Examples
-    --------
-    >>> import shapely
-    >>> lens, data = ewkb_bytes(np.array([shapely.Point(1, 2), None], dtype=object))
-    >>> lens.tolist(), bytes(data) == shapely.to_wkb(shapely.set_srid(shapely.Point(1, 2), 4326),
-    ...                                               include_srid=True)
-    ([25, -1], True)
-    """
-    n = len(geoms)
-    missing = shapely.is_missing(geoms)
-    present = geoms[~missing]
-    if len(present) and (shapely.get_type_id(present) == 0).all() and not shapely.is_empty(present).any():
-        raw = np.empty((len(present), 25), dtype=np.uint8)
-        raw[:, :9] = _POINT_4326
-        xy = np.column_stack([shapely.get_x(present), shapely.get_y(present)]).astype("<f8")
-        raw[:, 9:] = xy.view(np.uint8).reshape(len(present), 16)
-        lens = np.where(missing, -1, 25).astype(np.int64)
-        return lens, raw.reshape(-1)
-    wkb = shapely.to_wkb(shapely.set_srid(present, 4326), include_srid=True)
-    lens = np.full(n, -1, dtype=np.int64)
-    lens[~missing] = [len(b) for b in wkb]
-    return lens, np.frombuffer(b"".join(wkb), dtype=np.uint8)
-
-
-def _binary_field(values: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """One column as ``(lengths, bytes)`` in PostgreSQL's binary format; length -1 is NULL."""
-    if kind == "geometry":
-        return ewkb_bytes(values)
-    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    valid = (np.ones(len(arr), dtype=bool) if arr.null_count == 0
-             else arr.is_valid().to_numpy(zero_copy_only=False))
-    if kind in ("str", "code"):
-        arr = arr.cast(pa.large_binary())
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
-        data = (np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None
-                else np.zeros(0, dtype=np.uint8))[offsets[0]:offsets[-1]]
-        lens = np.diff(offsets)
-        return np.where(valid, lens, -1), data
-    if kind == "bool":
-        raw = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1)
-    elif kind == "datetime":
-        us = arr.cast(pa.timestamp("us")).cast(pa.int64()).fill_null(0).to_numpy()
-        raw = (us - _PG_EPOCH_US).astype(">i8").view(np.uint8).reshape(-1, 8)
-    elif kind == "float":
-        raw = arr.cast(pa.float64()).fill_null(0.0).to_numpy().astype(">f8").view(np.uint8).reshape(-1, 8)
-    else:  # int and H3 ids: bigint
-        raw = arr.cast(pa.int64()).fill_null(0).to_numpy().astype(">i8").view(np.uint8).reshape(-1, 8)
-    raw = raw[valid]
-    return np.where(valid, raw.shape[1], -1).astype(np.int64), raw.reshape(-1)
-
-
-def copy_binary_batches(columns: Sequence[Any], kinds: Sequence[str], *,
-                        batch_rows: int = 100_000) -> Iterator[bytes]:
-    r"""Rows of ``columns`` as a ``COPY ... (FORMAT binary)`` stream, in chunks of ``batch_rows``.
-
-    Each column (an Arrow array, or an object array of geometries for ``kind ==
-    "geometry"``) is encoded whole with numpy; the rows are then assembled by scattering
-    every field (4-byte big-endian length, then its bytes) into one buffer per batch. The
-    first chunk starts with the COPY header, the last ends with the trailer.
-
-    Examples
-    --------
-    >>> chunks = list(copy_binary_batches([pa.array([7, None])], ["int"]))
-    >>> b"".join(chunks)[19:]  # after the 19-byte header: 1 field, 8 bytes, 7; 1 field, NULL; end
-    b'\x00\x01\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x07\x00\x01\xff\xff\xff\xff\xff\xff'
-    """
-    n = len(columns[0]) if columns else 0
-    k = len(columns)
-    yield _COPY_HEADER
-    for start in range(0, n, batch_rows):
-        stop = min(start + batch_rows, n)
-        fields = [_binary_field(col[start:stop], kind) for col, kind in zip(columns, kinds, strict=True)]
-        m = stop - start
-        sizes = np.stack([np.maximum(lens, 0) + 4 for lens, _ in fields], axis=1)  # m x k
-        row_size = 2 + sizes.sum(axis=1)
-        row_start = np.zeros(m, dtype=np.int64)
-        np.cumsum(row_size[:-1], out=row_start[1:])
-        out = np.empty(int(row_size.sum()), dtype=np.uint8)
-        out[row_start[:, None] + np.arange(2)] = np.array([k], dtype=">i2").view(np.uint8)
-        field_start = row_start[:, None] + 2 + np.concatenate(
-            [np.zeros((m, 1), dtype=np.int64), np.cumsum(sizes[:, :-1], axis=1)], axis=1)
-        for j, (lens, data) in enumerate(fields):
-            pos = field_start[:, j]
-            out[pos[:, None] + np.arange(4)] = lens.astype(">i4").view(np.uint8).reshape(m, 4)
-            dlen = np.maximum(lens, 0)
-            if data.size:
-                first = np.zeros(m, dtype=np.int64)
-                np.cumsum(dlen[:-1], out=first[1:])
-                dest = np.repeat(pos + 4 - first, dlen) + np.arange(data.size, dtype=np.int64)
-                out[dest] = data
-        yield out.tobytes() if stop < n else out.tobytes() + _COPY_TRAILER
-    if n == 0:
-        yield _COPY_TRAILER
-
-
-def _dt_param(ts: pd.Timestamp) -> Any:
-    return ts.to_pydatetime()
-
-
-class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
+class PostGISStore(SqlStore):
     """A PostgreSQL + PostGIS schema as the store.
 
     Parameters
@@ -224,14 +87,15 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         ``postgresql://...[?schema=NAME]``.
     """
 
+    PH = "%s"
+    DIALECT = "pg"
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._conninfo, self.schema = split_url(url)
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         self._adbc_conn: Any = None
-        #: Record tables known to exist (their DDL runs once per store object).
-        self._records_ready: set[str] = set()
         try:
             with self._transaction() as cur:
                 cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -291,12 +155,6 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         cur.execute("SELECT to_regclass(%s) IS NOT NULL",
                     (sql.Identifier(self.schema, name).as_string(cur),))
         return bool(cur.fetchone()[0])
-
-    def _rows(self, cur: psycopg.Cursor, name: str) -> int:
-        if not self._exists(cur, name):
-            return 0
-        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(self._t(name)))
-        return int(cur.fetchone()[0])
 
     # -- DDL and loading ---------------------------------------------------------------------------
 
@@ -395,33 +253,65 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
         cur.execute(sql.SQL("ANALYZE {}").format(self._t(layer)))
 
     def _append(self, cur: psycopg.Cursor, layer: str, df: pd.DataFrame) -> None:
-        if not self._exists(cur, layer):
-            self._replace(cur, layer, df)
-            return
         self._copy(cur, layer, layer, df)
 
-    def _audit(self, cur: psycopg.Cursor, row: Mapping[str, Any]) -> None:
-        cur.execute(sql.SQL("INSERT INTO {} (time, actor, action, layer, rows, note) "
-                            "VALUES (%s, %s, %s, %s, %s, %s)").format(self._t(sc.AUDIT_TABLE)),
-                    [row["time"].to_pydatetime(), *(row[c] for c in sc.AUDIT_COLUMNS[1:])])
+    # -- primitives of the template (:class:`layers._engine.SqlStore`) ------------------------------
 
-    def _mark_stale(self, cur: psycopg.Cursor, layer: str) -> None:
-        cur.execute(sql.SQL("UPDATE {} SET current = false WHERE layer = %s").format(
-            self._t(sc.VERSIONS_TABLE)), (layer,))
+    def _read_tx(self) -> contextlib.AbstractContextManager[psycopg.Cursor]:
+        return self._cursor()
 
-    # -- the Store interface ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write_tx(self, frames: Mapping[str, pd.DataFrame] | None = None, *,
+                  bulk: bool = False) -> Iterator[psycopg.Cursor]:
+        """One transaction (READ COMMITTED; the rows an update touches are locked by it)."""
+        with self._transaction() as cur:
+            if bulk:
+                cur.execute(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'")
+            yield cur
 
-    def layer_names(self) -> list[str]:
-        with self._cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                        (self.schema,))
-            present = {r[0] for r in cur.fetchall()}
+    def _layers_in(self, cur: psycopg.Cursor) -> list[str]:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (self.schema,))
+        present = {r[0] for r in cur.fetchall()}
         return [n for n in SCHEMAS if n in present]
+
+    def _drop(self, cur: psycopg.Cursor, layer: str) -> None:
+        cur.execute(sql.SQL("DROP TABLE {}").format(self._t(layer)))
+
+    def _execute(self, cur: psycopg.Cursor, text: str, params: Sequence[Any] = ()) -> Any:
+        return cur.execute(text.encode(), params)  # bytes: psycopg takes them as a query as-is
+
+    def _fetch(self, cur: psycopg.Cursor, text: str,
+               params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return cur.execute(text.encode(), params).fetchall()
+
+    def _table(self, name: str) -> str:
+        return f"{sc.quote_ident(self.schema)}.{sc.quote_ident(name)}"
+
+    def _param(self, value: Any) -> Any:
+        return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+    def _dt_param(self, ts: pd.Timestamp) -> Any:
+        return ts.to_pydatetime()
+
+    def _null_safe_equal(self, column: str, kind: str, placeholder: str) -> str:
+        return f"{column} IS NOT DISTINCT FROM {placeholder}::{_PG_TYPES[kind]}"
+
+    def _create_record_table(self, cur: psycopg.Cursor, spec: _records.RecordTable,
+                             qualified: str) -> None:
+        cur.execute(_records.ddl(spec, "pg", qualified).encode())
+
+    def _lock_versions(self, cur: psycopg.Cursor) -> None:
+        """Serialise version numbering per store."""
+        cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+            self._t(sc.VERSIONS_TABLE)))
+
+    # -- reads ---------------------------------------------------------------------------------------
 
     def _where(self, layer: str, where: Where | None, between: Between | None,
                bbox: tuple[float, float, float, float] | None = None) -> tuple[str, list[Any]]:
         cond, params = sc.compile_filters(layer, where=where, between=between, placeholder="%s",
-                                          datetime_param=_dt_param)
+                                          datetime_param=self._dt_param)
         if bbox is not None:
             if SCHEMAS[layer].geometry is None:
                 raise sc.store_error("no_geometry", layer=layer)
@@ -430,32 +320,10 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
             params = [*params, *(float(v) for v in bbox)]
         return cond, params
 
-    def count(self, name: str, *, where: Where | None = None, between: Between | None = None) -> int:
-        cond, params = self._where(name, where, between)
-        with self._cursor() as cur:
-            if not self._exists(cur, name):
-                return 0
-            q = sql.SQL("SELECT count(*) FROM {}").format(self._t(name))
-            if cond:
-                q = q + sql.SQL(" WHERE " + cond)
-            cur.execute(q, params)
-            return int(cur.fetchone()[0])
-
-    def read(
-        self,
-        name: str,
-        *,
-        columns: Sequence[str] | None = None,
-        where: Where | None = None,
-        between: Between | None = None,
-        bbox: tuple[float, float, float, float] | None = None,
-        limit: int | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-    ) -> pd.DataFrame:
-        s = sc.schema_of(name)
-        cols = sc.check_columns(name, columns)
-        sc.check_order(name, order_by)
+    def _read(self, name: str, cols: list[str], rq: ReadQuery) -> pd.DataFrame:
+        s = SCHEMAS[name]
+        where, between, bbox, limit = rq.where, rq.between, rq.bbox, rq.limit
+        order_by, descending = rq.order_by, rq.descending
         cond, params = self._where(name, where, between, bbox)
         select = [sql.Identifier(c) for c in cols]
         if s.geometry is not None:
@@ -526,10 +394,7 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
                     table = cur.fetch_arrow_table()
             except Exception as exc:  # the driver's errors share no base class worth naming
                 self._close_adbc()
-                err = StoreError(t("perf.read_failed", "en", layer=name, error=str(exc).strip()))
-                err.key = "perf.read_failed"  # type: ignore[attr-defined]
-                err.params = {"layer": name, "error": str(exc).strip()}  # type: ignore[attr-defined]
-                raise err from exc
+                raise StoreError("perf.read_failed", layer=name, error=str(exc).strip()) from exc
         s = SCHEMAS[name]
         if s.geometry is not None:
             col = table.column(sc.GEOM_COL)
@@ -550,203 +415,3 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
             with contextlib.suppress(Exception):
                 self._adbc_conn.close()
             self._adbc_conn = None
-
-    def write(
-        self,
-        layers: Mapping[str, pd.DataFrame],
-        *,
-        mode: WriteMode = "replace",
-        actor: str = "system",
-        note: str = "",
-        reset: bool = False,
-        records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-    ) -> None:
-        prepared = sc.check_write(layers, mode, reset=reset)
-        sc.check_no_duplicates(prepared)
-        with self._transaction() as cur:
-            cur.execute(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'")
-            if reset:
-                present = self.layer_names()
-                removed = sum(self._rows(cur, name) for name in present)
-                self._audit(cur, sc.reset_audit_row(removed, actor=actor, note=note))
-                for name in present:
-                    if name not in prepared:
-                        cur.execute(sql.SQL("DROP TABLE {}").format(self._t(name)))
-                    self._mark_stale(cur, name)
-            for name, df in prepared.items():
-                if mode == "replace":  # an append never needs the (full-scan) row count
-                    sc.check_append_only(name, mode, self._rows(cur, name), reset=reset)
-                if mode == "replace":
-                    self._replace(cur, name, df)
-                else:
-                    self._append(cur, name, df)
-                self._mark_stale(cur, name)
-                self._audit(cur, sc.audit_row(mode, name, len(df), actor=actor, note=note))
-            ready = []
-            for table, rows in (records or {}).items():
-                spec = _records.table_of(table)
-                qualified = f"{_records.quote(self.schema)}.{_records.quote(spec.name)}"
-                if spec.name not in self._records_ready:
-                    cur.execute(_records.ddl(spec, "pg", qualified))  # type: ignore[arg-type]
-                    ready.append(spec.name)
-                _records.insert_all(lambda q, p: cur.execute(q, p),  # type: ignore[arg-type]
-                                    spec, qualified, "pg", rows)
-        self._records_ready.update(ready)
-
-    def h3_counts(
-        self,
-        name: str,
-        *,
-        res: int,
-        where: Where | None = None,
-        between: Between | None = None,
-        by: Sequence[str] = (),
-    ) -> pd.DataFrame:
-        col = sc.check_h3_res(name, res)
-        sc.check_columns(name, by)
-        cond, params = self._where(name, where, between)
-        keys = sql.SQL(", ").join([sql.Identifier(col), *map(sql.Identifier, by)])
-        with self._cursor() as cur:
-            if not self._exists(cur, name):
-                return sc.h3_frame([], name, by)
-            q = sql.SQL("SELECT {}, count(*) FROM {} WHERE {} <> 0").format(
-                keys, self._t(name), sql.Identifier(col))
-            if cond:
-                q = q + sql.SQL(" AND " + cond)
-            q = q + sql.SQL(" GROUP BY {} ORDER BY {}").format(keys, keys)
-            cur.execute(q, params)
-            rows = cur.fetchall()
-        return sc.h3_frame(rows, name, by)
-
-    def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:
-        with self._cursor() as cur:
-            q = sql.SQL("SELECT time, actor, action, layer, rows, note FROM {} ORDER BY fid DESC"
-                        ).format(self._t(sc.AUDIT_TABLE))
-            if limit is not None:
-                q = q + sql.SQL(f" LIMIT {int(limit)}")
-            cur.execute(q)
-            rows = cur.fetchall()
-        return sc.audit_frame(rows)
-
-    def record(self, action: str, layer: str, *, rows: int = 0, actor: str = "system",
-               note: str = "") -> None:
-        with self._transaction() as cur:
-            self._audit(cur, sc.audit_row(action, layer, rows, actor=actor, note=note))
-
-    # -- updates and events -------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _apply_transaction(self, ev: pd.DataFrame | None) -> Iterator[psycopg.Cursor]:
-        """The write transaction of :meth:`apply` (READ COMMITTED; rows locked by the UPDATE)."""
-        with self._transaction() as cur:
-            yield cur
-
-    def _existing_keys(self, cur: psycopg.Cursor, layer: str, keys: list[Any]) -> set[Any]:
-        key = SCHEMAS[layer].key
-        if not self._exists(cur, layer):
-            return set()
-        cur.execute(sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
-            sql.Identifier(key), self._t(layer), sql.Identifier(key)), (keys,))
-        return {r[0] for r in cur.fetchall()}
-
-    @staticmethod
-    def _equal(col: str, kind: str, p: str) -> str:
-        return f"{col} IS NOT DISTINCT FROM {p}::{_PG_TYPES[kind]}"
-
-    def _update_rows(self, cur: psycopg.Cursor, layer: str, keys: list[Any],
-                     changes: Mapping[str, Any], expect: Mapping[str, Any]) -> int:
-        """``UPDATE ... WHERE key = ANY(keys) AND <expected values>``: a racing second writer
-        waits for the first one's row lock, then re-checks the condition on the committed row
-        (READ COMMITTED), so it matches nothing and the caller refuses it."""
-        key = SCHEMAS[layer].key
-        cond, cond_params = sc.expect_clause(layer, expect, placeholder="%s", equal=self._equal)
-        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
-        stmt = sql.SQL("UPDATE {} SET {} WHERE {} = ANY(%s)").format(
-            self._t(layer), sets, sql.Identifier(key))
-        if cond:
-            stmt = stmt + sql.SQL(" AND " + cond)
-        cur.execute(stmt, [*changes.values(), keys, *cond_params])
-        n = cur.rowcount
-        self._mark_stale(cur, layer)
-        return n
-
-    def _missing_event_refs(self, cur: psycopg.Cursor, ev: pd.DataFrame) -> list[str]:
-        ids = sorted(set(ev["service_request_id"].dropna().tolist()))
-        found: set[str] = set()
-        if self._exists(cur, sc.INCIDENTS):
-            cur.execute(sql.SQL("SELECT service_request_id FROM {} WHERE "
-                                "service_request_id = ANY(%s)").format(
-                                    self._t(sc.INCIDENTS)), (ids,))
-            found = {r[0] for r in cur.fetchall()}
-        return [i for i in ids if i not in found]
-
-    def _append_events(self, cur: psycopg.Cursor, ev: pd.DataFrame) -> None:
-        self._append(cur, sc.EVENTS, ev)
-
-    # -- versions -------------------------------------------------------------------------------------
-
-
-    def _save(self, layer: str, df: pd.DataFrame, *, actor: str, note: str, action: str,
-              source: int | None) -> int:
-        blob = sc.snapshot_bytes(df)
-        when = sc.now_local()
-        vt = self._t(sc.VERSIONS_TABLE)
-        with self._transaction() as cur:
-            # Serialise version numbering per store.
-            cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(vt))
-            self._replace(cur, layer, df)
-            cur.execute(sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {} WHERE layer = %s"
-                                ).format(vt), (layer,))
-            version = int(cur.fetchone()[0])
-            self._mark_stale(cur, layer)
-            cur.execute(sql.SQL(
-                "INSERT INTO {} (layer, version, time, actor, note, rows, current, "
-                "source_version, data) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s)").format(vt),
-                (layer, version, when.to_pydatetime(), actor, note, len(df), source, blob))
-            self._audit(cur, sc.audit_row(action, layer, len(df), actor=actor,
-                                          note=sc.version_note(version, note),
-                                          time=when))
-        return version
-
-    def versions(self, layer: str) -> pd.DataFrame:
-        sc.schema_of(layer)
-        with self._cursor() as cur:
-            cur.execute(sql.SQL("SELECT version, time, actor, note, rows, current, source_version "
-                                "FROM {} WHERE layer = %s ORDER BY version").format(
-                                    self._t(sc.VERSIONS_TABLE)), (layer,))
-            rows = cur.fetchall()
-        return sc.versions_frame(rows)
-
-    def read_version(self, layer: str, version: int) -> pd.DataFrame:
-        sc.schema_of(layer)
-        with self._cursor() as cur:
-            cur.execute(sql.SQL("SELECT data FROM {} WHERE layer = %s AND version = %s").format(
-                self._t(sc.VERSIONS_TABLE)), (layer, int(version)))
-            row = cur.fetchone()
-        if row is None:
-            raise sc.store_error("unknown_version", layer=layer, version=version)
-        return sc.snapshot_frame(row[0], layer)
-
-    # -- record tables (accounts, sessions) ------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _records_tx(self, table: str, *, write: bool) -> Iterator[_records.RecordTx]:
-        spec = _records.table_of(table)
-        qualified = f"{_records.quote(self.schema)}.{_records.quote(spec.name)}"
-        ctx = self._transaction() if write else self._cursor()
-        with ctx as cur:
-            def execute(text: str, params: Sequence[Any]) -> psycopg.Cursor:
-                return cur.execute(text, params)  # type: ignore[arg-type]
-
-            def audit(a: Mapping[str, Any]) -> None:
-                self._audit(cur, sc.audit_row(a["action"], a["layer"], a.get("rows", 1),
-                                              actor=a["actor"], note=a.get("note", "")))
-
-            if write and spec.name not in self._records_ready:
-                cur.execute(_records.ddl(spec, "pg", qualified))  # type: ignore[arg-type]
-            elif not write and spec.name not in self._records_ready \
-                    and not self._exists(cur, spec.name):
-                yield _records.RecordTx(None, qualified, "pg", audit)  # type: ignore[arg-type]
-                return
-            yield _records.RecordTx(execute, qualified, "pg", audit)
-        self._records_ready.add(spec.name)

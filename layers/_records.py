@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from geo.domain import LOCAL_TZ
 from layers.errors import StoreError
 
 Dialect = Literal["sqlite", "pg"]
@@ -53,7 +54,8 @@ class RecordTable:
         for c, k in self.columns:
             if c == column:
                 return k
-        raise StoreError(f"{self.name} has no column {column!r}; columns: {', '.join(self.names)}")
+        raise StoreError("engines.records.no_column", table=self.name, column=repr(column),
+                         columns=", ".join(self.names))
 
 
 ACCOUNTS = RecordTable("gp_accounts", "username", (
@@ -104,7 +106,8 @@ def table_of(name: str) -> RecordTable:
     try:
         return RECORD_TABLES[name]
     except KeyError:
-        raise StoreError(f"unknown record table {name!r}; known: {', '.join(RECORD_TABLES)}") from None
+        raise StoreError("engines.records.unknown_table", name=repr(name),
+                         known=", ".join(RECORD_TABLES)) from None
 
 
 def quote(name: str) -> str:
@@ -126,7 +129,7 @@ def _to_db(value: Any, kind: str, dialect: Dialect) -> Any:
     if kind == "datetime":
         ts = pd.Timestamp(value)
         if ts.tzinfo is not None:
-            ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
+            ts = ts.tz_convert(LOCAL_TZ).tz_localize(None)
         return ts.isoformat(sep=" ") if dialect == "sqlite" else ts.to_pydatetime()
     if kind == "bool":
         return (1 if value else 0) if dialect == "sqlite" else bool(value)
@@ -184,8 +187,8 @@ def upsert(execute: Execute, table: RecordTable, qualified: str, dialect: Dialec
     """Insert ``row``, or replace the row with the same key (columns not given become NULL)."""
     unknown = set(row) - set(table.names)
     if unknown or table.key not in row or row[table.key] in (None, ""):
-        raise StoreError(f"a {table.name} row needs {table.key!r} and only the columns "
-                         f"{', '.join(table.names)}; got {', '.join(map(str, row))}")
+        raise StoreError("engines.records.bad_row", table=table.name, key=repr(table.key),
+                         columns=", ".join(table.names), got=", ".join(map(str, row)))
     mark = "?" if dialect == "sqlite" else "%s"
     cols = table.names
     values = [_to_db(row.get(c), k, dialect) for c, k in table.columns]
@@ -204,8 +207,8 @@ def insert(execute: Execute, table: RecordTable, qualified: str, dialect: Dialec
     """
     unknown = set(row) - set(table.names)
     if unknown or table.key not in row or row[table.key] in (None, ""):
-        raise StoreError(f"a {table.name} row needs {table.key!r} and only the columns "
-                         f"{', '.join(table.names)}; got {', '.join(map(str, row))}")
+        raise StoreError("engines.records.bad_row", table=table.name, key=repr(table.key),
+                         columns=", ".join(table.names), got=", ".join(map(str, row)))
     mark = "?" if dialect == "sqlite" else "%s"
     values = [_to_db(row.get(c), k, dialect) for c, k in table.columns]
     cur = execute(f"INSERT INTO {qualified} ({', '.join(quote(c) for c in table.names)}) "
@@ -224,7 +227,7 @@ def update(execute: Execute, table: RecordTable, qualified: str, dialect: Dialec
     if not changes:
         return 0
     if table.key in changes:
-        raise StoreError(f"the key {table.key!r} of {table.name} cannot be changed")
+        raise StoreError("engines.records.key_change", table=table.name, key=repr(table.key))
     mark = "?" if dialect == "sqlite" else "%s"
     sets = ", ".join(f"{quote(c)} = {mark}" for c in changes)
     vals = [_to_db(v, table.kind(c), dialect) for c, v in changes.items()]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -32,12 +31,11 @@ import shapely
 from numpy.typing import NDArray
 
 from geo.domain import LOCAL_TZ  # local time zone of stored (naive) datetimes
-from geo.hexes import lonlat_to_cells
+from geo.hexes import cells_to_parents, lonlat_to_cells  # noqa: F401 - cells_to_parents re-exported
 from layers._io_guard import CONTROL_CHARS
 from layers.errors import ConcurrentChangeError, StoreError
-from layers.i18n import t
+from layers.errors import error_text as error_text  # re-exported: callers render store errors
 from layers.schema import H3_RESOLUTIONS, SCHEMAS, Field, LayerSchema
-from layers.store import RowUpdate
 
 #: Name of the geometry column inside the store (GDAL's GeoPackage default).
 GEOM_COL = "geom"
@@ -72,19 +70,7 @@ def store_error(key: str, **params: Any) -> StoreError:
     The exception carries ``key`` and ``params`` so a caller can render it in the
     user's language: ``t(err.key, lang, **err.params)``.
     """
-    full = f"store.{key}"
-    err = StoreError(t(full, "en", **params))
-    err.key = full  # type: ignore[attr-defined]
-    err.params = params  # type: ignore[attr-defined]
-    return err
-
-
-def error_text(err: BaseException, lang: str | None) -> str:
-    """Render a store error in ``lang`` (falls back to ``str(err)``)."""
-    key = getattr(err, "key", None)
-    if key:
-        return t(key, lang, **getattr(err, "params", {}))
-    return str(err)
+    return StoreError(f"store.{key}", **params)
 
 
 # -- schemas --------------------------------------------------------------------------------
@@ -226,30 +212,10 @@ def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
             rows = np.flatnonzero(hit)
             params = {"layer": layer, "column": name, "count": len(rows),
                       "rows": ", ".join(map(str, rows[:5]))}
-            err = StoreError(t("readers.store_control_chars", "en", **params))
-            err.key = "readers.store_control_chars"  # type: ignore[attr-defined]
-            err.params = params  # type: ignore[attr-defined]
-            raise err
+            raise StoreError("readers.store_control_chars", **params)
 
 
 # -- H3 --------------------------------------------------------------------------------------
-
-_RES_SHIFT = 52
-_RES_MASK = np.int64(0xF) << _RES_SHIFT
-
-
-def cells_to_parents(cells: NDArray[np.int64], res: int) -> NDArray[np.int64]:
-    """Parents at ``res`` of int64 H3 cells of a finer resolution, by bit arithmetic.
-
-    An H3 index keeps its resolution in bits 52-55 and one 3-bit digit per resolution
-    below that; the parent sets the resolution and fills the finer digits with 7.
-    ``0`` (no cell) stays ``0``.
-    """
-    cells = np.asarray(cells, dtype=np.int64)
-    fill = np.int64((1 << (3 * (15 - res))) - 1)
-    out = (cells & ~_RES_MASK) | (np.int64(res) << _RES_SHIFT) | fill
-    return np.where(cells == 0, np.int64(0), out)
-
 
 def h3_columns(geoms: NDArray[np.object_], s: LayerSchema) -> dict[str, NDArray[np.int64]]:
     """``{"h3_<res>": int64 cells}`` of the point (or centroid) of each geometry.
@@ -303,7 +269,8 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _scalar(v: Any, kind: str, datetime_param: Callable[[pd.Timestamp], Any]) -> Any:
+def scalar_param(v: Any, kind: str, datetime_param: Callable[[pd.Timestamp], Any]) -> Any:
+    """One filter or update value as a Python scalar of its logical ``kind`` (``None`` if missing)."""
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
         return None
     if kind in ("str", "code"):
@@ -352,7 +319,7 @@ def compile_filters(
         kind = kind_of(col)
         q = quote_ident(col)
         if isinstance(val, list | tuple | set | frozenset | np.ndarray | pd.Series | pd.Index):
-            vals = [_scalar(v, kind, datetime_param) for v in val]
+            vals = [scalar_param(v, kind, datetime_param) for v in val]
             present = [v for v in vals if v is not None]
             parts = []
             if present:
@@ -362,7 +329,7 @@ def compile_filters(
                 parts.append(f"{q} IS NULL")
             clauses.append("(" + " OR ".join(parts) + ")" if parts else "1 = 0")
         else:
-            v = _scalar(val, kind, datetime_param)
+            v = scalar_param(val, kind, datetime_param)
             if v is None:
                 clauses.append(f"{q} IS NULL")
             else:
@@ -376,7 +343,7 @@ def compile_filters(
             raise store_error("bad_between", layer=layer, column=col) from None
         q = quote_ident(col)
         for bound, op in ((lo, ">="), (hi, "<")):
-            v = _scalar(bound, kind, datetime_param)
+            v = scalar_param(bound, kind, datetime_param)
             if v is not None:
                 clauses.append(f"{q} {op} {placeholder}")
                 params.append(v)
@@ -452,108 +419,11 @@ def index_plan(layer: str) -> list[tuple[str, tuple[str, ...], bool]]:
     return plan
 
 
-# -- writes: modes, updates, events -------------------------------------------------------------
-
+# -- audit and versions --------------------------------------------------------------------------
 
 #: Audit action of a ``write(..., reset=True)``: one row, layer ``*``, the rows it removed.
 RESET_ACTION = "reset"
 RESET_LAYER = "*"
-
-
-def check_write(layers: Mapping[str, pd.DataFrame], mode: str, *,
-                reset: bool = False) -> dict[str, pd.DataFrame]:
-    """Validate the layer names and mode of a write, and prepare every frame up front.
-
-    ``reset=True`` (drop every other layer in the same transaction) needs ``mode="replace"``.
-    """
-    if mode not in ("replace", "append") or (reset and mode != "replace"):
-        raise store_error("bad_mode", mode=f"{mode} + reset" if reset else mode)
-    if not layers:
-        raise store_error("nothing_to_write")
-    return {name: prepare_layer(df, name) for name, df in layers.items()}
-
-
-def duplicate_keys(df: pd.DataFrame, layer: str) -> list[str]:
-    """Key values that occur more than once in ``df`` (null keys are allowed to repeat)."""
-    key = SCHEMAS[layer].key
-    k = df[key].dropna()
-    return sorted(map(str, k[k.duplicated()].unique()))[:10]
-
-
-def check_no_duplicates(prepared: Mapping[str, pd.DataFrame]) -> None:
-    """Refuse frames whose key column repeats a value."""
-    for name, df in prepared.items():
-        dups = duplicate_keys(df, name)
-        if dups:
-            raise store_error("duplicate_key", layer=name, column=SCHEMAS[name].key,
-                              values=", ".join(dups))
-
-
-@dataclass(frozen=True)
-class PreparedUpdate:
-    """A checked :class:`~layers.store.RowUpdate`: Python scalars, key values cast to the key type."""
-
-    layer: str
-    keys: list[Any]
-    changes: dict[str, Any]
-    expect: dict[str, Any]
-
-
-def _update_value(layer: str, s: LayerSchema, col: str, val: Any, *, what: str) -> Any:
-    if col == s.key or col not in s.columns:
-        raise store_error("bad_update_column", layer=layer, column=col)
-    f = s.field(col)
-    v = _scalar(val, f.dtype, lambda ts: ts.to_pydatetime())
-    if what == "changes":
-        if v is None and not f.nullable:
-            raise store_error("null_value", layer=layer, column=col)
-        if v is not None and f.allowed is not None and str(v) not in f.allowed:
-            raise store_error("bad_value", layer=layer, column=col, value=v,
-                              allowed=", ".join(f.allowed))
-        if isinstance(v, str):
-            refuse_control_chars({col: pd.Series([v], dtype="str")}, layer)
-    return v
-
-
-def prepare_updates(updates: Sequence[RowUpdate]) -> list[PreparedUpdate]:
-    """Check row updates against the schema; values are cast to Python scalars.
-
-    An update with ``expect`` and no ``changes`` is a pure compare-and-set check: it "sets"
-    its first expected column to the expected value, so the engine still locks and counts the
-    rows that match.
-    """
-    out = []
-    for u in updates:
-        s = schema_of(u.layer)
-        if s.append_only:
-            raise store_error("append_only", layer=u.layer)
-        expect = {col: _update_value(u.layer, s, col, val, what="expect")
-                  for col, val in (u.expect or {}).items()}
-        changes = {col: _update_value(u.layer, s, col, val, what="changes")
-                   for col, val in u.changes.items()}
-        if not changes and expect:
-            col = next(iter(expect))
-            changes = {col: expect[col]}
-        if not changes:
-            raise store_error("empty_update", layer=u.layer)
-        keys = [str(k) if s.field(s.key).dtype in ("str", "code") else k for k in u.keys]
-        if not keys:
-            raise store_error("empty_update", layer=u.layer)
-        out.append(PreparedUpdate(u.layer, keys, changes, expect))
-    return out
-
-
-def expect_clause(layer: str, expect: Mapping[str, Any], *, placeholder: str,
-                  equal: Callable[[str, str, str], str]) -> tuple[str, list[Any]]:
-    """The compare-and-set condition of an update: ``col1 <eq> ? AND col2 <eq> ? ...``.
-
-    ``equal(quoted column, logical kind, placeholder)`` is the engine's null-safe equality
-    (SQLite ``IS``, PostgreSQL ``IS NOT DISTINCT FROM``). Returns ``("", [])`` for no
-    expectation.
-    """
-    s = schema_of(layer)
-    parts = [equal(quote_ident(col), s.field(col).dtype, placeholder) for col in expect]
-    return " AND ".join(parts), list(expect.values())
 
 
 def conflict_error(layer: str, keys: Sequence[Any]) -> ConcurrentChangeError:
@@ -561,91 +431,9 @@ def conflict_error(layer: str, keys: Sequence[Any]) -> ConcurrentChangeError:
     shown = ", ".join(map(str, list(keys)[:10]))
     return ConcurrentChangeError("cas.conflict", layer=layer, keys=shown)
 
-
-class SharedApply:
-    """:meth:`layers.store.Store.apply` for both engines, on top of their primitives.
-
-    An engine provides, all working on the transaction object ``tx`` its
-    ``_apply_transaction(events)`` context manager yields (one write transaction; for the
-    GeoPackage the events are staged first and the store locked with ``BEGIN IMMEDIATE``):
-
-    * ``_existing_keys(tx, layer, keys) -> set`` — which keys exist;
-    * ``_update_rows(tx, layer, keys, changes, expect) -> int`` — ``UPDATE ... WHERE key IN
-      keys AND <expect_clause>``, returning the number of rows it matched (PostgreSQL's row
-      lock makes the second of two racing updates wait and then re-check the condition on
-      the committed row, so the check and the write are one step);
-    * ``_missing_event_refs(tx, events) -> list[str]`` and ``_append_events(tx, events)``;
-    * ``_audit(tx, row)``.
-
-    The rules — what is refused, the compare-and-set row count, the audit rows — live only
-    here. Any exception leaves the transaction rolled back: nothing changes.
-    """
-
-    def apply(self, updates: Sequence[RowUpdate] = (), *, events: pd.DataFrame | None = None,
-              actor: str = "system", note: str = "") -> int:
-        """See :meth:`layers.store.Store.apply`."""
-        plan = prepare_updates(updates)
-        ev = prepare_events(events)
-        if not plan and ev is None:
-            return 0
-        total = 0
-        eng: Any = self
-        with eng._apply_transaction(ev) as tx:
-            for u in plan:
-                found = eng._existing_keys(tx, u.layer, u.keys)
-                missing = [str(k) for k in u.keys if k not in found]
-                if missing:
-                    raise store_error("missing_keys", layer=u.layer, column=SCHEMAS[u.layer].key,
-                                      values=", ".join(missing[:10]))
-                n = eng._update_rows(tx, u.layer, u.keys, u.changes, u.expect)
-                if u.expect and n != len(set(u.keys)):
-                    raise conflict_error(u.layer, u.keys)
-                total += n
-                eng._audit(tx, audit_row("update", u.layer, len(u.keys), actor=actor, note=note))
-            if ev is not None:
-                refs = eng._missing_event_refs(tx, ev)
-                if refs:
-                    raise store_error("unknown_ref", layer=EVENTS, column="service_request_id",
-                                      values=", ".join(refs[:10]))
-                eng._append_events(tx, ev)
-                eng._audit(tx, audit_row("append", EVENTS, len(ev), actor=actor, note=note))
-        return total
-
-
-def prepare_events(events: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Check and cast ``incident_events`` rows (allowed stages, no repeated ``event_id``)."""
-    if events is None or len(events) == 0:
-        return None
-    ev = prepare_layer(events, EVENTS)
-    s = SCHEMAS[EVENTS]
-    for f in s.fields:
-        if not f.nullable and ev[f.name].isna().any():
-            raise store_error("null_value", layer=EVENTS, column=f.name)
-        if f.allowed is not None:
-            bad = ev[f.name].dropna()
-            bad = bad[~bad.isin(f.allowed)]
-            if len(bad):
-                raise store_error("bad_value", layer=EVENTS, column=f.name, value=bad.iloc[0],
-                                  allowed=", ".join(f.allowed))
-    dups = duplicate_keys(ev, EVENTS)
-    if dups:
-        raise store_error("duplicate_key", layer=EVENTS, column=s.key, values=", ".join(dups))
-    return ev
-
-
-def check_append_only(name: str, mode: str, existing_rows: int, *, reset: bool = False) -> None:
-    """An append-only layer can only be replaced while it is empty (or by a reset)."""
-    if SCHEMAS[name].append_only and mode == "replace" and existing_rows > 0 and not reset:
-        raise store_error("append_only", layer=name)
-
-
 def reset_audit_row(rows_removed: int, *, actor: str, note: str) -> dict[str, Any]:
     """The ``audit_log`` row of a reset: every layer's rows were removed (layer ``*``)."""
     return audit_row(RESET_ACTION, RESET_LAYER, rows_removed, actor=actor, note=note)
-
-
-# -- audit and versions --------------------------------------------------------------------------
-
 
 def audit_row(action: str, layer: str, rows: int, *, actor: str, note: str,
               time: pd.Timestamp | None = None) -> dict[str, Any]:
@@ -677,15 +465,6 @@ def versions_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     df["source_version"] = pd.to_numeric(df["source_version"]).astype("Int64")
     return df
 
-
-def check_versionable(layer: str) -> LayerSchema:
-    """Every non-append-only layer can be versioned."""
-    s = schema_of(layer)
-    if s.append_only:
-        raise store_error("append_only", layer=layer)
-    return s
-
-
 def snapshot_bytes(df: pd.DataFrame) -> bytes:
     """A prepared frame as Parquet bytes (geometry as a WKB column): the stored form of a version."""
     plain = pd.DataFrame(df.drop(columns="geometry")) if "geometry" in df.columns else df
@@ -703,31 +482,6 @@ def snapshot_frame(blob: bytes, layer: str) -> pd.DataFrame:
         geoms = shapely.from_wkb(df.pop("geometry").to_numpy(dtype=object))
         df = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
     return conform(df, layer)
-
-
-class SharedVersions:
-    """``save_version`` and ``rollback`` for both engines, on top of their ``_save``.
-
-    An engine provides ``_save(layer, prepared, *, actor, note, action, source) -> int``
-    (replace the live layer and insert the snapshot in one transaction) and ``read_version``.
-    """
-
-    def save_version(self, layer: str, data: pd.DataFrame, *, actor: str = "system",
-                     note: str = "") -> int:
-        """See :meth:`layers.store.Store.save_version`."""
-        check_versionable(layer)
-        df = prepare_layer(data, layer)
-        check_no_duplicates({layer: df})
-        return self._save(layer, df, actor=actor, note=note,  # type: ignore[attr-defined]
-                          action="save_version", source=None)
-
-    def rollback(self, layer: str, version: int, *, actor: str = "system", note: str = "") -> int:
-        """See :meth:`layers.store.Store.rollback`."""
-        check_versionable(layer)
-        df = prepare_layer(self.read_version(layer, version), layer)  # type: ignore[attr-defined]
-        return self._save(layer, df, actor=actor, note=note,  # type: ignore[attr-defined]
-                          action="rollback", source=int(version))
-
 
 def version_note(version: int, note: str) -> str:
     """The audit note of a version: ``v3: <note>``."""

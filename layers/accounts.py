@@ -43,9 +43,10 @@ from typing import Any
 import argon2
 import pandas as pd
 
+from geo.domain import LOCAL_TZ
 from layers._records import ACCOUNTS, SESSIONS
 from layers.errors import GridPulseError
-from layers.i18n import catalogue, t
+from layers.i18n import t
 from layers.permissions import Account, check_fields, require
 
 #: Wrong passwords in a row before the account is locked.
@@ -78,9 +79,7 @@ class AccountError(GridPulseError, ValueError):
     """
 
     def __init__(self, key: str, **params: Any) -> None:
-        self.key = key if key.startswith("auth.") else f"auth.account.{key}"
-        self.params = params
-        super().__init__(self.message("en"))
+        super().__init__(key if key.startswith("auth.") else f"auth.account.{key}", **params)
 
     def _rendered(self, lang: str | None) -> dict[str, Any]:
         from layers.permissions import role_label
@@ -92,19 +91,10 @@ class AccountError(GridPulseError, ValueError):
             out["level"] = t(f"auth.level.{out['level']}", lang)
         return out
 
-    def message(self, lang: str | None = None) -> str:
-        """What went wrong, in ``lang``."""
-        return t(self.key, lang, **self._rendered(lang))
-
-    def fix(self, lang: str | None = None) -> str | None:
-        """What to do, in ``lang`` (``None`` when the catalogue has no advice)."""
-        key = f"{self.key}.fix"
-        return t(key, lang, **self._rendered(lang)) if key in catalogue() else None
-
 
 def now() -> pd.Timestamp:
     """Naive local time (Asia/Shanghai), like every time in the store."""
-    return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
+    return pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None)
 
 
 def hash_password(password: str) -> str:

@@ -31,9 +31,9 @@ def backup_geopackage(store: str | os.PathLike[str], dest: str | os.PathLike[str
     """
     src_path, dest_path = Path(store).expanduser().resolve(), Path(dest).expanduser().resolve()
     if not src_path.exists():
-        raise StoreError(f"no GeoPackage at {src_path}")
+        raise StoreError("engines.backup.no_source", path=str(src_path))
     if dest_path == src_path:
-        raise StoreError("the backup must go to another file than the store")
+        raise StoreError("engines.backup.same_file")
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest_path.with_name(f".{dest_path.name}.partial")
     tmp.unlink(missing_ok=True)
@@ -44,7 +44,7 @@ def backup_geopackage(store: str | os.PathLike[str], dest: str | os.PathLike[str
             src.backup(dst)  # all pages in one step: one read transaction, one snapshot
             (ok,) = dst.execute("PRAGMA integrity_check").fetchone()
             if ok != "ok":  # pragma: no cover - would mean a damaged source
-                raise StoreError(f"the copy failed its integrity check: {ok}")
+                raise StoreError("engines.backup.integrity", result=ok)
         finally:
             dst.close()
     finally:
@@ -59,7 +59,7 @@ def backup_postgis(url: str, dest: str | os.PathLike[str]) -> Path:
 
     exe = shutil.which("pg_dump")
     if exe is None:
-        raise StoreError("pg_dump is not installed (apt-get install postgresql-client)")
+        raise StoreError("engines.backup.no_pg_dump")
     conninfo, schema = split_url(url)
     dest_path = Path(dest).expanduser().resolve()
     dest_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def backup_postgis(url: str, dest: str | os.PathLike[str]) -> Path:
                           f"--dbname={conninfo}"], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise StoreError(f"pg_dump failed: {res.stderr.strip()}")
+        raise StoreError("engines.backup.pg_dump_failed", error=res.stderr.strip())
     os.replace(tmp, dest_path)
     return dest_path
 

@@ -72,21 +72,20 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.basemap not in BASEMAPS:
-            raise ConfigError(
-                f"GRIDPULSE_BASEMAP={self.basemap!r} is not one of {', '.join(BASEMAPS)}"
-            )
+            raise ConfigError("engines.config.bad_basemap", value=repr(self.basemap),
+                              known=", ".join(BASEMAPS))
         if self.basemap == "xyz" and not self.tiles_url:
-            raise ConfigError("GRIDPULSE_BASEMAP=xyz needs GRIDPULSE_TILES_URL (.../{z}/{x}/{y}.png)")
+            raise ConfigError("engines.config.needs_tiles_url")
         if self.basemap == "tianditu" and not self.tianditu_key:
-            raise ConfigError("GRIDPULSE_BASEMAP=tianditu needs GRIDPULSE_TIANDITU_KEY")
+            raise ConfigError("engines.config.needs_tianditu_key")
         if self.lang not in ("", "zh", "en"):
-            raise ConfigError(f"GRIDPULSE_LANG={self.lang!r} must be zh or en")
+            raise ConfigError("engines.config.bad_lang", value=repr(self.lang))
         if self.demo_preset not in ("small", "medium", "full"):
-            raise ConfigError(f"GRIDPULSE_DEMO_PRESET={self.demo_preset!r} must be small, medium or full")
+            raise ConfigError("engines.config.bad_preset", value=repr(self.demo_preset))
         if self.wall_refresh_s < 5:
-            raise ConfigError("GRIDPULSE_WALL_REFRESH_S must be at least 5 seconds")
+            raise ConfigError("engines.config.wall_refresh")
         if self.max_upload_mb < 1 or self.max_rows < 1:
-            raise ConfigError("GRIDPULSE_MAX_UPLOAD_MB and GRIDPULSE_MAX_ROWS must be at least 1")
+            raise ConfigError("engines.config.limits")
 
     @property
     def store_url(self) -> str:
@@ -106,10 +105,8 @@ class Settings:
                 continue
             name = var.removeprefix("GRIDPULSE_").lower()
             if name not in known:
-                raise ConfigError(
-                    f"unknown setting {var}; known: "
-                    + ", ".join("GRIDPULSE_" + k.upper() for k in known)
-                )
+                raise ConfigError("engines.config.unknown_setting", var=var,
+                                  known=", ".join("GRIDPULSE_" + k.upper() for k in known))
             ftype = known[name].type
             if ftype in (bool, "bool"):
                 kwargs[name] = raw.strip().lower() in ("1", "true", "yes", "on")
@@ -117,7 +114,7 @@ class Settings:
                 try:
                     kwargs[name] = int(raw)
                 except ValueError as exc:
-                    raise ConfigError(f"{var}={raw!r} must be a whole number") from exc
+                    raise ConfigError("engines.config.not_a_number", var=var, value=repr(raw)) from exc
             else:
                 kwargs[name] = raw.strip()
         return cls(**kwargs)  # type: ignore[arg-type]

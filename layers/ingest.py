@@ -260,9 +260,7 @@ def import_file(
         write_checked(store, layer, data, mode=mode, on_orphans=on_orphans, actor=actor,
                       note=f"import {checked.source}")
     except StoreError as exc:
-        key = getattr(exc, "key", "store.write_failed")
-        params = getattr(exc, "params", {"error": str(exc)})
-        report.add("error", key, file=checked.source, **params)
+        report.add("error", exc.key, file=checked.source, **exc.params)
         return report
     report.add("info", "store.imported", file=checked.source, rows=len(data), layer=layer,
                mode=mode)

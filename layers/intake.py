@@ -88,7 +88,12 @@ class IntakeError(GridPulseError, ValueError):
     def __init__(self, issues: Sequence[Issue], *, status: int = 422) -> None:
         self.issues = list(issues)
         self.status = status
-        super().__init__("; ".join(i.message("en") for i in self.issues))
+        first = self.issues[0] if self.issues else None
+        super().__init__(first.code if first else "engines.report", **(first.params if first else {}))
+
+    def message(self, lang: str | None = None) -> str:
+        """Every issue, in ``lang``."""
+        return "; ".join(i.message(lang) for i in self.issues)
 
     @classmethod
     def one(cls, code: str, *, status: int = 422, row: int | None = None,
@@ -112,9 +117,10 @@ def issue_json(issue: Issue, lang: str | None = None) -> dict[str, Any]:
 def refusal_json(error: Exception, lang: str | None = None) -> dict[str, Any]:
     """A :class:`PermissionDenied` or :class:`~layers.workflow.IllegalTransitionError` (or any
     error with ``key``/``message``/``fix``) in the API's error shape."""
-    key = getattr(error, "key", type(error).__name__)
-    msg = error.message(lang) if hasattr(error, "message") else str(error)
-    fix = error.fix(lang) if hasattr(error, "fix") else None
+    if isinstance(error, GridPulseError):
+        key, msg, fix = error.key, error.message(lang), error.fix(lang)
+    else:
+        key, msg, fix = type(error).__name__, str(error), None
     return {"errors": [{"code": key, "message": msg, "row": None, "column": None, "fix": fix}]}
 
 

@@ -225,9 +225,7 @@ class PermissionDenied(GridPulseError, PermissionError):
 
     def __init__(self, decision: Decision) -> None:
         self.decision = decision
-        self.key = decision.key
-        self.params = dict(decision.params)
-        super().__init__(self.message("en"))
+        super().__init__(decision.key, **decision.params)
 
     def message(self, lang: str | None = None) -> str:
         """"Refused: <reason>. Nothing was changed." in ``lang``."""

@@ -54,10 +54,8 @@ class OrphanError(StoreError):
     """
 
     def __init__(self, key: str, impact: ReplaceImpact, **params: Any) -> None:
-        self.key = key
-        self.params = params
         self.impact = impact
-        super().__init__(t(key, "en", **params))
+        super().__init__(key, **params)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from geo.domain import LOCAL_TZ
 from layers.schema import SCHEMAS
 
 _AUDIT_TABLE = "audit_log"
-_LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+_LOCAL_TZ = ZoneInfo(LOCAL_TZ)
 
 
 @dataclass(frozen=True)

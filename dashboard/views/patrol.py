@@ -12,13 +12,12 @@ from dashboard import _html, maps, state, widgets
 from dashboard import _patrol as pt
 from dashboard._patrol import tp
 from dashboard.widgets import fmt_hours, fmt_pct
-from layers.i18n import t
 
 lang = state.lang()
 
 
-def tp_ux(key: str, **params: object) -> str:
-    return t(f"ux.{key}", lang, **params)
+#: A ``ux.*`` label in the session's language.
+tp_ux = widgets.translator("ux")
 
 
 # --- sidebar: scope, dates, worker ----------------------------------------------------------

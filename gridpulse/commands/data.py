@@ -101,11 +101,9 @@ def _known_layer(args: argparse.Namespace) -> bool:
 
 
 def _fail(err: BaseException, lang: str | None) -> int:
-    from layers._store_common import error_text
+    from layers.errors import error_text
 
-    render = getattr(err, "message", None)  # refusals and account errors render themselves
-    text = render(lang) if callable(render) else error_text(err, lang)
-    print(t("cli.failed", lang, error=text), file=sys.stderr)
+    print(t("cli.failed", lang, error=error_text(err, lang)), file=sys.stderr)
     return 1
 
 

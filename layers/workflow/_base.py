@@ -25,11 +25,6 @@ class IllegalTransitionError(GridPulseError, ValueError):
     ``str(error)`` is the English text; :meth:`message` and :meth:`fix` render any language.
     """
 
-    def __init__(self, key: str, **params: Any) -> None:
-        self.key = key
-        self.params = params
-        super().__init__(self.message("en"))
-
     def _rendered(self, lang: str | None) -> dict[str, Any]:
         out = dict(self.params)
         for name, area in (("action", "action"), ("stage", "stage"), ("role", "role"),
@@ -42,15 +37,6 @@ class IllegalTransitionError(GridPulseError, ValueError):
                 sep = "、" if normalize_lang(lang) == "zh" else ", "
                 out[name] = sep.join(label(area, x.strip(), lang) for x in out[name].split(","))
         return out
-
-    def message(self, lang: str | None = None) -> str:
-        """What was refused and why, in ``lang``."""
-        return t(self.key, lang, **self._rendered(lang))
-
-    def fix(self, lang: str | None = None) -> str | None:
-        """What to do instead, in ``lang`` (``None`` if the catalogue has no fix text)."""
-        key = f"{self.key}.fix"
-        return t(key, lang, **self._rendered(lang)) if key in catalogue() else None
 
 
 def label(area: str, code: str, lang: str | None = None) -> str:
