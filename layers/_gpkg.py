@@ -54,7 +54,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from layers import _records
+from layers import _records, summaries
 from layers import _store_common as sc
 from layers.schema import SCHEMAS
 from layers.store import Between, Store, Where, WriteMode
@@ -651,7 +651,7 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
         table, a layer a ``reset`` drops, or GeoPackage/R*Tree bookkeeping GDAL writes anew.
         Refuses (``append_only``) to replace a non-empty append-only layer without ``reset``.
         """
-        allowed = {*prepared, *_INTERNAL, *(SCHEMAS if reset else ())}
+        allowed = {*prepared, *_INTERNAL, *summaries.TABLES, *(SCHEMAS if reset else ())}
         for typ, name in conn.execute("SELECT type, name FROM main.sqlite_master "
                                       "WHERE type IN ('table', 'view')").fetchall():
             if name.startswith("sqlite_") or (typ == "table" and name in _GPKG_BOOKKEEPING):
@@ -714,6 +714,7 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
                     for name, df in prepared.items():
                         self._audit(conn, sc.audit_row("replace", name, len(df), actor=actor,
                                                        note=note))
+                    summaries.after_write(self, conn, prepared, mode="replace", reset=reset)
                     conn.execute("COMMIT")
                     conn.execute(f"DETACH DATABASE {_OLD}")
                     conn.close()
@@ -891,6 +892,7 @@ class GeoPackageStore(sc.SharedApply, sc.SharedVersions, Store):
                     self._append_from_staging(conn, name)
                 self._mark_stale(conn, name)
                 self._audit(conn, sc.audit_row(mode, name, len(df), actor=actor, note=note))
+            summaries.after_write(self, conn, prepared, mode=mode, reset=reset)
 
     def h3_counts(
         self,

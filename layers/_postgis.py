@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
-from layers import _records
+from layers import _records, summaries
 from layers import _store_common as sc
 from layers.errors import StoreError
 from layers.i18n import t
@@ -578,6 +578,7 @@ class PostGISStore(sc.SharedApply, sc.SharedVersions, Store):
                     self._append(cur, name, df)
                 self._mark_stale(cur, name)
                 self._audit(cur, sc.audit_row(mode, name, len(df), actor=actor, note=note))
+            summaries.after_write(self, cur, prepared, mode=mode, reset=reset)
 
     def h3_counts(
         self,

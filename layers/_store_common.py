@@ -588,9 +588,12 @@ class SharedApply:
         ev = prepare_events(events)
         if not plan and ev is None:
             return 0
+        from layers import summaries
+
         total = 0
         eng: Any = self
         with eng._apply_transaction(ev) as tx:
+            summaries.before_apply(eng, tx, plan)
             for u in plan:
                 found = eng._existing_keys(tx, u.layer, u.keys)
                 missing = [str(k) for k in u.keys if k not in found]
