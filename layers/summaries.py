@@ -344,8 +344,12 @@ def _sum_deltas(frames: Sequence[pd.DataFrame], key: Sequence[str]) -> pd.DataFr
     return df.groupby(list(key), sort=True)["n"].sum().reset_index()
 
 
-def _rebuild_incidents(tx: _Tx) -> None:
-    inc = tx.layer_rows("incidents", _INCIDENT_COLS)
+def _rebuild_incidents(tx: _Tx, inc: pd.DataFrame | None = None) -> None:
+    """Rebuild the incident summaries from ``inc`` (default: the layer as this transaction sees it)."""
+    if inc is None:
+        inc = tx.layer_rows("incidents", _INCIDENT_COLS)
+    elif tx.dialect == "sqlite":  # the GeoPackage keeps datetimes to the millisecond
+        inc = inc.assign(expected_datetime=_datetimes(inc["expected_datetime"]).dt.round("ms"))
     cells, opened = incident_contributions(inc)
     for table, df in ((INCIDENT_CELLS, cells), (GRID_OPEN, opened)):
         tx.run(f"DELETE FROM {tx.t(table)}")
@@ -412,9 +416,11 @@ def days_touched(times: pd.Series) -> list[pd.Timestamp]:
     t = _datetimes(times).dropna()
     if t.empty:
         return []
-    days = set(t.dt.normalize())
-    days |= set((t + MARGIN).dt.normalize()) | set((t - MARGIN).dt.normalize())
-    return sorted(days)
+    v = t.to_numpy().astype("datetime64[us]")
+    m = np.timedelta64(int(MARGIN.total_seconds() * 1e6), "us")
+    days = np.unique(np.concatenate([(v - m).astype("datetime64[D]"), v.astype("datetime64[D]"),
+                                     (v + m).astype("datetime64[D]")]))
+    return [pd.Timestamp(d) for d in days]
 
 
 def compute_patrol_day(fixes: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
@@ -437,9 +443,8 @@ def compute_patrol_day(fixes: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, workers
         :data:`PATROL_GRID` for the grids of those workers.
     """
     day = pd.Timestamp(day).normalize()
-    ids = fixes["worker_id"].astype(str)
     wid = workers["id"].astype(str)
-    present = wid.isin(set(ids)).to_numpy()
+    present = wid.isin(pd.unique(fixes["worker_id"].dropna())).to_numpy()
     key = day.strftime("%Y-%m-%d")
     if not present.any():
         return (pd.DataFrame(columns=[c for c, _ in _COLUMNS[PATROL_WORKER]]),
@@ -454,10 +459,11 @@ def compute_patrol_day(fixes: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, workers
     on = ((dt_ >= lo) & (dt_ < hi)).to_numpy()
     dropped = pd.DataFrame({"w": clean.dropped["worker_id"].astype(str).to_numpy()[on],
                             "r": clean.dropped["reason"].to_numpy()[on]})
+    who = pw["worker_id"].astype(str)
     counts = dropped.groupby(["w", "r"]).size().unstack(fill_value=0)
-    counts = counts.reindex(columns=list(patrol.REASONS), fill_value=0)
-    counts["kept"] = kept.value_counts()
-    counts = counts.reindex(pw["worker_id"].astype(str)).fillna(0).astype("int64")
+    counts = counts.reindex(index=who, columns=list(patrol.REASONS)).fillna(0)
+    counts["kept"] = kept.value_counts().reindex(who).fillna(0).to_numpy()
+    counts = counts.astype("int64")
     out = pd.DataFrame({
         "day": key, "worker_id": pw["worker_id"].astype(str).to_numpy(),
         "grid_code": pw["grid_code"].to_numpy(), "post": pw["post"].to_numpy(),
@@ -500,8 +506,9 @@ def _tx_fixes(tx: _Tx, lo: pd.Timestamp, hi: pd.Timestamp,
 
 
 def _fix_frame(df: pd.DataFrame) -> gpd.GeoDataFrame:
+    ids = df["worker_id"]
     out = gpd.GeoDataFrame({
-        "worker_id": df["worker_id"].astype(object).where(df["worker_id"].notna(), None).astype("str"),
+        "worker_id": ids if ids.dtype == "str" else ids.astype(object).where(ids.notna(), None).astype("str"),
         "time": _datetimes(df["time"]) if len(df) else pd.Series([], dtype="datetime64[us]"),
         "accuracy_m": pd.to_numeric(df["accuracy_m"]).astype("float64"),
     }, geometry=gpd.GeoSeries(np.asarray(df.geometry.values, dtype=object), crs=4326), crs=4326)
@@ -516,8 +523,17 @@ def _patrol_inputs(tx: _Tx) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
 
 
 def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
-                 days: Iterable[pd.Timestamp], touched: set[str] | None) -> None:
-    """Recompute the patrol rows of ``days`` for ``touched`` workers (None: everyone)."""
+                 days: Iterable[pd.Timestamp], touched: set[str] | None,
+                 fixes: gpd.GeoDataFrame | None = None) -> None:
+    """Recompute the patrol rows of ``days`` for ``touched`` workers (None: everyone).
+
+    The fixes of each day's window are read in the transaction, or sliced from ``fixes``
+    (every fix of the layer, in stored order) when given.
+    """
+    if fixes is not None:
+        order = np.argsort(fixes["time"].to_numpy(), kind="stable")
+        fixes = fixes.iloc[order]
+        times = fixes["time"].to_numpy()
     if touched is None:
         scope = None
         wmask = np.ones(len(workers), dtype=bool)
@@ -529,8 +545,12 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
     ws = workers[wmask]
     for day in days:
         lo, hi = day_window(day)
-        fixes = _tx_fixes(tx, lo, hi, scope)
-        per_w, per_g = compute_patrol_day(fixes, grids, ws, day)
+        if fixes is None:
+            window = _tx_fixes(tx, lo, hi, scope)
+        else:
+            a, b = np.searchsorted(times, [np.datetime64(lo), np.datetime64(hi)])
+            window = fixes.iloc[a:b].sort_index()  # back to stored order
+        per_w, per_g = compute_patrol_day(window, grids, ws, day)
         key = day.strftime("%Y-%m-%d")
         if scope is None:
             tx.run(f"DELETE FROM {tx.t(PATROL_WORKER)} WHERE day = ?", (key,))
@@ -545,11 +565,18 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
         tx.insert(PATROL_GRID, per_g)
 
 
-def _rebuild_patrol(tx: _Tx) -> None:
+def _rebuild_patrol(tx: _Tx, fixes: pd.DataFrame | None = None) -> None:
+    """Rebuild the patrol summary from every fix: ``fixes`` (the whole layer, e.g. the frame
+    a replace writes) or, by default, the layer as this transaction sees it."""
     grids, workers = _patrol_inputs(tx)
     for table in SUMMARIES["patrol"]:
         tx.run(f"DELETE FROM {tx.t(table)}")
-    if tx.exists("patrol_points"):
+    if fixes is not None:
+        fx = _fix_frame(fixes.reset_index(drop=True))
+        if tx.dialect == "sqlite":  # the GeoPackage keeps datetimes to the millisecond
+            fx["time"] = fx["time"].dt.round("ms")
+        _resummarise(tx, grids, workers, days_touched(fx["time"]), None, fx)
+    elif tx.exists("patrol_points"):
         rows = tx.run(f"SELECT min({_q('time')}), max({_q('time')}) FROM {tx.t('patrol_points')}")
         if rows and rows[0][0] is not None:
             lo, hi = _datetimes(pd.Series([rows[0][0], rows[0][1]]))
@@ -602,13 +629,13 @@ def after_write(store: Any, raw: Any, prepared: Mapping[str, pd.DataFrame], *, m
     names = set(prepared)
     if "incidents" in names or reset:
         if mode == "replace":
-            _rebuild_incidents(tx)
+            _rebuild_incidents(tx, prepared.get("incidents"))
         elif tx.basis("incidents") is not None:
             cells, opened = incident_contributions(prepared["incidents"])
             tx.add(INCIDENT_CELLS, cells)
             tx.add(GRID_OPEN, opened)
     if reset or ("patrol_points" in names and mode == "replace"):
-        _rebuild_patrol(tx)
+        _rebuild_patrol(tx, prepared.get("patrol_points"))
     elif names & {"grids", "workers"}:
         tx.unbuild("patrol")
     elif "patrol_points" in names and tx.basis("patrol") is not None:
@@ -663,12 +690,23 @@ def rebuild(store: Any, names: Sequence[str] = tuple(SUMMARIES)) -> dict[str, in
     if unknown:
         raise ValueError(f"unknown summaries: {', '.join(unknown)}; known: {', '.join(SUMMARIES)}")
     with _writing(store) as tx:
+        if tx.dialect == "pg":  # patrol appends wait; incident writes wait (reads go on)
+            tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("gridpulse.patrol_summary",))
+            if "incidents" in names and tx.exists("incidents"):
+                tx.run(f"LOCK TABLE {tx.t('incidents')} IN SHARE MODE")
+        # the write lock is held: a plain (fast, Arrow) read sees exactly what this transaction does
         if "incidents" in names:
-            _rebuild_incidents(tx)
+            _rebuild_incidents(tx, _layer(store, "incidents", list(_INCIDENT_COLS)))
         if "patrol" in names:
-            _rebuild_patrol(tx)
+            _rebuild_patrol(tx, _layer(store, "patrol_points", ["worker_id", "time", "accuracy_m"]))
         return {t: int(tx.run(f"SELECT count(*) FROM {tx.t(t)}")[0][0])
                 for n in names for t in SUMMARIES[n]}
+
+
+def _layer(store: Any, name: str, columns: list[str]) -> pd.DataFrame | None:
+    if not store.has_layer(name):
+        return None
+    return store.read(name, columns=columns)
 
 
 def _fresh(store: Any, name: str, basis: str | None = None) -> None:
