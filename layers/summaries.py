@@ -312,7 +312,7 @@ def week_of(times: pd.Series) -> pd.Series:
     ['2026-11-16', '2026-11-16', '']
     """
     d = _datetimes(times).dt.normalize()
-    monday = d - pd.to_timedelta(d.dt.weekday, unit="D")
+    monday = d - pd.to_timedelta(d.dt.day_of_week, unit="D")
     return monday.dt.strftime("%Y-%m-%d").fillna("").astype(object)
 
 
@@ -637,7 +637,10 @@ def after_write(store: Any, raw: Any, prepared: Mapping[str, pd.DataFrame], *, m
     if reset or ("patrol_points" in names and mode == "replace"):
         _rebuild_patrol(tx, prepared.get("patrol_points"))
     elif names & {"grids", "workers"}:
-        tx.unbuild("patrol")
+        if tx.exists("patrol_points") and tx.run(f"SELECT 1 FROM {tx.t('patrol_points')} LIMIT 1"):
+            tx.unbuild("patrol")  # re-summarising every day is left to the next read
+        else:
+            _rebuild_patrol(tx)  # nothing to summarise yet: built (empty) on these grids/workers
     elif "patrol_points" in names and tx.basis("patrol") is not None:
         _patrol_append(tx, prepared["patrol_points"])
 
