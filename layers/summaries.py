@@ -12,7 +12,7 @@ the SAME transaction as the rows they summarise by :meth:`layers.store.Store.wri
 ``gp_sum_patrol_grid`` (``day, grid_code``)
     Per grid and day: :func:`geo.patrol.post_coverage` (``workers, workers_seen, covered_h,
     a_h, b_h, hours_with_presence, h00..h23``).
-``gp_sum_incident_cells`` (``cell, category_code, week``)
+``gp_sum_incident_cells`` (``week, cell, category_code``)
     Incidents per H3 cell at :data:`CELL_RES` (the hotspot page's default), category and
     ISO week (``week`` = the Monday, ``YYYY-MM-DD``, of ``requested_datetime``): ``n``.
 ``gp_sum_grid_open`` (``grid_code, due``)
@@ -54,6 +54,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import geopandas as gpd
@@ -104,7 +105,7 @@ _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 _KEYS: dict[str, tuple[str, ...]] = {
     PATROL_WORKER: ("day", "worker_id"), PATROL_GRID: ("day", "grid_code"),
-    INCIDENT_CELLS: ("cell", "category_code", "week"), GRID_OPEN: ("grid_code", "due"),
+    INCIDENT_CELLS: ("week", "cell", "category_code"), GRID_OPEN: ("grid_code", "due"),
     META: ("name",),
 }
 _TYPES = {"sqlite": {"text": "TEXT", "int": "INTEGER", "float": "REAL"},
@@ -344,11 +345,12 @@ def _sum_deltas(frames: Sequence[pd.DataFrame], key: Sequence[str]) -> pd.DataFr
     return df.groupby(list(key), sort=True)["n"].sum().reset_index()
 
 
-def _rebuild_incidents(tx: _Tx, inc: pd.DataFrame | None = None) -> None:
-    """Rebuild the incident summaries from ``inc`` (default: the layer as this transaction sees it)."""
+def _rebuild_incidents(tx: _Tx, inc: pd.DataFrame | None = None, *, stored: bool = False) -> None:
+    """Rebuild the incident summaries from ``inc`` (default: the layer as this transaction sees
+    it); ``stored``: ``inc`` was read back from the store (not a frame being written)."""
     if inc is None:
         inc = tx.layer_rows("incidents", _INCIDENT_COLS)
-    elif tx.dialect == "sqlite":  # the GeoPackage keeps datetimes to the millisecond
+    elif tx.dialect == "sqlite" and not stored:  # the GeoPackage keeps datetimes to the ms
         inc = inc.assign(expected_datetime=_datetimes(inc["expected_datetime"]).dt.round("ms"))
     cells, opened = incident_contributions(inc)
     for table, df in ((INCIDENT_CELLS, cells), (GRID_OPEN, opened)):
@@ -358,26 +360,72 @@ def _rebuild_incidents(tx: _Tx, inc: pd.DataFrame | None = None) -> None:
 
 
 def _incident_updates(tx: _Tx, plan: Sequence[Any]) -> None:
-    """Deltas of row updates on ``incidents``: new contribution minus old, before the UPDATEs."""
+    """Deltas of row updates on ``incidents``: new contribution minus old, before the UPDATEs.
+
+    Plain Python on the few rows a case action touches (no frame): a transition stays at a
+    few milliseconds.
+    """
     ups = [u for u in plan if u.layer == "incidents" and set(u.changes) & _RELEVANT["incidents"]]
     if not ups:
         return
     keys = sorted({str(k) for u in ups for k in u.keys})
-    parts = []
+    old: dict[str, dict[str, Any]] = {}
     for i in range(0, len(keys), 900):
         cond, params = tx.in_list("service_request_id", keys[i:i + 900])
-        parts.append(tx.layer_rows("incidents", _INCIDENT_COLS, where=cond, params=params, lock=True))
-    old = pd.concat(parts, ignore_index=True).set_index("service_request_id", drop=False)
-    new = old.copy()
+        text = (f"SELECT {', '.join(map(_q, _INCIDENT_COLS))} FROM {tx.t('incidents')} WHERE {cond}"
+                + (" FOR UPDATE" if tx.dialect == "pg" else ""))
+        for row in tx.run(text, params):
+            old[str(row[0])] = dict(zip(_INCIDENT_COLS, row, strict=True))
+    new = {k: dict(v) for k, v in old.items()}
     for u in ups:  # in order: a later update of the same case sees the earlier one
-        rows = new.index.isin([str(k) for k in u.keys])
-        for col, val in u.changes.items():
-            if col in new.columns:
-                new.loc[rows, col] = val
-    oc, oo = incident_contributions(old, -1)
-    nc, no = incident_contributions(new, +1)
-    tx.add(INCIDENT_CELLS, _sum_deltas([oc, nc], _KEYS[INCIDENT_CELLS]))
-    tx.add(GRID_OPEN, _sum_deltas([oo, no], _KEYS[GRID_OPEN]))
+        for k in u.keys:
+            if str(k) in new:
+                new[str(k)].update({c: v for c, v in u.changes.items() if c in _INCIDENT_COLS})
+    cells: dict[tuple[Any, ...], int] = {}
+    opened: dict[tuple[Any, ...], int] = {}
+    for rows, sign in ((old, -1), (new, 1)):
+        for r in rows.values():
+            ck, ok = _contribution(r)
+            cells[ck] = cells.get(ck, 0) + sign
+            if ok is not None:
+                opened[ok] = opened.get(ok, 0) + sign
+    tx.add(INCIDENT_CELLS, _delta_frame(cells, _KEYS[INCIDENT_CELLS]))
+    tx.add(GRID_OPEN, _delta_frame(opened, _KEYS[GRID_OPEN]))
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _naive(v: Any) -> datetime | None:
+    """A naive local datetime from an engine value (text, datetime, Timestamp) or ``None``."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
+        return None
+    ts = pd.Timestamp(v)
+    if ts is pd.NaT:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
+    return ts.to_pydatetime()
+
+
+def _contribution(r: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    """One case's ``(week, cell, category)`` key and, when open, ``(grid, due)`` key: the
+    scalar form of :func:`incident_contributions`."""
+    req = _naive(r["requested_datetime"])
+    week = "" if req is None else (req.date() - timedelta(days=req.weekday())).isoformat()
+    cell = r[f"h3_{CELL_RES}"]
+    cat = r["category_code"]
+    ck = (week, 0 if cell is None else int(cell), "" if cat is None else str(cat))
+    if r["stage"] not in OPEN_STAGES:
+        return ck, None
+    due = _naive(r["expected_datetime"])
+    due_us = NO_DUE if due is None else (due - _EPOCH) // timedelta(microseconds=1)
+    grid = r["grid_code"]
+    return ck, ("" if grid is None else str(grid), due_us)
+
+
+def _delta_frame(counts: Mapping[tuple[Any, ...], int], key: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([(*k, n) for k, n in counts.items() if n], columns=[*key, "n"])
 
 
 # --------------------------------------------------------------------------- patrol
@@ -395,7 +443,7 @@ def basis_of(grids: pd.DataFrame, workers: pd.DataFrame) -> str:
         h.update(b if b is not None else b"-")
     w = workers.assign(_i=workers["id"].astype(str)).sort_values("_i")
     for col in ("_i", "grid_code", "post"):
-        h.update("\x1f".join("" if pd.isna(v) else str(v) for v in w[col]).encode())
+        h.update("\x1f".join(w[col].astype("str").fillna("").tolist()).encode())
     return h.hexdigest()
 
 
@@ -565,15 +613,16 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
         tx.insert(PATROL_GRID, per_g)
 
 
-def _rebuild_patrol(tx: _Tx, fixes: pd.DataFrame | None = None) -> None:
-    """Rebuild the patrol summary from every fix: ``fixes`` (the whole layer, e.g. the frame
-    a replace writes) or, by default, the layer as this transaction sees it."""
+def _rebuild_patrol(tx: _Tx, fixes: pd.DataFrame | None = None, *, stored: bool = False) -> None:
+    """Rebuild the patrol summary from every fix: ``fixes`` (the whole layer: the frame a
+    replace writes, or read back from the store when ``stored``) or, by default, the layer as
+    this transaction sees it."""
     grids, workers = _patrol_inputs(tx)
     for table in SUMMARIES["patrol"]:
         tx.run(f"DELETE FROM {tx.t(table)}")
     if fixes is not None:
         fx = _fix_frame(fixes.reset_index(drop=True))
-        if tx.dialect == "sqlite":  # the GeoPackage keeps datetimes to the millisecond
+        if tx.dialect == "sqlite" and not stored:  # the GeoPackage keeps datetimes to the ms
             fx["time"] = fx["time"].dt.round("ms")
         _resummarise(tx, grids, workers, days_touched(fx["time"]), None, fx)
     elif tx.exists("patrol_points"):
@@ -688,22 +737,47 @@ def _reading(store: Any) -> Iterator[_Tx]:
 
 
 def rebuild(store: Any, names: Sequence[str] = tuple(SUMMARIES)) -> dict[str, int]:
-    """Rebuild summaries from the whole layers (one transaction); rows per table after."""
+    """Rebuild summaries from the whole layers (one transaction); rows per table after.
+
+    The layers are read first with the engine's fast reader, outside the write transaction
+    (on a GeoPackage, GDAL must not open the file while this process holds its write lock:
+    POSIX locks are per process). Inside the transaction the newest audit row is compared
+    with the one seen before the read; when a write came in between, the read is retried, and
+    after three tries the rows are read inside the transaction instead.
+    """
     unknown = [n for n in names if n not in SUMMARIES]
     if unknown:
         raise ValueError(f"unknown summaries: {', '.join(unknown)}; known: {', '.join(SUMMARIES)}")
-    with _writing(store) as tx:
-        if tx.dialect == "pg":  # patrol appends wait; incident writes wait (reads go on)
-            tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("gridpulse.patrol_summary",))
-            if "incidents" in names and tx.exists("incidents"):
-                tx.run(f"LOCK TABLE {tx.t('incidents')} IN SHARE MODE")
-        # the write lock is held: a plain (fast, Arrow) read sees exactly what this transaction does
-        if "incidents" in names:
-            _rebuild_incidents(tx, _layer(store, "incidents", list(_INCIDENT_COLS)))
-        if "patrol" in names:
-            _rebuild_patrol(tx, _layer(store, "patrol_points", ["worker_id", "time", "accuracy_m"]))
-        return {t: int(tx.run(f"SELECT count(*) FROM {tx.t(t)}")[0][0])
-                for n in names for t in SUMMARIES[n]}
+    for attempt in range(4):
+        before = _last_audit(store)
+        inc = fixes = None
+        if attempt < 3:
+            inc = _layer(store, "incidents", list(_INCIDENT_COLS)) if "incidents" in names else None
+            fixes = (_layer(store, "patrol_points", ["worker_id", "time", "accuracy_m"])
+                     if "patrol" in names else None)
+        with _writing(store) as tx:
+            if tx.dialect == "pg":  # patrol appends wait; incident writes wait (reads go on)
+                tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("gridpulse.patrol_summary",))
+                if "incidents" in names and tx.exists("incidents"):
+                    tx.run(f"LOCK TABLE {tx.t('incidents')} IN SHARE MODE")
+            if attempt < 3 and _last_audit(store, tx) != before:
+                continue  # written meanwhile: read again
+            if "incidents" in names:
+                _rebuild_incidents(tx, inc, stored=True)
+            if "patrol" in names:
+                _rebuild_patrol(tx, fixes, stored=True)
+            return {t: int(tx.run(f"SELECT count(*) FROM {tx.t(t)}")[0][0])
+                    for n in names for t in SUMMARIES[n]}
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _last_audit(store: Any, tx: _Tx | None = None) -> Any:
+    """The newest ``audit_log`` row id (every write adds one)."""
+    ctx = contextlib.nullcontext(tx) if tx is not None else _reading(store)
+    with ctx as t:
+        if not t.exists("audit_log"):
+            return None
+        return t.run(f"SELECT max(fid) FROM {t.t('audit_log')}")[0][0]
 
 
 def _layer(store: Any, name: str, columns: list[str]) -> pd.DataFrame | None:
