@@ -590,6 +590,7 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
         their = set(workers.loc[wid.isin(touched), "grid_code"].dropna().astype(str))
         wmask = (wid.isin(touched) | workers["grid_code"].astype(str).isin(their)).to_numpy()
         scope = sorted(set(wid[wmask]) | touched)
+        grids = grids[grids["code"].astype(str).isin(their)]  # only the polygons needed
     ws = workers[wmask]
     for day in days:
         lo, hi = day_window(day)
@@ -646,13 +647,28 @@ def _present_days(tx: _Tx, days: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
     return out
 
 
-def _patrol_append(tx: _Tx, new: pd.DataFrame) -> None:
+#: ``(store url, basis) -> (grids, workers)``: the inputs the patrol summary was built on, kept
+#: per process so that an append of a few fixes does not re-read and re-hash every grid.
+_INPUTS: dict[tuple[str, str], tuple[gpd.GeoDataFrame, pd.DataFrame]] = {}
+
+
+def _patrol_append(tx: _Tx, store: Any, new: pd.DataFrame) -> None:
     if tx.dialect == "pg":  # one re-summary at a time: each sees the fixes the other committed
         tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("gridpulse.patrol_summary",))
-    grids, workers = _patrol_inputs(tx)
-    if tx.basis("patrol") != basis_of(grids, workers):
-        tx.unbuild("patrol")  # grids or workers changed since: rebuilt on the next read
-        return
+    stored = tx.basis("patrol")
+    key = (str(getattr(store, "url", "")), str(stored))
+    if key not in _INPUTS:
+        grids, workers = _patrol_inputs(tx)
+        if stored != basis_of(grids, workers):
+            tx.unbuild("patrol")  # grids or workers changed since: rebuilt on the next read
+            return
+        if len(_INPUTS) > 8:
+            _INPUTS.clear()
+        _INPUTS[key] = (grids, workers)
+    # A cached entry holds the grids and workers the stored basis was computed from. Should they
+    # have changed since by a path that does not mark the summary stale, every reader compares
+    # the stored basis with the current layers (patrol_figures) and rebuilds: still exact.
+    grids, workers = _INPUTS[key]
     t = _datetimes(new["time"])
     ids = new["worker_id"].astype(object).where(new["worker_id"].notna(), None)
     for day in days_touched(t):
@@ -691,7 +707,7 @@ def after_write(store: Any, raw: Any, prepared: Mapping[str, pd.DataFrame], *, m
         else:
             _rebuild_patrol(tx)  # nothing to summarise yet: built (empty) on these grids/workers
     elif "patrol_points" in names and tx.basis("patrol") is not None:
-        _patrol_append(tx, prepared["patrol_points"])
+        _patrol_append(tx, store, prepared["patrol_points"])
 
 
 def before_apply(store: Any, raw: Any, plan: Sequence[Any]) -> None:
