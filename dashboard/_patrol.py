@@ -152,6 +152,21 @@ def worker_label(row: pd.Series) -> str:
     return tp("filter.worker_label", name=row["name"], id=row["id"], post=post_text)
 
 
+def worker_labels(workers: pd.DataFrame) -> dict[str, str]:
+    """:func:`worker_label` of every worker, by id: the catalogue is looked up once per post
+    (not twice per worker: a district has thousands)."""
+    lang = state.lang()
+    posts = {p: tp(f"post.{p}") for p in ("A", "B")}
+    none = tp("post.none")
+    pattern = t("patrol_page.filter.worker_label", lang, name="\x00N", id="\x00I", post="\x00P")
+    out = {}
+    for wid, name, post in zip(workers["id"], workers["name"], workers["post"], strict=True):
+        text = posts.get(post, none) if isinstance(post, str) else none
+        out[wid] = (pattern.replace("\x00N", str(name)).replace("\x00I", str(wid))
+                    .replace("\x00P", text))
+    return out
+
+
 # --------------------------------------------------------------------------- compliance
 
 
@@ -559,5 +574,5 @@ __all__ = [
     "kpis", "masked_workers", "position_at", "replay_group", "scope_coverage", "scope_grids", "scope_name",
     "scope_workers", "stale_rows", "staleness_class", "table_rows", "tp", "tp_fn", "track_geometry", "track_parts",
     "worker_day",
-    "worker_label",
+    "worker_label", "worker_labels",
 ]
