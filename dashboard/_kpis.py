@@ -268,13 +268,6 @@ def grid_table(
 # --------------------------------------------------------------------------- store (cached)
 
 
-def _fixes(**kw: Any) -> gpd.GeoDataFrame | None:
-    store = state.get_store()
-    if "patrol_points" not in state.locked(store.layer_names):
-        return None
-    return state.locked(store.read, "patrol_points", columns=["worker_id", "time", "accuracy_m"], **kw)
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _latest_day(url: str, version: str, today: pd.Timestamp) -> pd.Timestamp | None:
     store = state.get_store()
@@ -307,11 +300,20 @@ def _day_inputs(codes: list[str] | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _district_day(url: str, version: str, day: pd.Timestamp) -> PatrolDay | None:
-    fixes = _fixes(between={"time": day_window(day)})
-    if fixes is None:
+    """The day's figures from the patrol summary kept at write time (no fix is read)."""
+    from layers import summaries
+
+    store = state.get_store()
+    if "patrol_points" not in state.locked(store.layer_names):
         return None
     grids, workers = _day_inputs(None)
-    return patrol_day(fixes, grids, workers, day=day)
+    fig = state.locked(summaries.patrol_figures, store, [day], grids=grids,
+                       workers=workers[["id", "grid_code", "post"]])
+    per_worker = fig.per_worker.drop(columns="day")
+    per_worker["role"] = workers["role"].to_numpy()
+    per_grid = fig.per_grid.drop(columns="day")
+    per_grid = per_grid.set_index(pd.Index(per_grid["grid_code"].to_numpy(), name="code"))
+    return PatrolDay(pd.Timestamp(day).normalize(), per_worker, per_grid)
 
 
 def district_patrol_day() -> PatrolDay | None:
@@ -326,18 +328,13 @@ def district_patrol_day() -> PatrolDay | None:
     return _district_day(state.settings().store_url, state.data_version(), day)
 
 
-@st.cache_resource(max_entries=512, show_spinner=False)
 def _grid_day(url: str, version: str, day: pd.Timestamp, code: str) -> PatrolDay | None:
-    grids, workers = _day_inputs([code])
-    if grids.empty:
+    """One grid's rows of :func:`_district_day` (a filter of the summary's small tables)."""
+    whole = _district_day(url, version, day)
+    if whole is None or code not in whole.per_grid.index:
         return None
-    if workers.empty:  # nobody to read fixes for; the engine still gives the grid its row
-        fixes = _fixes(where={"worker_id": ["—"]})
-    else:
-        fixes = _fixes(where={"worker_id": workers["id"].tolist()}, between={"time": day_window(day)})
-    if fixes is None:
-        return None
-    return patrol_day(fixes, grids, workers, day=day)
+    pw = whole.per_worker[whole.per_worker["grid_code"] == code]
+    return PatrolDay(whole.day, pw, whole.per_grid.loc[[code]])
 
 
 def grid_patrol_day(code: str) -> PatrolDay | None:

@@ -4,11 +4,10 @@ The figures come from :mod:`geo.patrol`; this module only decides what to read a
 
 Caching
 -------
-* :func:`compliance` works per (sub-district, day): one store read of that sub-district's
-  workers' fixes for the day, cleaned once, then :func:`geo.patrol.time_in_grid` and
-  :func:`geo.patrol.post_coverage`. Every worker belongs to exactly one sub-district, so the
-  district's table is the concatenation of its sub-districts' (each computed once per day and
-  shared by all sessions through ``st.cache_resource``), and narrowing the view is free.
+* :func:`compliance` reads the patrol summary kept at write time (:mod:`layers.summaries`):
+  per day, a few thousand rows for the whole district (time in grid, A/B post coverage,
+  cleaning counts), shared by all sessions through ``st.cache_resource``; narrowing the view
+  is a filter. No GPS fix is read for it (it used to cache a whole day of fixes: ~0.5 GB).
 * :func:`worker_day` reads and cleans one worker's day (a few hundred fixes) for the map.
 * :func:`scope_coverage` reads the fixes around a grid or community (R-tree ``bbox`` read) for
   the window plus a week of history, and runs :func:`geo.patrol.coverage`.
@@ -33,13 +32,15 @@ from dashboard.widgets import admin_names, translator
 from geo import patrol
 from geo.crs import convert_geometries, local_metric_crs
 from geo.hexes import cells_to_polygons, lonlat_to_cells
+from layers import summaries
 from layers.i18n import t
 from layers.privacy import mask_personal
 
 #: Longest date range the page computes (days).
 MAX_RANGE_DAYS = 31
-#: Fixes this close to a day's edges are read too, so intervals across midnight count.
-MARGIN = pd.Timedelta(minutes=10)
+#: Fixes this close to a day's edges are read too, so intervals across midnight count (the
+#: summaries' window, so a worker's drilled-down day matches the table).
+MARGIN = summaries.MARGIN
 #: A building or H3 cell not visited for this many days is stale.
 STALE_DAYS = 7.0
 #: H3 resolution of the coverage cells (about 2,150 m² each).
@@ -151,16 +152,22 @@ def worker_label(row: pd.Series) -> str:
     return tp("filter.worker_label", name=row["name"], id=row["id"], post=post_text)
 
 
+def worker_labels(workers: pd.DataFrame) -> dict[str, str]:
+    """:func:`worker_label` of every worker, by id: the catalogue is looked up once per post
+    (not twice per worker: a district has thousands)."""
+    lang = state.lang()
+    posts = {p: tp(f"post.{p}") for p in ("A", "B")}
+    none = tp("post.none")
+    pattern = t("patrol_page.filter.worker_label", lang, name="\x00N", id="\x00I", post="\x00P")
+    out = {}
+    for wid, name, post in zip(workers["id"], workers["name"], workers["post"], strict=True):
+        text = posts.get(post, none) if isinstance(post, str) else none
+        out[wid] = (pattern.replace("\x00N", str(name)).replace("\x00I", str(wid))
+                    .replace("\x00P", text))
+    return out
+
+
 # --------------------------------------------------------------------------- compliance
-
-
-@dataclass(frozen=True)
-class SubDay:
-    """Patrol figures of one sub-district on one day."""
-
-    per_worker: pd.DataFrame  # geo.patrol.time_in_grid
-    per_grid: pd.DataFrame  # geo.patrol.post_coverage
-    dropped: pd.DataFrame  # worker_id, reason, fixes (including "kept")
 
 
 def _read_fixes(**kw: Any) -> gpd.GeoDataFrame:
@@ -172,58 +179,23 @@ def _read_fixes(**kw: Any) -> gpd.GeoDataFrame:
 
 
 def _day_window(day: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-    return day - MARGIN, day + pd.Timedelta(days=1) + MARGIN
+    return summaries.day_window(day)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _district_day(url: str, version: str, day: pd.Timestamp) -> dict[str, SubDay]:
-    """Every sub-district's :class:`SubDay` from ONE read of the day's fixes and one cleaning.
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _day_figures(url: str, version: str, day: pd.Timestamp) -> summaries.PatrolFigures:
+    """Every worker's and grid's patrol figures on ``day``, read from the patrol summary.
 
-    The day's fixes are one ``between`` read (on a GeoPackage a scan of the rows of that day,
-    see :meth:`layers._gpkg.GeoPackageStore.read`) instead of one filtered read per
-    sub-district; cleaning, time in grid and post coverage are per worker and per grid, so
-    splitting the district's figures by sub-district gives each sub-district's own.
+    The summary (:mod:`layers.summaries`) is kept up to date when fixes are written, so this is
+    a read of a few thousand rows, shared by every session until the data changes; no fix is
+    read (a store without the summary yet has it rebuilt once, here).
     """
-    grids = state.layer("grids")
-    coms = state.layer("communities", ["code", "subdistrict_code"])
+    grids = state.layer("grids", ["code"])
     workers = state.layer("workers", ["id", "grid_code", "post"])
-    from layers.plans import assignments_at  # the grids and assignments of that day, not today's
-
-    grids, workers = state.locked(assignments_at, state.get_store(), day, grids, workers)
-    sub_of_com = dict(zip(coms["code"], coms["subdistrict_code"], strict=False))
-    grid_sub = pd.Series(grids["community_code"].map(sub_of_com).to_numpy(), index=grids["code"].to_numpy())
-    workers = workers[workers["grid_code"].isin(grid_sub.index)]
-    worker_sub = pd.Series(workers["grid_code"].map(grid_sub).to_numpy(), index=workers["id"].to_numpy())
-    fixes = _read_fixes(between={"time": _day_window(day)})
-    fixes = fixes[fixes["worker_id"].isin(worker_sub.index)]
-    clean = patrol.clean_fixes(fixes, rules=RULES)
-    per_worker = patrol.time_in_grid(clean, grids, workers, day=day).assign(day=day)
-    per_grid = patrol.post_coverage(clean, grids, workers, day=day).assign(day=day)
-    kept = clean.fixes.groupby("worker_id").size().rename("fixes").reset_index().assign(reason="kept")
-    dropped = clean.dropped.groupby(["worker_id", "reason"]).size().rename("fixes").reset_index()
-    counts = pd.concat([dropped, kept], ignore_index=True)[["worker_id", "reason", "fixes"]]
-    w_sub = per_worker["worker_id"].map(worker_sub)
-    g_sub = per_grid["grid_code"].map(grid_sub)
-    c_sub = counts["worker_id"].map(worker_sub)
-    return {
-        sub: SubDay(per_worker[(w_sub == sub).to_numpy()].reset_index(drop=True),
-                    per_grid[(g_sub == sub).to_numpy()].reset_index(drop=True),
-                    counts[(c_sub == sub).to_numpy()].reset_index(drop=True))
-        for sub in pd.unique(grid_sub.dropna())
-    }
-
-
-def _sub_day(url: str, version: str, sub: str, day: pd.Timestamp) -> SubDay:
-    """Patrol figures of sub-district ``sub`` on ``day`` (from :func:`_district_day`, cached)."""
-    parts = _district_day(url, version, day)
-    if sub in parts:
-        return parts[sub]
-    if parts:  # a sub-district without grids: the same columns, no rows
-        some = next(iter(parts.values()))
-        return SubDay(some.per_worker.iloc[:0], some.per_grid.iloc[:0], some.dropped.iloc[:0])
-    return SubDay(pd.DataFrame(columns=["worker_id", "grid_code", "n_fixes", "day"]),
-                  pd.DataFrame(columns=["grid_code", "workers", "day"]),
-                  pd.DataFrame(columns=["worker_id", "reason", "fixes"]))
+    # Summaries are made when the fixes arrive, so a day's figures use the grids and
+    # assignments in force when its fixes were written (a rebuild uses today's).
+    store = state.get_store()
+    return state.locked(summaries.patrol_figures, store, [day], grids=grids, workers=workers)
 
 
 @dataclass(frozen=True)
@@ -238,14 +210,13 @@ class Compliance:
 def compliance(grids: pd.DataFrame, days: Sequence[pd.Timestamp]) -> Compliance:
     """Time in grid, A/B post coverage and cleaning counts for ``grids`` on ``days``."""
     url, version = state.settings().store_url, state.data_version()
-    subs = sorted(grids["subdistrict_code"].dropna().unique().tolist())
-    parts = [_sub_day(url, version, sub, pd.Timestamp(day)) for day in days for sub in subs]
+    parts = [_day_figures(url, version, pd.Timestamp(day).normalize()) for day in days]
     codes = set(grids["code"])
     workers = masked_workers()
     if parts:
         pw = pd.concat([p.per_worker for p in parts], ignore_index=True)
         pg = pd.concat([p.per_grid for p in parts], ignore_index=True)
-        dr = pd.concat([p.dropped for p in parts], ignore_index=True)
+        dr = pd.concat([p.cleaning for p in parts], ignore_index=True)
     else:
         pw = pd.DataFrame(columns=["worker_id", "grid_code", "n_fixes", "day"])
         pg = pd.DataFrame(columns=["grid_code", "workers", "day"])
@@ -600,10 +571,10 @@ def replay_group(track: Track, cfg: maps.MapConfig, when: np.datetime64) -> foli
 
 
 __all__ = [
-    "BUILDING_MARKERS_MAX", "CELL_RES", "MAX_RANGE_DAYS", "STALE_DAYS", "Compliance", "SubDay", "Track",
+    "BUILDING_MARKERS_MAX", "CELL_RES", "MAX_RANGE_DAYS", "STALE_DAYS", "Compliance", "Track",
     "build_map", "compliance", "coverage_codes", "days_between", "default_day", "dropped_rows", "inside_grid",
     "kpis", "masked_workers", "position_at", "replay_group", "scope_coverage", "scope_grids", "scope_name",
     "scope_workers", "stale_rows", "staleness_class", "table_rows", "tp", "tp_fn", "track_geometry", "track_parts",
     "worker_day",
-    "worker_label",
+    "worker_label", "worker_labels",
 ]

@@ -20,7 +20,7 @@ from folium.template import Template
 from dashboard import _html as html  # the one escaping rule: html.escape is _html.text
 from dashboard import _kpis as kpis
 from dashboard import maps, state
-from layers import taxonomy
+from layers import summaries, taxonomy
 from layers.i18n import t
 from layers.workflow import OPEN_STAGES, label, overdue
 
@@ -202,9 +202,35 @@ _INC_COLS = ["service_request_id", "requested_datetime", "expected_datetime", "c
              "stage", "whistle", "item_code", "grid_code", "department"]
 
 
-def incidents() -> pd.DataFrame:
-    """The incident columns the wall needs (cached with the data version)."""
-    return state.layer("incidents", _INC_COLS)
+def incidents(now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The incidents the wall shows: those received since the start of the KPI window (or of
+    the month, whichever is earlier), plus every open whistle case, whatever its age.
+
+    That is all the tiles, the feed and the whistle list use, and a few hundred thousand rows
+    at most instead of the whole layer (a million rows on the full district; issue 14).
+    Cached with the data version and the window's first day.
+    """
+    from layers.analysis import kpi_window
+
+    now = state.now() if now is None else pd.Timestamp(now)
+    since, _until = kpi_window(now)
+    lo = kpis.month_start(now) if since is None else min(kpis.month_start(now), since.normalize())
+    return _incidents(state.settings().store_url, state.data_version(), None if since is None else lo)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _incidents(url: str, version: str, lo: pd.Timestamp | None) -> pd.DataFrame:
+    store = state.get_store()
+    if "incidents" not in state.locked(store.layer_names):
+        return state.layer("incidents", _INC_COLS)
+    if lo is None:
+        return state.locked(store.read, "incidents", columns=_INC_COLS)
+    recent = state.locked(store.read, "incidents", columns=_INC_COLS,
+                          between={"requested_datetime": (lo, None)})
+    whistles = state.locked(store.read, "incidents", columns=_INC_COLS,
+                            where={"whistle": ["work", "tough"], "stage": sorted(OPEN_STAGES)})
+    older = whistles[~whistles["service_request_id"].isin(recent["service_request_id"])]
+    return pd.concat([recent, older], ignore_index=True) if len(older) else recent
 
 
 def recent_fixes(now: pd.Timestamp) -> pd.DataFrame | None:
@@ -236,11 +262,11 @@ def places() -> dict[str, str]:
 def wall_kpis(now: pd.Timestamp) -> dict[str, Any]:
     """Headline numbers, with the 4-hour compliance of the latest day with GPS fixes.
 
-    The patrol day is computed once for the district and cached
+    The patrol day is read from the patrol summary
     (:func:`dashboard._kpis.district_patrol_day`); without fixes there is no compliance tile.
     """
     day = kpis.district_patrol_day()
-    k = kpis.wall_kpis(incidents(), recent_fixes(now), now=now,
+    k = kpis.wall_kpis(incidents(now), recent_fixes(now), now=now,
                        per_worker=None if day is None else day.per_worker)
     if day is not None:
         k["compliance_day"] = day.day
@@ -253,13 +279,31 @@ def grid_status(now: pd.Timestamp) -> pd.Series:
     0 no open case, 1 open cases none overdue, then by the number of overdue open cases:
     2 one, 3 two or three, 4 four or more (:data:`OVERDUE_CLASSES`).
     """
-    inc = incidents()
     grids = state.layer("grids", ["code", "kind"])
     comp = grids.loc[grids["kind"] == "comprehensive", "code"]
-    open_ = inc[inc["stage"].isin(sorted(OPEN_STAGES))
-                & (pd.to_datetime(inc["requested_datetime"]) <= now)]
-    late = open_[overdue(open_, now=now)]
-    return status_classes(comp, open_["grid_code"], late["grid_code"])
+    store = state.get_store()
+    if "incidents" not in state.locked(store.layer_names):
+        return status_classes(comp, [], [])
+    counts = state.locked(summaries.grid_open, store, now=now)  # the per-grid summary: ~1 ms
+    return status_counts(comp, counts.set_index("grid_code")["open"], counts.set_index("grid_code")["overdue"])
+
+
+def status_counts(codes: Any, open_n: pd.Series, late_n: pd.Series) -> pd.Series:
+    """:func:`status_classes` from per-grid counts of open and overdue cases.
+
+    Examples
+    --------
+    >>> status_counts(["a", "b", "c", "d", "e"], pd.Series({"b": 1, "c": 1, "d": 2, "e": 5}),
+    ...               pd.Series({"b": 0, "c": 1, "d": 2, "e": 4})).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    index = pd.Index(list(codes), name="code")
+    status = pd.Series(0, index=index, name="status")
+    status[(open_n.reindex(index).fillna(0) > 0).to_numpy()] = 1
+    n_late = late_n.reindex(index).fillna(0)
+    for cls, (lo, _hi) in enumerate(OVERDUE_CLASSES, start=2):
+        status[(n_late >= lo).to_numpy()] = cls
+    return status
 
 
 def status_classes(codes: Any, open_grids: Any, late_grids: Any) -> pd.Series:

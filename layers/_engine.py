@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from layers import _records
+from layers import _records, summaries
 from layers import _store_common as sc
 from layers import _store_rules as rules
 from layers._store_api import Between, RowUpdate, Store, Where, WriteMode
@@ -165,6 +165,12 @@ class SqlStore(Store):
         path (:meth:`_write_whole`) ``tx`` is the connection to the new file, before it
         replaces the store.
         """
+
+    def _after_layers(self, tx: Any, prepared: Mapping[str, pd.DataFrame], *, mode: str,
+                      reset: bool) -> None:
+        """Once per :meth:`write`, inside its transaction after every layer: the write-time
+        summaries (:mod:`layers.summaries`) follow the layers they summarise."""
+        summaries.after_write(self, tx, prepared, mode=mode, reset=reset)
 
     def _after_apply(self, tx: Any, updates: Sequence[rules.PreparedUpdate],
                      events: pd.DataFrame | None) -> None:
@@ -306,6 +312,7 @@ class SqlStore(Store):
                     rules.check_append_only(name, mode, self._rows(tx, name), reset=reset)
                 self._put(tx, name, df, append=mode == "append")
                 self._layer_written(tx, name, df, action=mode, actor=actor, note=note)
+            self._after_layers(tx, prepared, mode=mode, reset=reset)
             created = []
             for table, rows in (records or {}).items():
                 spec = _records.table_of(table)
@@ -327,6 +334,7 @@ class SqlStore(Store):
             return 0
         total = 0
         with self._write_tx({sc.EVENTS: ev} if ev is not None else None) as tx:
+            summaries.before_apply(self, tx, plan)  # reads the rows as they were
             for u in plan:
                 found = self._existing_keys(tx, u.layer, u.keys)
                 rules.refuse_missing_keys(u.layer, rules.missing_keys(u.layer, u.keys, found))

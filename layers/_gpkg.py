@@ -59,7 +59,7 @@ import pandas as pd
 import pyogrio
 
 from layers import _gpkg_swap as swap
-from layers import _records
+from layers import _records, summaries
 from layers import _store_common as sc
 from layers import _store_rules as rules
 from layers._engine import ReadQuery, SqlStore
@@ -373,7 +373,7 @@ class GeoPackageStore(SqlStore):
         table, a layer a ``reset`` drops, or GeoPackage/R*Tree bookkeeping GDAL writes anew.
         Refuses (``append_only``) to replace a non-empty append-only layer without ``reset``.
         """
-        allowed = {*prepared, *_INTERNAL, *(SCHEMAS if reset else ())}
+        allowed = {*prepared, *_INTERNAL, *summaries.TABLES, *(SCHEMAS if reset else ())}
         for typ, name in conn.execute("SELECT type, name FROM main.sqlite_master "
                                       "WHERE type IN ('table', 'view')").fetchall():
             if name.startswith("sqlite_") or (typ == "table" and name in _GPKG_BOOKKEEPING):
@@ -437,6 +437,7 @@ class GeoPackageStore(SqlStore):
                     for name, df in prepared.items():
                         self._layer_written(conn, name, df, action="replace", actor=actor,
                                             note=note)
+                    self._after_layers(conn, prepared, mode="replace", reset=reset)
                     conn.execute("COMMIT")
                     conn.execute(f"DETACH DATABASE {_OLD}")
                     conn.close()

@@ -76,9 +76,10 @@ def _pick_from_table() -> None:
 options = workers["id"].tolist()
 if st.session_state.get("pt_worker") not in options:
     tracked = comp.per_worker.loc[comp.per_worker["n_fixes"] > 0, "worker_id"]
-    first_tracked = [w for w in options if w in set(tracked)]
+    tracked_ids = set(tracked)
+    first_tracked = [w for w in options if w in tracked_ids]
     st.session_state["pt_worker"] = first_tracked[0] if first_tracked else (options[0] if options else "")
-labels = {w: pt.worker_label(r) for w, r in workers.iterrows()}
+labels = pt.worker_labels(workers)
 none_label = tp("filter.worker_none")
 worker = st.sidebar.selectbox(tp("filter.worker"), options, key="pt_worker",
                               format_func=lambda w: labels.get(w, none_label), on_change=_picked_in_sidebar,

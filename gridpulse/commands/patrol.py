@@ -2,8 +2,10 @@
 
 * ``gridpulse patrols --date DATE --out FILE.csv``: one row per grid worker for the day:
   ``worker_id, grid_code, post, hours_in_grid, meets_rule, distance_km, first_fix, last_fix``
-  (then ``hours_tracked, n_fixes``). Fixes from an hour before to an hour after the day are
-  read so that intervals across midnight count.
+  (then ``hours_tracked, n_fixes``). With the default cleaning rules the figures come from the
+  patrol summary kept at write time (:mod:`layers.summaries`; the cleaning line counts the
+  day's fixes); other rules, or ``--raw``, recompute them from the fixes of an hour before to
+  an hour after the day, so that intervals across midnight count.
 * ``gridpulse coverage --from DATE --to DATE --out FILE``: per-grid coverage of buildings and
   area (fine H3 cells) over the days ``from`` .. ``to`` (both included), with the buildings not
   visited for ``--stale-days``; ``--level community|subdistrict`` rolls it up.
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("patrols", help=h("patrols_help"), description=h("patrols_help"))
     p.add_argument("--date", required=True, metavar="DATE", help=h("help_date"))
     p.add_argument("--min-hours", type=float, default=4.0, help=h("help_min_hours"))
+    p.add_argument("--raw", action="store_true", help=t("summaries.cli.help_raw", lang))
     common(p)
     p.set_defaults(func=cmd_patrols)
 
@@ -95,10 +98,14 @@ def _rules(args: argparse.Namespace) -> Any:
     return CleaningRules.walking(**changes) if args.walking else CleaningRules(**changes)
 
 
-def _read(store: Any, name: str, lang: str | None, **kw: Any) -> pd.DataFrame:
+def _need(store: Any, name: str, lang: str | None) -> None:
     if not store.has_layer(name):
         _say("patrol.cli.no_layer", lang, err=True, layer=name, store=store.url)
         raise _Stop(1)
+
+
+def _read(store: Any, name: str, lang: str | None, **kw: Any) -> pd.DataFrame:
+    _need(store, name, lang)
     return store.read(name, **kw)
 
 
@@ -139,7 +146,11 @@ def _write(df: pd.DataFrame, path: Path, args: argparse.Namespace) -> Path:
 
 
 def _cleaned_line(clean: Any, lang: str | None) -> None:
-    s = clean.summary.set_index("reason")["fixes"]
+    _counts_line(clean.summary.set_index("reason")["fixes"], lang)
+
+
+def _counts_line(s: pd.Series, lang: str | None) -> None:
+    """``Fixes: kept …, dropped … (reasons)`` from fixes per reason (``kept`` included)."""
     dropped = s.drop("kept")
     sep = "、" if normalize_lang(lang) == "zh" else ", "
     reasons = sep.join(f"{t('patrol.reason.' + r, lang)} {int(n)}" for r, n in dropped.items() if n)
@@ -160,32 +171,51 @@ def cmd_patrols(args: argparse.Namespace) -> int:
         return stop.code
 
     def body(store: Any) -> int:
+        from layers import summaries
+
         rules = _rules(args)
         grids = _read(store, "grids", lang, columns=["code"])
         workers = _read(store, "workers", lang, columns=["id", "grid_code", "post"])
-        from layers.plans import assignments_at  # the grids and assignments of that day
+        from layers import plans
 
-        grids, workers = assignments_at(store, pd.Timestamp(day), grids, workers)
+        past_plan = plans.has_versions(store) and (
+            plans.in_force_version(store, pd.Timestamp(day))
+            != plans.in_force_version(store, plans.today_local()))
+        if rules == summaries.RULES and not args.raw and not past_plan:  # kept at write time
+            _need(store, "patrol_points", lang)
+            fig = summaries.patrol_figures(store, [day], grids=grids, workers=workers,
+                                           min_hours=args.min_hours)
+            order = [*fig.cleaning["reason"].drop_duplicates()]
+            counts = fig.cleaning.groupby("reason")["fixes"].sum().reindex(order)
+            return _patrols_out(fig.per_worker, counts, day, args)
+        # another plan was in force that day: its grids and assignments, from the raw fixes
+        grids, workers = plans.assignments_at(store, pd.Timestamp(day), grids, workers)
         lo = pd.Timestamp(day) - MARGIN
         hi = pd.Timestamp(day) + timedelta(days=1) + MARGIN
         fixes = _read(store, "patrol_points", lang, columns=["worker_id", "time", "accuracy_m"],
                       between={"time": (lo.to_pydatetime(), hi.to_pydatetime())})
         clean = clean_fixes(fixes, rules=rules)
         out = time_in_grid(clean, grids, workers, day=day, rules=rules, min_hours=args.min_hours)
-        table = out[["worker_id", "grid_code", "post", "hours_in_grid", "meets_rule", "distance_km",
-                     "first_fix", "last_fix", "hours_tracked", "n_fixes"]].copy()
-        for col in ("hours_in_grid", "hours_tracked", "distance_km"):
-            table[col] = table[col].round(3)
-        if args.out.suffix.lower() == ".csv":  # one fixed format, even for a fix at midnight
-            for col in ("first_fix", "last_fix"):
-                table[col] = table[col].dt.strftime("%Y-%m-%d %H:%M:%S")
-        path = _write(table.reset_index(drop=True), args.out, args)
-        _cleaned_line(clean, lang)
-        print(t("patrol.cli.patrols_done", lang, date=day.isoformat(), workers=len(table),
-                meeting=int(table["meets_rule"].sum()), min_hours=f"{args.min_hours:g}", out=path))
-        return 0
+        return _patrols_out(out, clean.summary.set_index("reason")["fixes"], day, args)
 
     return _run(args, body)
+
+
+def _patrols_out(out: pd.DataFrame, counts: pd.Series, day: date, args: argparse.Namespace) -> int:
+    """Write the ``patrols`` table and print its summary lines."""
+    lang = args.lang
+    table = out[["worker_id", "grid_code", "post", "hours_in_grid", "meets_rule", "distance_km",
+                 "first_fix", "last_fix", "hours_tracked", "n_fixes"]].copy()
+    for col in ("hours_in_grid", "hours_tracked", "distance_km"):
+        table[col] = table[col].round(3)
+    if args.out.suffix.lower() == ".csv":  # one fixed format, even for a fix at midnight
+        for col in ("first_fix", "last_fix"):
+            table[col] = table[col].dt.strftime("%Y-%m-%d %H:%M:%S")
+    path = _write(table.reset_index(drop=True), args.out, args)
+    _counts_line(counts, lang)
+    print(t("patrol.cli.patrols_done", lang, date=day.isoformat(), workers=len(table),
+            meeting=int(table["meets_rule"].sum()), min_hours=f"{args.min_hours:g}", out=path))
+    return 0
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
