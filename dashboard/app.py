@@ -91,6 +91,7 @@ def main() -> None:
         st.markdown(_CSS, unsafe_allow_html=True)
         widgets.streamlit_texts_css()
         widgets.demo_label()
+    widgets.demo_filling_banner(dark=wall)  # while serve writes the demo's history
     page.run()
 
 
