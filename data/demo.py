@@ -71,7 +71,7 @@ def _rngs(seed: int, n: int) -> list[np.random.Generator]:
 
 
 def generate(
-    preset: str = "small", *, seed: int = 0, progress: Progress | None = None,
+    preset: str | PresetSpec = "small", *, seed: int = 0, progress: Progress | None = None,
     anchor: datetime | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Generate every layer of the demo district.
@@ -95,7 +95,7 @@ def generate(
         Layer name to a GeoDataFrame (EPSG:4326) or DataFrame with exactly the schema's
         columns in order and dtypes (no ``h3_*`` columns: the store adds them).
     """
-    spec = _spec(preset)
+    spec = preset if isinstance(preset, PresetSpec) else _spec(preset)  # a spec: data/city.py
     rng_world, rng_inc, rng_patrol = _rngs(seed, 3)
     report = progress or (lambda stage, fraction: None)
     world = build_world(spec, rng_world, report)
@@ -299,13 +299,14 @@ FILLING_MARK = "filling=history"
 def is_filling(store) -> bool:
     """True while the store holds the demo's world and its history is still being written.
 
-    That is: the store holds the demo (:func:`is_demo`) and the latest write of ``districts``
-    is the partial first write of ``gridpulse serve`` (its note carries :data:`FILLING_MARK`).
+    That is: the store holds the demo (:func:`is_demo`) and the demo's latest write is the
+    partial first write of ``gridpulse serve`` (its note carries :data:`FILLING_MARK`).
     A serve stopped before the history was in leaves the store filling; the next
     ``gridpulse serve`` loads the demo again.
     """
     if not is_demo(store):
         return False
     log = store.audit_log()
-    rows = log[log["layer"].astype(str) == "districts"]
-    return FILLING_MARK in str(rows.iloc[0]["note"]).split()
+    mine = log[(log["actor"].astype(str) == DEMO_ACTOR)
+               & log["note"].astype(str).str.startswith(DEMO_NOTE)]
+    return FILLING_MARK in str(mine.iloc[0]["note"]).split()
