@@ -28,6 +28,8 @@ from typing import Any
 
 MAP = "iframe[title='streamlit_folium.st_folium']"
 TIMEOUT_MS = 60_000
+#: Longest wait for a page to settle (a loaded 2-core machine runs a 5 s page in a minute).
+SETTLE_TIMEOUT_S = 120.0
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -59,7 +61,7 @@ def script_state(page: Any) -> str | None:
     return page.evaluate(_STATE_JS)
 
 
-def settle(page: Any, *, quiet_s: float = 1.0, timeout_s: float = TIMEOUT_MS / 1000) -> float:
+def settle(page: Any, *, quiet_s: float = 1.0, timeout_s: float = SETTLE_TIMEOUT_S) -> float:
     """Wait until the page has settled; returns the seconds until its last change.
 
     Settled: the app script is not running (``data-test-script-state``), no element is stale,
@@ -88,7 +90,7 @@ def settle(page: Any, *, quiet_s: float = 1.0, timeout_s: float = TIMEOUT_MS / 1
 
 
 def rerun_after(page: Any, action: Any, *, quiet_s: float = 1.0,
-                timeout_s: float = TIMEOUT_MS / 1000) -> float:
+                timeout_s: float = SETTLE_TIMEOUT_S) -> float:
     """Do ``action()`` (a click, a fill...) and wait for the rerun it starts to finish.
 
     Streamlit starts the rerun a moment after the event: waiting right away could see the
