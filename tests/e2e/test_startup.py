@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e._helpers import settle
+from tests.e2e._helpers import TIMEOUT_MS, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -16,14 +16,14 @@ def test_unknown_address_gets_a_chinese_notice(browser, server, signed_in) -> No
     page = ctx.new_page()
     try:
         page.goto(f"{server}/no-such-page")
-        page.wait_for_selector("[data-testid='stAlertContentWarning']", timeout=60_000)
+        page.wait_for_selector("[data-testid='stAlertContentWarning']", timeout=TIMEOUT_MS)
         settle(page)
         warning = page.locator("[data-testid='stAlertContentWarning']").first.inner_text()
         assert "没有 /no-such-page 这个页面" in warning
         assert page.get_by_text("Page not found").count() == 0
         assert page.locator("[role='dialog']").count() == 0
         if signed_in:  # the start page ran: the explorer's map
-            page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", timeout=60_000)
+            page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", timeout=TIMEOUT_MS)
         else:
             assert page.locator("input[type='password']").count() == 1
     finally:
