@@ -53,10 +53,10 @@ def compress(png: bytes) -> bytes:
 def capture(page, url: str, path: Path, *, wait_map: bool = True) -> None:
     """Open ``url``, wait for Streamlit and the maps to settle, save a compressed full-viewport PNG."""
     page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid='stMainBlockContainer'] [data-testid='stMarkdown']", timeout=90_000)
+    page.locator("[data-testid='stMainBlockContainer']").first.wait_for(timeout=180_000)
     # the page's main content (a map, a table or the uploader), then no script run in progress
-    page.wait_for_selector(f"{MAP}, [data-testid='stDataFrame'], [data-testid='stFileUploader']",
-                           timeout=180_000)
+    page.locator(f"{MAP}, [data-testid='stDataFrame'], [data-testid='stFileUploader']").first.wait_for(
+        timeout=300_000)
     settle(page, quiet_s=2.0, timeout_s=180)
     if wait_map and page.locator(MAP).count() and wait_for_map(page, timeout_s=90):
         settle(page, quiet_s=2.0, timeout_s=90)
@@ -107,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
                 ctx = browser.new_context(viewport=viewport, locale="zh-CN")
                 add_session_cookie(ctx, url, args.store)
                 page = ctx.new_page()
-                capture(page, link, out / fname)
-                ctx.close()
+                try:
+                    capture(page, link, out / fname)
+                except Exception as e:  # noqa: BLE001 - say which page, take the others
+                    print(json.dumps({"name": fname, "error": str(e).splitlines()[0]}), flush=True)
+                    continue
+                finally:
+                    ctx.close()
                 print(json.dumps({"name": fname, "bytes": (out / fname).stat().st_size,
                                   "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
             browser.close()
