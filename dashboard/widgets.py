@@ -129,7 +129,7 @@ def demo_filling_banner(*, dark: bool = False) -> None:
     st.markdown(
         f"<div data-testid='gp-demo-filling' role='status' style='background:{bg};color:{fg};"
         f"border:1px solid {bd};border-radius:6px;padding:6px 12px;margin:4px 0;"
-        f"font-size:1rem'>⏳ {_html.text(t('startup.banner.filling', state.lang()))}</div>",
+        f"font-size:1rem'>{_html.text(t('startup.banner.filling', state.lang()))}</div>",
         unsafe_allow_html=True,
     )
     state.follow_changes(every_s=3.0)
