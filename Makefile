@@ -3,8 +3,13 @@
 #   make test    install everything (PostGIS, Chromium, fonts, Python packages) and run all tests
 .PHONY: serve test lint docs
 
-serve:
+# `make serve` installs only when pyproject.toml changed since the last install (pip would
+# otherwise spend seconds re-checking every dependency on each start).
+.venv/.installed: pyproject.toml
 	bash .ci/setup.sh
+	touch $@
+
+serve: .venv/.installed
 	.venv/bin/gridpulse serve
 
 test:

@@ -1,59 +1,71 @@
-"""Cold start: ``streamlit run`` on a full-district store, every page cold then warm, settle times and RSS.
+"""Cold start: every page cold then warm, signed in, with settle times and server memory; and
+``gridpulse serve`` on an empty store until the first map.
 
-Starts ``streamlit run dashboard/app.py`` (the command ``gridpulse serve`` runs, offline, no
-basemap) on an existing store (``gridpulse demo --preset full --store STORE``), waits for
-``/_stcore/health``, then drives headless ``/usr/bin/chromium`` (Playwright) through every
-page of ``dashboard/app.py`` twice, each visit in a fresh browser context (a new session):
+Two measurements (JSON on stdout; progress on stderr):
+
+``pages`` (``STORE`` given): starts the dashboard (``gridpulse serve``'s ``streamlit run``,
+offline, no basemap) on an existing store, e.g. ``gridpulse demo --preset full --store
+STORE``, with :func:`tests.e2e._helpers.streamlit_server`; signs a test admin in (a session
+cookie, :func:`tests.e2e._helpers.add_session_cookie`); drives headless ``/usr/bin/chromium``
+through every page twice, each visit a fresh browser context (a new session):
 
 * ``cold``: the first visit of each page after the server started (nothing cached);
 * ``warm``: a second visit, in a new session (the server's caches are filled).
 
-A page's settle time runs from ``page.goto`` until the last change to the page: the app
-script no longer running (Streamlit's ``data-test-script-state``), no stale element or
-spinner, and the element count unchanged for ``--quiet-s`` seconds (the quiet period is not
-counted; compare ``tests/e2e/_helpers.py`` ``settle``). A page still running after
-``TIMEOUT_S`` (300 s) reports ``NaN``. The
-server's resident memory (the streamlit process and its children, ``VmRSS``, and their
-peak ``VmHWM``) is read from ``/proc`` after start-up, after the cold pass and after the
-warm pass.
+A page's settle time runs from ``page.goto`` until its last change: the app script no longer
+running (Streamlit's ``data-test-script-state``), nothing stale or spinning, the element count
+unchanged for ``--quiet-s`` (not counted); see :func:`tests.e2e._helpers.settle`. ``map_s``
+is when the page's first map had drawn a shape. The server's resident memory (the streamlit
+process and its children: ``VmRSS``, and their peak ``VmHWM``) is read from ``/proc`` after
+start-up, after each visit and after each pass. A page that does not settle in 300 s reports
+``null``.
 
-``--tree DIR`` runs the server from another checkout of GridPulse (e.g. the commit before a
-change, extracted with ``git archive``), so before and after are measured in the same run.
-If the app asks for a sign-in, :func:`sign_in` fills it from ``GRIDPULSE_BENCH_USER`` /
-``GRIDPULSE_BENCH_PASSWORD``.
+``--fresh``: runs ``gridpulse serve --preset PRESET`` on a new, empty GeoPackage (what ``make
+serve`` does on a fresh machine after installing) and reports the seconds until the server
+answers, until the explorer's map shows (signed in as the demo admin), and until the demo's
+history is in (the "generating" banner gone).
 
-Run: ``.venv/bin/python benchmarks/cold_start.py STORE.gpkg [--tree DIR] [--pages wall patrol]``;
-prints JSON (``load_avg``: the 1-minute load average at the start).
+``--tree DIR`` serves another checkout of GridPulse (e.g. the commit before a change,
+extracted with ``git archive``), so before and after are measured in the same run.
+
+Run::
+
+    .venv/bin/python benchmarks/cold_start.py STORE.gpkg [--tree DIR] [--pages wall patrol]
+    .venv/bin/python benchmarks/cold_start.py --fresh [--preset full]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e._helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    MAP,
+    add_session_cookie,
+    free_port,
+    settle,
+    streamlit_server,
+    wait_for_map,
+)
+
 #: url path of every page in ``dashboard/app.py`` ("" is the default page).
 PAGES = ("", "wall", "incidents", "hotspots", "patrol", "data", "planner")
 TIMEOUT_S = 300.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tree_pids(pid: int) -> list[int]:
@@ -91,131 +103,156 @@ def rss_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": round(now / 1024, 1), "peak_rss_mb": round(peak / 1024, 1)}
 
 
-def sign_in(page: Any) -> bool:
-    """Fill the app's sign-in form when it shows one; True when it signed in.
-
-    TODO(auth): the sign-in gate (issue 11) is not on this branch; this fills the first text
-    and password inputs and presses Enter. Adjust the selectors to the ``auth`` helper's form.
-    """
-    password = page.locator("input[type='password']")
-    if password.count() == 0:
-        return False
-    user = os.environ.get("GRIDPULSE_BENCH_USER")
-    secret = os.environ.get("GRIDPULSE_BENCH_PASSWORD")
-    if not (user and secret):
-        raise SystemExit("the app asks for a sign-in: set GRIDPULSE_BENCH_USER and GRIDPULSE_BENCH_PASSWORD")
-    page.locator("input[type='text']").first.fill(user)
-    password.first.fill(secret)
-    password.first.press("Enter")
-    return True
+def _r(x: float) -> float | None:
+    return None if math.isnan(x) else round(x, 2)
 
 
-def _script_state(page: Any) -> str | None:
-    """Streamlit's own run state of the app: ``initial``, ``running`` or ``notRunning``."""
-    return page.evaluate("(() => { const a = document.querySelector(\"[data-testid='stApp']\");"
-                         " return a ? a.getAttribute('data-test-script-state') : null; })()")
-
-
-def settle_s(page: Any, t0: float, *, quiet_s: float) -> float:
-    """Seconds from ``t0`` until the page last changed (then stayed quiet for ``quiet_s``).
-
-    Busy while the app script runs (``data-test-script-state`` of ``stApp``, which Streamlit
-    sets for its own browser tests), while an element is stale or a spinner shows, and until
-    the element count has not changed for ``quiet_s``.
-    """
-    deadline = t0 + TIMEOUT_S
-    last, last_change = -1, time.perf_counter()
-    ran = False
-    while time.perf_counter() < deadline:
-        state = _script_state(page)
-        ran = ran or state == "running"
-        n = page.locator("[data-testid='stElementContainer']").count()
-        busy = (state != "notRunning" or page.locator("[data-stale='true']").count() > 0
-                or page.locator("[data-testid='stSpinner']").count() > 0)
-        if busy or n != last:
-            last, last_change = n, time.perf_counter()
-        elif ran and time.perf_counter() - last_change >= quiet_s:
-            return last_change - t0
-        time.sleep(0.1)
-    return float("nan")
-
-
-def visit(browser: Any, url: str, *, quiet_s: float) -> dict[str, Any]:
+def visit(browser: Any, server: str, path: str, store: str, *, quiet_s: float) -> dict[str, Any]:
+    """One signed-in visit of ``server/path`` in a new browser context."""
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    add_session_cookie(ctx, server, store)
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         t0 = time.perf_counter()
-        page.goto(url, timeout=TIMEOUT_S * 1000)
-        secs = settle_s(page, t0, quiet_s=quiet_s)
-        if sign_in(page):
-            t0 = time.perf_counter()
-            secs = settle_s(page, t0, quiet_s=quiet_s)
-        exceptions = page.locator("[data-testid='stException']").count()
+        page.goto(f"{server}/{path}", timeout=TIMEOUT_S * 1000)
+        try:
+            secs = time.perf_counter() - t0 + settle(page, quiet_s=quiet_s, timeout_s=TIMEOUT_S)
+        except TimeoutError:
+            secs = float("nan")
+        has_map = page.locator(MAP).count() > 0
+        map_s = time.perf_counter() - t0 if has_map and wait_for_map(page, timeout_s=60) else float("nan")
+        res = {"settle_s": _r(secs), "map_s": _r(map_s),
+               "signed_in": page.locator("input[type='password']").count() == 0,
+               "exceptions": page.locator("[data-testid='stException']").count(),
+               "js_errors": len(errors)}
     finally:
         ctx.close()
-    return {"settle_s": round(secs, 2), "exceptions": exceptions, "js_errors": len(errors)}
+    return res
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("store", type=Path)
-    ap.add_argument("--tree", type=Path, default=ROOT, help="GridPulse checkout to serve from")
-    ap.add_argument("--pages", nargs="*", default=list(PAGES))
-    ap.add_argument("--quiet-s", type=float, default=1.5)
-    args = ap.parse_args()
+def pages(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     tree = args.tree.resolve()
-    port = _free_port()
-    home = Path(tempfile.mkdtemp(prefix="gp-bench-home-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
-    env.update(GRIDPULSE_STORE=str(args.store.resolve()), GRIDPULSE_OFFLINE="1",
-               GRIDPULSE_BASEMAP="none", HOME=str(home), PYTHONPATH=str(tree))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(tree / "dashboard" / "app.py"),
-           "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.enableStaticServing", "true",
-           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-           "--theme.base", "light"]
-    out: dict[str, Any] = {"store": str(args.store), "tree": str(tree),
-                           "load_avg": round(os.getloadavg()[0], 2), "pages": {}}
-    log = open(home / "streamlit.log", "w")  # noqa: SIM115
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    store = str(args.store.resolve())
+    home = Path(tempfile.mkdtemp(prefix="gp-bench-"))
+    out: dict[str, Any] = {"benchmark": "cold_start", "store": store, "tree": str(tree),
+                           "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2),
+                           "quiet_s": args.quiet_s, "pages": {}}
     try:
-        while time.perf_counter() - t0 < TIMEOUT_S:
+        with streamlit_server(store, home, tree=tree) as server:
+            out["server_health_s"] = round(server.start_s, 2)
+            out["memory_after_start"] = rss_mb(server.proc.pid)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for phase in ("cold", "warm"):
+                    for path in args.pages:
+                        name = path or "explorer"
+                        res = visit(browser, server, path, store, quiet_s=args.quiet_s)
+                        res.update(rss_mb(server.proc.pid))
+                        out["pages"].setdefault(name, {})[phase] = res
+                        print(json.dumps({phase: name, **res}), file=sys.stderr, flush=True)
+                    out[f"memory_after_{phase}"] = rss_mb(server.proc.pid)
+                browser.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    out["load_avg_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def fresh(args: argparse.Namespace) -> dict[str, Any]:
+    """``gridpulse serve`` on an empty store: seconds to health, first map, complete demo."""
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from dashboard._auth import COOKIE
+    from layers import accounts
+
+    work = Path(tempfile.mkdtemp(prefix="gp-fresh-"))
+    store = work / "gridpulse.gpkg"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
+    env.update(HOME=str(work / "home"), PYTHONPATH=str(ROOT), GRIDPULSE_OFFLINE="1",
+               GRIDPULSE_BASEMAP="none", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "gridpulse", "--lang", "en", "serve", "--store", str(store),
+           "--port", str(port), "--preset", args.preset, "--no-api"]
+    out: dict[str, Any] = {"benchmark": "cold_start_fresh", "preset": args.preset,
+                           "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2)}
+    log_path = work / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    log = open(log_path, "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        while True:
             if proc.poll() is not None:
-                raise SystemExit(f"streamlit exited with {proc.returncode}; see {log.name}")
+                raise SystemExit(f"gridpulse serve exited with {proc.returncode}; see {log_path}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
                     if r.status == 200:
                         break
             except OSError:
-                time.sleep(0.2)
-        out["server_health_s"] = round(time.perf_counter() - t0, 2)
-        out["memory_after_start"] = rss_mb(proc.pid)
+                time.sleep(0.1)
+        out["health_s"] = round(time.perf_counter() - t0, 2)
+        text = log_path.read_text()
+        admin = re.search(r"^\s+admin\s+(\S+)", text, re.M)
+        if not admin:
+            raise SystemExit(f"no demo admin password in {log_path}")
+        from layers.store import open_store
+
+        with open_store(str(store)) as s:
+            token = accounts.sign_in(s, "admin", admin.group(1))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for phase in ("cold", "warm"):
-                for path in args.pages:
-                    name = path or "explorer"
-                    res = visit(browser, f"{url}/{path}", quiet_s=args.quiet_s)
-                    res.update(rss_mb(proc.pid))
-                    out["pages"].setdefault(name, {})[phase] = res
-                    print(json.dumps({phase: name, **res}), file=sys.stderr, flush=True)
-                out[f"memory_after_{phase}"] = rss_mb(proc.pid)
+            ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+            ctx.add_cookies([{"name": COOKIE, "value": token, "url": url}])
+            page = ctx.new_page()
+            page.goto(url, timeout=TIMEOUT_S * 1000)
+            out["first_map_s"] = (round(time.perf_counter() - t0, 2)
+                                  if wait_for_map(page, timeout_s=TIMEOUT_S) else None)
+            out["filling_banner_shown"] = page.locator("[data-testid='gp-demo-filling']").count() > 0
+            deadline = time.perf_counter() + 600
+            while time.perf_counter() < deadline and "complete" not in log_path.read_text():
+                time.sleep(0.5)
+            out["history_in_s"] = round(time.perf_counter() - t0, 2)
+            t1 = time.perf_counter()  # the page reruns by itself: the banner goes
+            while (time.perf_counter() - t1 < 60
+                   and page.locator("[data-testid='gp-demo-filling']").count() > 0):
+                time.sleep(0.2)
+            out["banner_gone_s"] = round(time.perf_counter() - t0, 2)
+            out["banner_left"] = page.locator("[data-testid='gp-demo-filling']").count() > 0
             browser.close()
+        out["serve_rss_mb_at_end"] = rss_mb(proc.pid)
+        out["log"] = [ln for ln in log_path.read_text().splitlines() if "password" not in ln.lower()
+                      and not re.match(r"^\s+\S+\s+\S{8,}\s", ln)][-8:]
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-        shutil.rmtree(home, ignore_errors=True)
-    print(json.dumps(out, indent=1, ensure_ascii=False))
+        shutil.rmtree(work, ignore_errors=True)
+    out["load_avg_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("store", type=Path, nargs="?")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="GridPulse checkout to serve from")
+    ap.add_argument("--pages", nargs="*", default=list(PAGES))
+    ap.add_argument("--quiet-s", type=float, default=1.5)
+    ap.add_argument("--fresh", action="store_true", help="gridpulse serve on an empty store")
+    ap.add_argument("--preset", default="full", help="demo preset of --fresh")
+    args = ap.parse_args()
+    if not args.fresh and args.store is None:
+        ap.error("give STORE, or --fresh")
+    result = fresh(args) if args.fresh else pages(args)
+    print(json.dumps(result, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,34 @@ _CSS = """<style>
 </style>"""
 
 
+def _unknown_page(known: set[str]) -> str | None:
+    """The address a visitor typed when it names no page in ``known``, else None.
+
+    Streamlit would answer it with its own English "Page not found" dialog. The request is
+    turned into one for the default page (Streamlit's page intent is cleared before
+    ``st.navigation`` resolves it), and the caller says what happened in the visitor's language.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        pm = get_script_run_ctx().pages_manager  # type: ignore[union-attr]
+        name, page_hash = pm.intended_page_name or "", pm.intended_page_script_hash or ""
+    except Exception:  # noqa: BLE001 - another Streamlit: its own dialog then
+        return None
+    if page_hash or not name or name.strip("/") in known:
+        return None
+    pm.set_script_intent("", "")
+    return name.strip("/")
+
+
+def _say_unknown(name: str | None, *, exists: bool) -> None:
+    if name is not None:
+        from dashboard import _html
+
+        key = "startup.page.not_allowed" if exists else "startup.page.not_found"
+        st.warning(_html.md(t(key, state.lang(), page=f"/{name}")))
+
+
 def main() -> None:
     """Build the shell and run the chosen page."""
     st.set_page_config(page_title="GridPulse 网格脉搏", page_icon=str(_HERE / "static" / "icon.png"),
@@ -54,6 +82,7 @@ def main() -> None:
     state.view()  # read the link once per session
     account = _auth.signed_in()
     if account is None:
+        unknown = _unknown_page({url for _, url, _, _ in PAGES})
         # every page is known (so a typed address is kept for after signing in) but none runs
         st.navigation([st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url,
                                default=i == 0) for i, (path, url, title, _) in enumerate(PAGES)],
@@ -61,12 +90,14 @@ def main() -> None:
         st.markdown(_CSS, unsafe_allow_html=True)
         with st.sidebar:
             widgets.language_switch(st.sidebar)
+        _say_unknown(unknown, exists=False)
         _auth.sign_in_form()
         state.sync_query_params()
         return
     _auth.pending_cookie()
     mine = set(allowed_pages(account))
     shown = [p for p in PAGES if p[1] in mine]
+    unknown = _unknown_page({"home", "wall"} if account.is_kiosk else {p[1] for p in shown})
     pages = [
         st.Page(str(_HERE / path), title=t(title, state.lang()), url_path=url, icon=icon,
                 default=i == 0)
@@ -91,6 +122,8 @@ def main() -> None:
         st.markdown(_CSS, unsafe_allow_html=True)
         widgets.streamlit_texts_css()
         widgets.demo_label()
+    widgets.demo_filling_banner(dark=wall)  # while serve writes the demo's history
+    _say_unknown(unknown, exists=unknown in {p[1] for p in PAGES})
     page.run()
 
 

@@ -175,6 +175,19 @@ def demo_loaded() -> bool:
     return _is_demo(settings().store_url, data_version())
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _is_filling(url: str, version: str) -> bool:
+    from data.demo import is_filling
+
+    return bool(locked(is_filling, _open(url)))
+
+
+def demo_filling() -> bool:
+    """True while ``gridpulse serve`` is still writing the demo's history (incidents, events,
+    GPS fixes) in the background: :func:`data.demo.is_filling`."""
+    return demo_loaded() and _is_filling(settings().store_url, data_version())
+
+
 def now() -> pd.Timestamp:
     """The dashboard's "now": the local clock, except on the fixed, reproducible demo.
 

@@ -120,6 +120,21 @@ def demo_label(*, dark: bool = False) -> None:
     )
 
 
+def demo_filling_banner(*, dark: bool = False) -> None:
+    """While ``gridpulse serve`` writes the demo's history in the background: say so, and
+    rerun the page when the store changes (the history is in)."""
+    if not state.demo_filling():
+        return
+    fg, bg, bd = ("#9fd3ff", "rgba(0,120,255,0.14)", "#3d8bfd") if dark else ("#0b3d91", "#e7f1ff", "#3d8bfd")
+    st.markdown(
+        f"<div data-testid='gp-demo-filling' role='status' style='background:{bg};color:{fg};"
+        f"border:1px solid {bd};border-radius:6px;padding:6px 12px;margin:4px 0;"
+        f"font-size:1rem'>{_html.text(t('startup.banner.filling', state.lang()))}</div>",
+        unsafe_allow_html=True,
+    )
+    state.follow_changes(every_s=3.0)
+
+
 def admin_names() -> dict[str, str]:
     """Code → name for sub-districts, communities and grids (names are Chinese in the data)."""
     out: dict[str, str] = {}

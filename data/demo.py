@@ -33,8 +33,9 @@ from geo.domain import LOCAL_TZ
 from layers.schema import SCHEMAS
 
 __all__ = [
-    "DEMO_ACTOR", "DEMO_ANCHOR", "DEMO_DISTRICT_CODE", "DEMO_DISTRICT_NAME", "DEMO_NOTE", "PRESETS",
-    "UnknownPresetError", "demo_anchor", "generate", "is_demo", "load_into",
+    "DEMO_ACTOR", "DEMO_ANCHOR", "DEMO_DISTRICT_CODE", "DEMO_DISTRICT_NAME", "DEMO_NOTE", "FILLING_MARK",
+    "HISTORY_LAYERS", "PRESETS", "UnknownPresetError", "demo_anchor", "generate", "generate_world",
+    "is_demo", "is_filling", "load_into",
 ]
 
 PRESETS: tuple[str, ...] = ("small", "medium", "full")
@@ -71,7 +72,7 @@ def _rngs(seed: int, n: int) -> list[np.random.Generator]:
 
 
 def generate(
-    preset: str = "small", *, seed: int = 0, progress: Progress | None = None,
+    preset: str | PresetSpec = "small", *, seed: int = 0, progress: Progress | None = None,
     anchor: datetime | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Generate every layer of the demo district.
@@ -95,7 +96,7 @@ def generate(
         Layer name to a GeoDataFrame (EPSG:4326) or DataFrame with exactly the schema's
         columns in order and dtypes (no ``h3_*`` columns: the store adds them).
     """
-    spec = _spec(preset)
+    spec = preset if isinstance(preset, PresetSpec) else _spec(preset)  # a spec: data/city.py
     # a fourth stream for the gates: the first three (and so every older layer) are unchanged
     rng_world, rng_inc, rng_patrol, rng_gates = _rngs(seed, 4)
     report = progress or (lambda stage, fraction: None)
@@ -274,3 +275,60 @@ def is_demo(store) -> bool:
         return False
     last = rows.iloc[0]  # the audit log is newest first
     return str(last["actor"]) == DEMO_ACTOR and str(last["note"]).startswith(DEMO_NOTE)
+
+
+#: Layers :func:`generate_world` leaves out: the large, append-only history of the district
+#: (``gridpulse serve`` writes them in the background, after the dashboard has started).
+HISTORY_LAYERS: tuple[str, ...] = ("incidents", "incident_events", "patrol_points")
+
+
+def generate_world(
+    preset: str = "small", *, seed: int = 0, progress: Progress | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The demo district without its history: every layer of :func:`generate` except
+    :data:`HISTORY_LAYERS`, identical to those :func:`generate` gives for the same preset and seed.
+
+    The world (streets, sub-districts, communities, grids, buildings, facilities, roads,
+    workers) takes a few seconds even at ``full`` size; the history (a year of incidents and
+    their events, millions of GPS fixes) takes the rest. ``gridpulse serve`` writes this first,
+    starts the dashboard, then writes :func:`generate`'s layers.
+
+    Examples
+    --------
+    >>> world = generate_world("small", seed=1)
+    >>> sorted(set(SCHEMAS) - set(world)) == sorted(HISTORY_LAYERS)
+    True
+    """
+    spec = _spec(preset)
+    rngs = _rngs(seed, 4)
+    rng_world, rng_gates = rngs[0], rngs[3]
+    world = build_world(spec, rng_world, progress or (lambda stage, fraction: None))
+
+    def empty(layer: str) -> pd.DataFrame:
+        cols = {c: pd.Series([], dtype=object) for c in SCHEMAS[layer].columns}
+        return pd.DataFrame({**cols, "x": np.array([], float), "y": np.array([], float)})
+
+    layers = _layers(world, empty("incidents"), empty("incident_events"), empty("patrol_points"),
+                     rng_gates)
+    return {name: df for name, df in layers.items() if name not in HISTORY_LAYERS}
+
+
+#: Marker in the audit note of the first, partial write of ``gridpulse serve`` (the world
+#: without :data:`HISTORY_LAYERS`); the full write that follows carries no marker.
+FILLING_MARK = "filling=history"
+
+
+def is_filling(store) -> bool:
+    """True while the store holds the demo's world and its history is still being written.
+
+    That is: the store holds the demo (:func:`is_demo`) and the demo's latest write is the
+    partial first write of ``gridpulse serve`` (its note carries :data:`FILLING_MARK`).
+    A serve stopped before the history was in leaves the store filling; the next
+    ``gridpulse serve`` loads the demo again.
+    """
+    if not is_demo(store):
+        return False
+    log = store.audit_log()
+    mine = log[(log["actor"].astype(str) == DEMO_ACTOR)
+               & log["note"].astype(str).str.startswith(DEMO_NOTE)]
+    return FILLING_MARK in str(mine.iloc[0]["note"]).split()

@@ -7,6 +7,14 @@ Underneath it is ``streamlit run dashboard/app.py`` with headless mode, the port
 statistics, and static file serving on (the local Leaflet assets for offline mode). It listens
 on 127.0.0.1 (this machine only) unless ``--address`` says otherwise. On a store holding the
 demo district it creates one account per role and prints their passwords once.
+
+An empty store is filled in two steps (:func:`start_demo`), so the first map shows within
+seconds rather than after the minute and a half the whole full-size district takes: first
+the district's world (boundaries, grids, buildings, facilities, roads, workers: a few seconds),
+then the dashboard starts while the history (a year of incidents and their events, millions
+of GPS fixes) is generated and written in the background (:meth:`DemoFill.finish`). Meanwhile
+every page says the demo is being generated and reruns itself when the history is in; the
+intake API starts after it.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +135,16 @@ def store_is_empty(store: Any) -> bool:
     return "grids" not in store.layer_names() or store.count("grids") == 0
 
 
+def needs_demo(store: Any) -> bool:
+    """True when the store holds no grids, or a demo whose history was never finished
+    (a ``serve`` stopped while it wrote it: :func:`data.demo.is_filling`)."""
+    if store_is_empty(store):
+        return True
+    from data.demo import is_filling
+
+    return bool(is_filling(store))
+
+
 def stage_name(stage: str, lang: str | None) -> str:
     """The demo generator's stage (``streets``, ``buildings``, …) in words, from the catalogue.
 
@@ -170,6 +190,113 @@ def ensure_demo(url: str, *, preset: str, lang: str | None,
                 bar.close()
         print(t("dashboard.serve.loaded", lang, seconds=f"{time.perf_counter() - t0:.0f}"), file=out)
         return True
+    finally:
+        store.close()
+
+
+@dataclass
+class DemoFill:
+    """The second step of :func:`start_demo`: generate the whole demo and write it.
+
+    ``finish()`` writes every layer in one transaction that replaces the partial demo (on a
+    GeoPackage a new file renamed over the store, so the dashboard reads the old file or the
+    new one, never a mix). If someone changed the store's data meanwhile (an import, a saved
+    plan), only the history layers are written, so nothing they did is lost.
+    """
+
+    url: str
+    preset: str
+    seed: int
+    anchor: Any
+    lang: str | None
+    out: Any
+    started: float = field(default_factory=time.perf_counter)
+    #: Set when ``finish`` has returned (written, or failed: see ``error``).
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def finish(self) -> bool:
+        """Generate and write the whole demo; True when written. Prints what happened."""
+        from data.demo import DEMO_ACTOR, DEMO_NOTE, HISTORY_LAYERS, generate
+        from layers.store import open_store
+
+        try:
+            t0 = time.perf_counter()
+            layers = generate(self.preset, seed=self.seed, anchor=self.anchor)
+            gen_s = time.perf_counter() - t0
+            note = (f"{DEMO_NOTE} preset={self.preset} seed={self.seed} generated_s={gen_s:.1f}"
+                    f" anchor={self.anchor.isoformat()} (synthetic demo data)")
+            with open_store(self.url) as store:
+                if changed_since_fill(store):
+                    store.write({k: layers[k] for k in HISTORY_LAYERS}, mode="replace",
+                                actor=DEMO_ACTOR, note=note)
+                else:
+                    store.write(layers, mode="replace", actor=DEMO_ACTOR, note=note, reset=True)
+            del layers
+            print(t("startup.serve.filled", self.lang,
+                    seconds=f"{time.perf_counter() - self.started:.0f}"), file=self.out, flush=True)
+            return True
+        except Exception as e:  # noqa: BLE001 - reported; the store keeps the partial demo
+            self.error = e
+            print(t("startup.serve.fill_failed", self.lang, error=e), file=self.out)
+            print(t("startup.serve.fill_failed.fix", self.lang), file=self.out, flush=True)
+            return False
+        finally:
+            self.done.set()
+
+
+def changed_since_fill(store: Any) -> bool:
+    """True when a data write by someone other than the demo followed its first write."""
+    from data.demo import DEMO_ACTOR, FILLING_MARK
+    from layers.app import is_data_action
+
+    log = store.audit_log()
+    for _, row in log.iterrows():  # newest first, down to the partial write
+        if FILLING_MARK in str(row["note"]).split():
+            return False
+        if is_data_action(str(row["action"])) and str(row["actor"]) != DEMO_ACTOR:
+            return True
+    return False
+
+
+def start_demo(url: str, *, preset: str, lang: str | None, seed: int = 0,
+               anchor: str | None = "now", out: Any = None) -> DemoFill | None:
+    """First step of loading the demo into an empty store: write its world (every layer but
+    the history, :data:`data.demo.HISTORY_LAYERS`) and return the :class:`DemoFill` that
+    writes the rest; ``None`` when the store already holds data.
+
+    The world takes seconds at any size; it is written as the demo (so accounts, the demo
+    label and the live clock work at once) with :data:`data.demo.FILLING_MARK` in its audit
+    note, which makes every page say that the demo is being generated.
+    """
+    import pandas as pd
+
+    from data.demo import DEMO_ACTOR, DEMO_NOTE, FILLING_MARK, generate_world, is_demo
+    from layers.store import open_store
+
+    out = out or sys.stderr
+    print(t("dashboard.serve.opening", lang, store=url), file=out)
+    store = open_store(url)
+    try:
+        if not needs_demo(store):
+            print(t("dashboard.serve.has_data", lang), file=out)
+            return None
+        print(t("dashboard.serve.empty", lang, preset=preset), file=out)
+        stamp = (pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+                 if anchor == "now" else pd.Timestamp(anchor or "2026-11-20 16:00"))
+        fill = DemoFill(url=url, preset=preset, seed=seed, anchor=stamp, lang=lang, out=out)
+        bar = ProgressBar(out)
+        try:
+            world = generate_world(preset, seed=seed,
+                                   progress=lambda stage, f: bar(f, stage_name(stage, lang)))
+        finally:
+            bar.close()
+        note = (f"{DEMO_NOTE} preset={preset} seed={seed} anchor={stamp.isoformat()} "
+                f"{FILLING_MARK} (synthetic demo data)")
+        store.write(world, mode="replace", actor=DEMO_ACTOR, note=note, reset=is_demo(store))
+        print(t("startup.serve.world", lang, seconds=f"{time.perf_counter() - fill.started:.0f}"),
+              file=out, flush=True)
+        return fill
     finally:
         store.close()
 
@@ -225,9 +352,10 @@ def run(args: argparse.Namespace) -> int:
     env["GRIDPULSE_STORE"] = url
     if url and not url.startswith(("postgresql://", "postgres://")):
         Path(url).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    fill: DemoFill | None = None
     if not args.no_demo:
         try:
-            ensure_demo(url, preset=args.preset or s.demo_preset, lang=lang, anchor="now")
+            fill = start_demo(url, preset=args.preset or s.demo_preset, lang=lang, anchor="now")
         except ImportError as e:
             print(t("dashboard.serve.no_demo", lang, error=e), file=sys.stderr)
             print(t("dashboard.serve.no_demo.fix", lang), file=sys.stderr)
@@ -239,8 +367,8 @@ def run(args: argparse.Namespace) -> int:
     cmd = streamlit_command(port=args.port, address=args.address or DEFAULT_ADDRESS)
     sys.stdout.flush()
     sys.stderr.flush()
-    if not getattr(args, "no_api", True):
-        return run_with_api(cmd, env, args, lang)
+    if fill is not None or not getattr(args, "no_api", True):
+        return run_with_api(cmd, env, args, lang, fill=fill)
     if os.name == "posix":  # become streamlit: signals (Ctrl-C, SIGTERM) reach it directly
         os.execve(cmd[0], cmd, env)
     try:  # pragma: no cover - Windows
@@ -250,30 +378,56 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_with_api(cmd: list[str], env: dict[str, str], args: argparse.Namespace,
-                 lang: str | None) -> int:
+                 lang: str | None, *, fill: DemoFill | None = None) -> int:
     """Run the dashboard and the intake API (and, with ``--simulate``, the live simulation)
-    as child processes; stop them all when one ends or on Ctrl-C / SIGTERM."""
+    as child processes; stop them all when the dashboard ends or on Ctrl-C / SIGTERM.
+
+    With ``fill`` (the demo's history still to write, :func:`start_demo`) the dashboard starts
+    at once, the history is written in a background thread of this process, and the API and
+    the simulation start once it is in (so nothing they post is replaced by the demo).
+    """
     import signal
 
-    from gridpulse.api import uvicorn_command
+    procs = [subprocess.Popen(cmd, env=env)]
+    lock = threading.Lock()
+    stopping = threading.Event()
 
-    address = args.address or DEFAULT_ADDRESS
-    print(t("api.api_url", lang, address=address, port=args.api_port), file=sys.stderr)
-    procs = [subprocess.Popen(uvicorn_command(port=args.api_port, address=address), env=env),
-             subprocess.Popen(cmd, env=env)]
-    if getattr(args, "simulate", False):
-        sim = [sys.executable, "-m", "gridpulse", "simulate", "--api",
-               f"http://127.0.0.1:{args.api_port}", "--speed", str(args.speed)]
-        procs.append(subprocess.Popen(sim, env=env))
+    def start_api() -> None:
+        if getattr(args, "no_api", True):
+            return
+        from gridpulse.api import uvicorn_command
+
+        address = args.address or DEFAULT_ADDRESS
+        with lock:
+            if stopping.is_set():
+                return
+            print(t("api.api_url", lang, address=address, port=args.api_port), file=sys.stderr)
+            procs.append(subprocess.Popen(uvicorn_command(port=args.api_port, address=address),
+                                          env=env))
+            if getattr(args, "simulate", False):
+                sim = [sys.executable, "-m", "gridpulse", "simulate", "--api",
+                       f"http://127.0.0.1:{args.api_port}", "--speed", str(args.speed)]
+                procs.append(subprocess.Popen(sim, env=env))
+
+    if fill is None:
+        start_api()
+    else:
+        def background() -> None:
+            if fill.finish():
+                start_api()
+
+        threading.Thread(target=background, name="gridpulse-demo-fill", daemon=True).start()
 
     def stop(*_: Any) -> None:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
+        with lock:
+            stopping.set()
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while procs[1].poll() is None:  # the dashboard decides; a failed API is reported
+        while procs[0].poll() is None:  # the dashboard decides; a failed API is reported
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -284,4 +438,4 @@ def run_with_api(cmd: list[str], env: dict[str, str], args: argparse.Namespace,
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    return int(procs[1].returncode or 0)
+    return int(procs[0].returncode or 0)

@@ -1,4 +1,17 @@
-"""Helpers the browser tests share: waiting for Streamlit to settle, screenshots, locality."""
+"""What the browser tests and the browser benchmarks share: one way to start the dashboard,
+one way to sign a browser in, one way to wait for Streamlit to settle, screenshots.
+
+``tests/e2e/conftest.py`` (the session server), ``tests/e2e/test_hostile.py``,
+``benchmarks/cold_start.py`` and ``benchmarks/screenshots.py`` all start the server with
+:func:`streamlit_server` and wait with :func:`settle`.
+
+Why the waits look at Streamlit's own state rather than sleeping: on a shared machine a rerun
+takes anything from 0.1 to 20 s. Streamlit marks its app element with
+``data-test-script-state`` (``initial`` / ``running`` / ``notRunning``, for its own browser
+tests) and elements of a finished run's predecessor with ``data-stale``; a page has settled
+when the script is not running, nothing is stale or spinning, and no element has been added
+for a short quiet period.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +19,26 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 MAP = "iframe[title='streamlit_folium.st_folium']"
-TIMEOUT_MS = 60_000
+#: Longest wait for one element (a loaded 2-core machine: 8 people share it).
+TIMEOUT_MS = 120_000
+#: Longest wait for a page to settle (a loaded 2-core machine runs a 5 s page in a minute).
+SETTLE_TIMEOUT_S = 180.0
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+#: Seconds the server may take to answer its health check (a loaded 2-core machine).
+START_TIMEOUT_S = 120.0
 
 
 def is_local(url: str, server: str) -> bool:
@@ -21,21 +46,83 @@ def is_local(url: str, server: str) -> bool:
     return url.startswith((server, "data:", "blob:", "about:", "chrome-extension:"))
 
 
-def settle(page, *, quiet_s: float = 1.0) -> None:
-    """Wait until Streamlit has finished the rerun: nothing stale, and no element added for ``quiet_s``."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
+# --------------------------------------------------------------------------- waiting
+
+
+_STATE_JS = ("(() => { const a = document.querySelector(\"[data-testid='stApp']\");"
+             " return a ? a.getAttribute('data-test-script-state') : null; })()")
+_BUSY_JS = ("(() => document.querySelectorAll(\"[data-stale='true'], [data-testid='stSpinner']\")"
+            ".length)()")
+_COUNT_JS = "(() => document.querySelectorAll(\"[data-testid='stElementContainer']\").length)()"
+
+
+def script_state(page: Any) -> str | None:
+    """Streamlit's run state of the app: ``initial``, ``running``, ``notRunning`` (None before
+    the app has mounted)."""
+    return page.evaluate(_STATE_JS)
+
+
+def settle(page: Any, *, quiet_s: float = 1.0, timeout_s: float = SETTLE_TIMEOUT_S) -> float:
+    """Wait until the page has settled; returns the seconds until its last change.
+
+    Settled: the app script is not running (``data-test-script-state``), no element is stale,
+    no spinner shows, and the number of elements has not changed for ``quiet_s``.
+    The quiet period is not part of the returned time. Raises ``TimeoutError`` after
+    ``timeout_s``, naming what was still busy.
+    """
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
     last, calm_since = -1, time.monotonic()
+    state, busy = None, 0
     while time.monotonic() < deadline:
-        n = page.locator("[data-testid='stElementContainer']").count()
-        busy = page.locator("[data-stale='true']").count() > 0
-        if busy or n != last:
+        try:
+            state = page.evaluate(_STATE_JS)
+            busy = page.evaluate(_BUSY_JS)
+            n = page.evaluate(_COUNT_JS)
+        except Exception:  # noqa: BLE001 - a navigation replaced the document: look again
+            state, busy, n = None, 1, -1
+        if state != "notRunning" or busy or n != last:
             last, calm_since = n, time.monotonic()
         elif time.monotonic() - calm_since >= quiet_s:
-            return
-        time.sleep(0.15)
+            return calm_since - t0
+        time.sleep(0.1)
+    raise TimeoutError(f"the page did not settle within {timeout_s:.0f} s "
+                       f"(script state {state!r}, {busy} stale/spinning elements)")
 
 
-def shot(page, artifacts_dir: Path, name: str) -> None:
+def rerun_after(page: Any, action: Any, *, quiet_s: float = 1.0,
+                timeout_s: float = SETTLE_TIMEOUT_S) -> float:
+    """Do ``action()`` (a click, a fill...) and wait for the rerun it starts to finish.
+
+    Streamlit starts the rerun a moment after the event: waiting right away could see the
+    previous run's "not running" state. This waits for the element tree to change or the
+    script to run (at most 2 s: an action may change nothing server-side), then settles.
+    """
+    before = page.evaluate(_COUNT_JS)
+    action()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.0:
+        if page.evaluate(_STATE_JS) == "running" or page.evaluate(_BUSY_JS) \
+                or page.evaluate(_COUNT_JS) != before:
+            break
+        time.sleep(0.05)
+    return settle(page, quiet_s=quiet_s, timeout_s=timeout_s)
+
+
+def wait_for_map(page: Any, *, timeout_s: float = 90.0) -> bool:
+    """Wait until a map frame is on the page and has drawn at least one shape; False when
+    none has within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.locator(MAP).count() > 0:
+            frame = page.frame_locator(MAP).first
+            if frame.locator(".leaflet-overlay-pane path, .leaflet-marker-pane > *").count() > 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def shot(page: Any, artifacts_dir: Path, name: str) -> None:
     """Save a screenshot once two in a row agree (a busy machine may paint map tiles late)."""
     settle(page)
     page.evaluate("document.fonts.ready")
@@ -52,43 +139,132 @@ def shot(page, artifacts_dir: Path, name: str) -> None:
     (artifacts_dir / name).write_bytes(prev)
 
 
-@contextlib.contextmanager
-def streamlit_server(store: str | Path, workdir: Path, **env_extra: str) -> Iterator[str]:
-    """Run ``streamlit run dashboard/app.py`` on a free localhost port over ``store``; yields its URL.
+# --------------------------------------------------------------------------- signing in
 
-    Offline, no basemap (the browser needs nothing beyond the server); ``env_extra`` adds
-    ``GRIDPULSE_*`` settings. The log goes to ``workdir/streamlit.log``.
-    """
-    from gridpulse.commands.serve import streamlit_command
 
+def add_session_cookie(context: Any, server: str, store: str | Path, *,
+                       username: str | None = None, role: str = "admin", scope_code: str = "",
+                       department: str = "", token: str | None = None) -> str:
+    """Sign a browser context in: add the session cookie of ``username`` (default: the test
+    admin, created in ``store`` when missing; :func:`tests._signin.session_token`) for
+    ``server``. Returns the token."""
+    from dashboard._auth import COOKIE
+    from tests._signin import ADMIN, session_token
+
+    value = token or session_token(str(store), username or ADMIN, role=role,
+                                   scope_code=scope_code, department=department)
+    context.add_cookies([{"name": COOKIE, "value": value, "url": server}])
+    return value
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 at the moment of asking (see :func:`streamlit_server`
+    for what happens when someone takes it before the server binds it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
-    (workdir / "home").mkdir(parents=True, exist_ok=True)
-    env.update(GRIDPULSE_STORE=str(store), GRIDPULSE_OFFLINE="1", GRIDPULSE_BASEMAP="none",
-               HOME=str(workdir / "home"), **env_extra)
+        return int(s.getsockname()[1])
+
+
+class Server(str):
+    """A running dashboard: the string is its URL; also its port, process, log and how long it
+    took to start (seconds from starting the process to its first healthy answer)."""
+
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    start_s: float
+
+    def __new__(cls, url: str, *, port: int, proc: subprocess.Popen, log: Path,
+                start_s: float) -> Server:
+        self = super().__new__(cls, url)
+        self.port, self.proc, self.log, self.start_s = port, proc, log, start_s
+        return self
+
+
+def _listening(log: Path, port: int) -> bool:
+    """True once streamlit has written that it serves on ``port`` (it binds, then prints)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return False
+    return f":{port}" in text and "URL:" in text
+
+
+def _start(cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path, port: int,
+           timeout_s: float) -> tuple[subprocess.Popen, float] | None:
+    """Start the server on ``port``; None when the port was taken (streamlit exits at once)."""
+    t0 = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    with open(workdir / "streamlit.log", "w") as log:
-        proc = subprocess.Popen(streamlit_command(port=port, address="127.0.0.1"), cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.3)
-            else:
-                raise RuntimeError(f"streamlit did not start within 60 s; see {log.name}")
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
-            yield url
-        finally:
-            proc.terminate()
+    deadline = t0 + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            if "already in use" in log_path.read_text(errors="replace"):
+                return None
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
+        # the health answer must come from OUR process: another test server may have taken
+        # the port between free_port() and our bind (8 people share this machine)
+        if _listening(log_path, port):
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200 and proc.poll() is None:
+                        return proc, time.monotonic() - t0
+            except OSError:
+                pass
+        time.sleep(0.1)
+    _stop(proc)
+    raise RuntimeError(f"streamlit did not start within {timeout_s:.0f} s; see {log_path}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def streamlit_server(store: str | Path, workdir: Path, *, tree: Path = ROOT,
+                     timeout_s: float = START_TIMEOUT_S, **env_extra: str) -> Iterator[Server]:
+    """Run the dashboard (``gridpulse serve``'s ``streamlit run`` command) over ``store`` on a
+    free localhost port; yields the :class:`Server` (a ``str``: its URL).
+
+    Offline, no basemap (the browser needs nothing beyond the server); ``env_extra`` adds
+    ``GRIDPULSE_*`` settings; ``tree`` serves another checkout of GridPulse (a benchmark's
+    "before"). ``HOME`` is ``workdir/home`` and the log ``workdir/streamlit.log``. When
+    another process takes the port first, it starts again on another port (three tries); it
+    is ready when its own log says it listens and the port answers the health check.
+    """
+    workdir = Path(workdir)
+    (workdir / "home").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
+    env.update(GRIDPULSE_STORE=str(store), GRIDPULSE_OFFLINE="1", GRIDPULSE_BASEMAP="none",
+               HOME=str(workdir / "home"), PYTHONPATH=str(tree), PYTHONUNBUFFERED="1",
+               **env_extra)
+    sys.path.insert(0, str(tree))
+    try:
+        from gridpulse.commands.serve import streamlit_command
+    finally:
+        sys.path.remove(str(tree))
+    log = workdir / "streamlit.log"
+    started = None
+    for _ in range(3):
+        port = free_port()
+        cmd = streamlit_command(port=port, address="127.0.0.1", app=tree / "dashboard" / "app.py")
+        started = _start(cmd, env, tree, log, port, timeout_s)
+        if started is not None:
+            break
+    if started is None:
+        raise RuntimeError(f"no free port after three tries; see {log}")
+    proc, start_s = started
+    try:
+        yield Server(f"http://127.0.0.1:{port}", port=port, proc=proc, log=log, start_s=start_s)
+    finally:
+        _stop(proc)

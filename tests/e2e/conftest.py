@@ -9,33 +9,31 @@ Every page needs sign-in. Each browser context these tests open (the ``page`` fi
 session created in the demo store through :mod:`layers.accounts` is added to the context.
 ``browser.new_context(signed_in=False)`` gives an anonymous visitor;
 ``browser.new_context(token=...)`` another account's session (:func:`tests._signin.session_token`).
+
+No test is re-run on failure: the waits look at Streamlit's own run state
+(:func:`tests.e2e._helpers.settle`), and the server is known to be ours before a test starts
+(:func:`tests.e2e._helpers.streamlit_server`), so a failure is a failure.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
+from tests.e2e._helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    add_session_cookie,
+    free_port,
+    streamlit_server,
+)
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "ROOT", "SignedInBrowser", "_free_port"]
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port  # the name tests/e2e/test_live_intake.py imports
 
 
 @pytest.fixture(scope="session")
@@ -52,41 +50,12 @@ def demo_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(demo_gpkg: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a running ``streamlit run dashboard/app.py``."""
+    """Base URL of a running ``streamlit run dashboard/app.py`` (:func:`streamlit_server`)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
-    from gridpulse.commands.serve import streamlit_command
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
-    env.update(GRIDPULSE_STORE=str(demo_gpkg), GRIDPULSE_OFFLINE="1", GRIDPULSE_BASEMAP="none",
-               GRIDPULSE_WALL_REFRESH_S="5", HOME=str(tmp_path_factory.mktemp("home")))
-    cmd = streamlit_command(port=port, address="127.0.0.1")
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not start within 60 s")
-    if proc.poll() is not None:
-        pytest.fail(f"streamlit exited with {proc.returncode}; see {log.name}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(demo_gpkg, tmp_path_factory.mktemp("server"),
+                          GRIDPULSE_WALL_REFRESH_S="5") as url:
+        yield url
 
 
 class SignedInBrowser:
@@ -99,13 +68,9 @@ class SignedInBrowser:
 
     def new_context(self, *args: object, signed_in: bool = True, token: str | None = None,
                     **kwargs: object) -> object:
-        from dashboard._auth import COOKIE
-        from tests._signin import session_token
-
         ctx = self._browser.new_context(*args, **kwargs)  # type: ignore[attr-defined]
         if signed_in or token:
-            value = token or session_token(self._store)
-            ctx.add_cookies([{"name": COOKIE, "value": value, "url": self._server}])
+            add_session_cookie(ctx, self._server, self._store, token=token)
         return ctx
 
     def __getattr__(self, name: str) -> object:
@@ -138,14 +103,3 @@ def page(browser, server) -> Iterator[object]:
     yield pg
     ctx.close()
 
-
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Browser tests drive a real Streamlit server on a shared 2-core machine: a step can miss its
-    timeout when the machine is loaded. Each e2e test may run up to twice more before it fails;
-    a failure that repeats three times is real. Unit and AppTest tests are never re-run."""
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if Path(str(item.fspath)).resolve().parent == here:
-            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))

@@ -358,8 +358,9 @@ def test_planner_with_hostile_names(watch: Watch, hostile_server: str, artifacts
     _hover(w, "path.gp-bld", limit=20, expect=r"buildings\.(id|compound_id)")
     w.check("planner proposal")
     # pick a compound by clicking a building: its hostile id is shown in the pick panel
-    frame = _map_frames(page)[-1]
     for i in range(8):
+        settle(page)
+        frame = _map_frames(page)[-1]  # a rerun may replace the map's frame: look it up each time
         frame.locator("path.gp-bld").nth(i * 7).click(force=True)
         settle(page)
         if page.get_by_text("已选：小区").count():
