@@ -318,18 +318,29 @@ def tessellate(
     )
 
 
+def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal parts of ``g`` as one (multi)polygon; an empty polygon if it has none."""
+    if g is None or shapely.is_empty(g):
+        return shapely.Polygon()
+    parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts, grid_size=GRID_M)
+
+
 def _prepare_areas(container: shapely.Geometry, areas: NDArray[np.object_], unit: NDArray[np.int64]
                    ) -> tuple[NDArray[np.object_], NDArray[np.int64]]:
     """Walls clipped to the container, made valid and disjoint (an earlier one keeps an overlap),
     snapped to the noding grid; walls left with no area are dropped."""
     areas = shapely.intersection(shapely.make_valid(areas), container, grid_size=GRID_M)
-    out = areas.copy()
+    # an intersection may keep slivers of lower dimension (a wall touching the container's
+    # edge): keep the polygonal parts only, or the overlay below refuses mixed dimensions
+    out = np.array([_polygonal(g) for g in areas], dtype=object)
     for k in range(1, out.size):
         before = shapely.union_all(out[:k], grid_size=GRID_M)
         if shapely.intersects(out[k], before):
-            out[k] = shapely.difference(out[k], before, grid_size=GRID_M)
-    polys = np.array([shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) == 3])
-                      if not shapely.is_empty(g) else g for g in out], dtype=object)
+            out[k] = _polygonal(shapely.difference(out[k], before, grid_size=GRID_M))
+    polys = out
     ok = ~shapely.is_empty(polys) & (shapely.area(polys) > 1.0)
     return polys[ok], unit[ok]
 

@@ -177,3 +177,28 @@ def test_repartition_keeps_a_locked_grid(store, tmp_path, capsys) -> None:
                "--out", str(out), "--lock", f"{frozen},NOPE"])
     err = capsys.readouterr().err
     assert rc == 1 and "NOPE" in err and "cannot lock" in err
+
+
+def test_repartition_with_walls_keeps_every_compound_inside_one_grid(store, tmp_path) -> None:
+    """``--walls``: the compounds layer's wall polygons are the units' outlines, so each
+    compound with homes lies inside exactly one proposed grid and no grid line crosses it."""
+    path, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    out = tmp_path / "walls.gpkg"
+    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+               "--out", str(out), "--seed", "1", "--walls"])
+    assert rc == 0
+    grids = gpd.read_file(out, layer="grids").to_crs(32650)
+    b = layers["buildings"]
+    homes = b[(b["grid_code"].str[:12] == code) & (b["households"] > 0)]
+    walls = layers["compounds"].set_index("id").loc[sorted(set(homes["compound_id"].dropna()))]
+    walls = walls.set_crs(4326, allow_override=True).to_crs(32650) if walls.crs is None else walls.to_crs(32650)
+    assert len(walls) > 0
+    comm = layers["communities"].set_index("code").loc[[code]].to_crs(32650).geometry.iloc[0]
+    for wall in walls.geometry:
+        part = wall.intersection(comm)  # a wall crossing the community line is cut there
+        if part.area < 1.0:
+            continue
+        shares = [g.intersection(part).area / part.area for g in grids.geometry]
+        assert max(shares) > 0.999, shares
+    assert grids["households"].sum() == b[b["grid_code"].str[:12] == code]["households"].sum()
