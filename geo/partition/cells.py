@@ -333,9 +333,15 @@ def _prepare_areas(container: shapely.Geometry, areas: NDArray[np.object_], unit
     areas = np.array([polygonal(g) for g in shapely.make_valid(areas)], dtype=object)
     areas = shapely.intersection(areas, container, grid_size=GRID_M)
     out = np.array([polygonal(g) for g in areas], dtype=object)
-    for k in range(1, out.size):
-        before = shapely.union_all(out[:k], grid_size=GRID_M)
-        if shapely.intersects(out[k], before):
+    # only walls overlapping an earlier one are cut (by the union of those earlier ones): walls
+    # that tile a community merely share edges, so most are left alone
+    a, b = shapely.STRtree(out).query(out, predicate="intersects")
+    earlier = b < a
+    a, b = a[earlier], b[earlier]
+    for k in np.unique(a):
+        prev = b[a == k]
+        before = shapely.union_all(out[prev], grid_size=GRID_M)
+        if shapely.area(shapely.intersection(out[k], before, grid_size=GRID_M)) > 0:
             out[k] = polygonal(shapely.difference(out[k], before, grid_size=GRID_M))
     polys = out
     ok = ~shapely.is_empty(polys) & (shapely.area(polys) > 1.0)
