@@ -179,29 +179,38 @@ def test_repartition_keeps_a_locked_grid(store, tmp_path, capsys) -> None:
     assert rc == 1 and "NOPE" in err and "cannot lock" in err
 
 
-def test_repartition_with_walls_keeps_every_compound_inside_one_grid(store, tmp_path) -> None:
+@pytest.mark.parametrize("scope", ["one", "all"])
+def test_repartition_with_walls_keeps_every_compound_inside_one_grid(store, tmp_path, scope) -> None:
     """``--walls``: the compounds layer's wall polygons are the units' outlines, so each
-    compound with homes lies inside exactly one proposed grid and no grid line crosses it."""
+    compound with homes lies inside exactly one proposed grid and no grid line crosses it; the
+    grids still tile the community (the demo's compounds cover it whole) and count every home."""
     path, layers = store
-    code = layers["communities"]["code"].iloc[0]
+    codes = layers["communities"]["code"].astype(str).tolist()
+    codes = codes[:1] if scope == "one" else codes
     out = tmp_path / "walls.gpkg"
-    rc = main(["--lang", "en", "repartition", "--community", code, "--store", str(path),
+    where = ["--community", codes[0]] if scope == "one" else ["--all"]
+    rc = main(["--lang", "en", "repartition", *where, "--store", str(path),
                "--out", str(out), "--seed", "1", "--walls"])
     assert rc == 0
     grids = gpd.read_file(out, layer="grids").to_crs(32650)
     b = layers["buildings"]
-    homes = b[(b["grid_code"].str[:12] == code) & (b["households"] > 0)]
+    mine = b["grid_code"].str[:12].isin(codes)
+    homes = b[mine & (b["households"] > 0)]
     walls = layers["compounds"].set_index("id").loc[sorted(set(homes["compound_id"].dropna()))]
     walls = walls.set_crs(4326, allow_override=True).to_crs(32650) if walls.crs is None else walls.to_crs(32650)
     assert len(walls) > 0
-    comm = layers["communities"].set_index("code").loc[[code]].to_crs(32650).geometry.iloc[0]
+    comms = layers["communities"].set_index("code").loc[codes].to_crs(32650).geometry
+    comm = shapely.union_all(comms.to_numpy())
     for wall in walls.geometry:
         part = wall.intersection(comm)  # a wall crossing the community line is cut there
         if part.area < 1.0:
             continue
         shares = [g.intersection(part).area / part.area for g in grids.geometry]
         assert max(shares) > 0.999, shares
-    assert grids["households"].sum() == b[b["grid_code"].str[:12] == code]["households"].sum()
+    assert grids["households"].sum() == b[mine]["households"].sum()
+    # the grids tile the communities: no overlaps, no gaps
+    assert grids.area.sum() == pytest.approx(comms.area.sum(), rel=1e-6)
+    assert shapely.union_all(grids.geometry.to_numpy()).symmetric_difference(comm).area < 1.0
 
 
 def test_planner_page_follows_the_same_walls(store) -> None:
