@@ -2,8 +2,10 @@
 
 A residential compound (小区) with a wall polygon is one unit whose cell is the wall polygon
 itself: never split between grids, whatever paths cross it. Its buildings are the rows whose
-``compound_id`` is the compound's id, and the buildings without one whose point lies inside the
-wall; they all go to the container holding most of the wall.
+``compound_id`` is the compound's id, and the buildings not in a walled compound (no id, or an
+id without a wall) whose point lies inside the wall; they all go to the container holding most
+of the wall, provided no container left out of the call could hold more (a wall merely touching
+the chosen community, or lying mostly in a neighbour, does not pull its homes in).
 """
 
 from __future__ import annotations

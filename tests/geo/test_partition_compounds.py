@@ -285,3 +285,17 @@ def test_a_container_covered_by_walls_alone() -> None:
     assert cells[2].symmetric_difference(box(200, 0, 300, 100)).area < 1e-6
     assert {(int(i), int(j)) for i, j in zip(t.adj_i, t.adj_j, strict=True)} == {(0, 1), (1, 2)}
     assert_covers(t, container)
+
+
+def test_a_building_of_a_compound_without_a_wall_inside_a_wall_joins_it() -> None:
+    """C3 names compound GHOST, which has no wall, but stands inside HUAYUAN's wall: nothing but
+    HUAYUAN can have a cell there, so C3 joins it (one unit, one grid, wall whole)."""
+    comm, b, rd, cw = l_world()
+    b.loc[b["id"] == "C3", "compound_id"] = "GHOST"
+    res = repartition(b, comm, roads=rd, band=(250, 400), compounds=cw, rng=np.random.default_rng(0))
+    plan = res.plans[0]
+    unit = [u for u, rows in enumerate(plan.unit_rows) if set(b.loc[rows, "id"]) & {"C0", "C3"}]
+    assert len(unit) == 1 and set(b.loc[plan.unit_rows[unit[0]], "id"]) == {"C0", "C1", "C2", "C3"}
+    assert [len(h) for h in held_by(res, cw)] == [1, 1]
+    assert res.regions["households"].sum() == 640
+    assert_tiles(res, comm)
