@@ -101,6 +101,7 @@ class Params:
     time_limit_s: float = 2.0
     seed: int = 0
     locked: tuple[str, ...] = ()  # current grids that must not change
+    walls: bool = False  # compounds' walls are unsplittable unit outlines (needs Inputs.compounds)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Inputs:
     live: pd.DataFrame
     workers: dict[str, float] | None
     staff: dict[str, dict[str, int]] | None = None  # full-time workers and A/B posts per grid
+    compounds: gpd.GeoDataFrame | None = None  # compound walls touching the scope (None: no layer)
 
 
 def scope_key(v: state.View) -> str:
@@ -130,10 +132,19 @@ def scope_inputs(scope: str) -> Inputs:
     """The inputs of ``scope`` from the store (shared, cached layers)."""
     inputs = inputs_from_layers(scope, state.layer("communities"), state.layer("grids"),
                                 state.layer("buildings"), state.layer("roads"))
+    inputs = replace(inputs, compounds=scope_compounds(inputs.containers, state.layer("compounds")))
     try:
         return replace(inputs, staff=grid_staff(state.layer("workers")))
     except Exception:  # noqa: BLE001 - no workers layer: the staff columns stay empty
         return inputs
+
+
+def scope_compounds(containers: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The compound walls touching ``containers`` (``None`` when the store has none)."""
+    if compounds is None or len(compounds) == 0 or len(containers) == 0:
+        return None
+    hit = np.unique(compounds.sindex.query(containers.geometry.values, predicate="intersects")[1])
+    return compounds.iloc[hit] if hit.size else None
 
 
 def inputs_from_layers(scope: str, communities: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
@@ -236,6 +247,7 @@ def run_plan(inputs: Inputs, params: Params) -> PlanModel:
         street_weight=params.street_weight, time_limit_s=params.time_limit_s,
         rng=np.random.default_rng(params.seed), report_outside=False,
         locked=params.locked, current_regions=inputs.current if params.locked else None,
+        compounds=inputs.compounds if params.walls else None,
     )
     engine_s = time.perf_counter() - t0
     model = build_model(inputs, params, res)

@@ -37,6 +37,7 @@ with st.sidebar:
     w_disrupt = st.slider(tp("params.disruption"), 0.0, 5.0, 1.0, step=0.1, key="pl_w_disrupt")
     w_street = st.slider(tp("params.streets"), 0.0, 5.0, 0.5, step=0.1, key="pl_w_street")
     time_limit = st.slider(tp("params.time_limit"), 0.5, 10.0, 2.0, step=0.5, key="pl_time")
+    walls_slot = st.empty()  # shown once the scope's compounds are known
     lock_slot = st.empty()  # filled once the scope's grids are known
     run = st.button(tp("params.run"), type="primary", key="pl_run", width="stretch",
                     icon=":material/play_arrow:")
@@ -58,10 +59,12 @@ locked = lock_slot.multiselect(t("planner2.page.lock", lang), sorted(grid_names)
                                help=t("planner2.page.lock_help", lang),
                                placeholder=t("planner2.page.lock_placeholder", lang),
                                format_func=lambda c: f"{grid_names.get(c, c)} · {c}")
+walls = inputs.compounds is not None and walls_slot.checkbox(
+    t("walls.page.follow", lang), value=True, key="pl_walls", help=t("walls.page.follow_help", lang))
 params = pl.Params(balance=balance, lo=float(lo), hi=float(hi), radius_m=float(radius),
                    compactness_weight=float(w_compact), disruption_weight=float(w_disrupt),
                    street_weight=float(w_street), time_limit_s=float(time_limit),
-                   locked=tuple(sorted(locked)))
+                   locked=tuple(sorted(locked)), walls=bool(walls))
 
 if run:
     if params.lo > params.hi:

@@ -2,8 +2,10 @@
 
 A residential compound (小区) with a wall polygon is one unit whose cell is the wall polygon
 itself: never split between grids, whatever paths cross it. Its buildings are the rows whose
-``compound_id`` is the compound's id, and the buildings without one whose point lies inside the
-wall; they all go to the container holding most of the wall.
+``compound_id`` is the compound's id, and the buildings not in a walled compound (no id, or an
+id without a wall) whose point lies inside the wall; they all go to the container holding most
+of the wall, provided no container left out of the call could hold more (a wall merely touching
+the chosen community, or lying mostly in a neighbour, does not pull its homes in).
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
+
+from geo.partition._pieces import polygonal
+
+#: A wall's part in a container smaller than this (m²) is no part of it (a shared edge).
+MIN_WALL_M2 = 1.0
 
 #: Columns a compounds layer may name its id with, in order of preference.
 ID_COLUMNS = ("id", "compound_id", "code")
@@ -64,25 +71,34 @@ def attach(
     """
     col = id_column(compounds)
     ids = compounds[col].astype("string").to_numpy(dtype=object)
-    walls = shapely.make_valid(compounds.geometry.to_numpy())
+    walls = np.array([polygonal(g) for g in shapely.make_valid(compounds.geometry.to_numpy())], dtype=object)
     group = group.copy()
     cont = cont.copy()
-    # buildings without a compound inside a wall join it (the first wall listed holding them)
-    free = np.flatnonzero(pd.isna(pd.Series(group, dtype=object)).to_numpy())
+    # buildings not in a walled compound (no compound, or one without a wall) whose point lies
+    # inside a wall join it (the first wall listed holding them): a wall is one unit's outline,
+    # so nothing else can have a cell inside it
+    walled = set(str(x) for x in ids)
+    free = np.flatnonzero([g is None or pd.isna(g) or str(g) not in walled for g in group])
     if free.size:
         pi, wi = shapely.STRtree(walls).query(pts[free], predicate="intersects")
         got = np.full(free.size, -1, dtype=np.int64)
         got[pi[::-1]] = wi[::-1]
         has = got >= 0
         group[free[has]] = ids[got[has]]
-    # each wall's container: the one holding most of it
+    # each wall's container: the one holding most of it, and only when no container left out of
+    # the call could hold more (the part outside every given container is smaller); a wall that
+    # merely touches a container, or lies mostly outside them, does not pull its buildings in
     wi, ci = shapely.STRtree(containers).query(walls, predicate="intersects")
     home = {}
     if wi.size:
         ov = shapely.area(shapely.intersection(walls[wi], containers[ci]))
+        inside = np.bincount(wi, weights=ov, minlength=walls.size)
+        outside = np.maximum(shapely.area(walls) - inside, 0.0)
         order = np.lexsort((-ov, wi))
         first = np.r_[True, wi[order][1:] != wi[order][:-1]]
-        home = {str(ids[w]): int(c) for w, c in zip(wi[order][first], ci[order][first], strict=True)}
+        w_best, c_best, ov_best = wi[order][first], ci[order][first], ov[order][first]
+        ok = (ov_best > MIN_WALL_M2) & (ov_best >= outside[w_best])
+        home = {str(ids[w]): int(c) for w, c in zip(w_best[ok], c_best[ok], strict=True)}
     for r in np.flatnonzero([g is not None and str(g) in home for g in group]):
         cont[r] = home[str(group[r])]
     return group, cont, ids, walls

@@ -14,6 +14,19 @@ GRID_M = 0.01  # noding precision (1 cm)
 MIN_PIECE_M2 = 0.01
 
 
+def polygonal(g: shapely.Geometry | None) -> shapely.Geometry:
+    """The polygonal parts of ``g`` as one (Multi)Polygon (an empty Polygon if none): what
+    ``make_valid`` or an intersection leaves of a wall may hold lines or points (a spike, an edge
+    shared with a container), which overlays refuse to mix with polygons."""
+    if g is None or shapely.is_empty(g):
+        return shapely.Polygon()
+    parts = shapely.get_parts(g)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    if parts.size == 0:
+        return shapely.Polygon()
+    return parts[0] if parts.size == 1 else shapely.union_all(parts, grid_size=GRID_M)
+
+
 def components_per_label(lab: NDArray[np.int64], pi: NDArray[np.int64], pj: NDArray[np.int64],
                           k: int) -> NDArray[np.int64]:
     n = lab.size
@@ -63,6 +76,9 @@ def point_pieces(
     xy = jitter_duplicates(xy)
     pts = shapely.points(xy)
     blk = locate(pts, blocks)
+    if (blk < 0).any():  # no blocks at all: these points have no piece (callers place them first)
+        ok = blk >= 0
+        xy, point_unit, blk = xy[ok], point_unit[ok], blk[ok]
     order = np.argsort(blk, kind="stable")
     b_sorted = blk[order]
     ublk, dense, counts = np.unique(b_sorted, return_inverse=True, return_counts=True)

@@ -30,6 +30,7 @@ from geo.partition._pieces import (
     outside,
     point_pieces,
     polygon_pieces,
+    polygonal,
     prepare_footprints,
     reassign_strays,
     shared_segments,
@@ -186,6 +187,7 @@ def tessellate(
                                 np.asarray(area_unit, dtype=np.int64))
         if ar.size:
             rest_area = shapely.difference(container, shapely.union_all(ar), grid_size=GRID_M)
+            all_xy, all_unit = np.asarray(point_xy, float), np.asarray(point_unit, np.int64)
             keep_pt = ~np.isin(np.asarray(point_unit, np.int64), au)
             point_xy = np.asarray(point_xy, float)[keep_pt]
             point_unit = np.asarray(point_unit, np.int64)[keep_pt]
@@ -219,6 +221,9 @@ def tessellate(
                 shapely.difference(blocks, shapely.union_all(ar), grid_size=GRID_M), return_index=True)
             ok = (shapely.get_type_id(work) == 3) & (shapely.area(work) > MIN_PIECE_M2)
             work, work_block = work[ok], work_block[ok]
+            work, work_block, point_xy, point_unit, ar, au = _place_strays(
+                blocks, work, work_block, np.asarray(point_xy, float), np.asarray(point_unit, np.int64),
+                all_xy, all_unit, ar, au)
         geoms, units, bids = point_pieces(work, np.asarray(point_xy, float),
                                           np.asarray(point_unit, np.int64))
         if fps is not None and fps.size:
@@ -322,16 +327,64 @@ def _prepare_areas(container: shapely.Geometry, areas: NDArray[np.object_], unit
                    ) -> tuple[NDArray[np.object_], NDArray[np.int64]]:
     """Walls clipped to the container, made valid and disjoint (an earlier one keeps an overlap),
     snapped to the noding grid; walls left with no area are dropped."""
-    areas = shapely.intersection(shapely.make_valid(areas), container, grid_size=GRID_M)
-    out = areas.copy()
-    for k in range(1, out.size):
-        before = shapely.union_all(out[:k], grid_size=GRID_M)
-        if shapely.intersects(out[k], before):
-            out[k] = shapely.difference(out[k], before, grid_size=GRID_M)
-    polys = np.array([shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) == 3])
-                      if not shapely.is_empty(g) else g for g in out], dtype=object)
+    # make_valid may leave lines (a spike) and an intersection lines or points (a wall sharing an
+    # edge with the container): keep the polygonal parts only, before and after, or the overlays
+    # refuse mixed dimensions
+    areas = np.array([polygonal(g) for g in shapely.make_valid(areas)], dtype=object)
+    areas = shapely.intersection(areas, container, grid_size=GRID_M)
+    out = np.array([polygonal(g) for g in areas], dtype=object)
+    # only walls overlapping an earlier one are cut (by the union of those earlier ones): walls
+    # that tile a community merely share edges, so most are left alone
+    a, b = shapely.STRtree(out).query(out, predicate="intersects")
+    earlier = b < a
+    a, b = a[earlier], b[earlier]
+    for k in np.unique(a):
+        prev = b[a == k]
+        before = shapely.union_all(out[prev], grid_size=GRID_M)
+        if shapely.area(shapely.intersection(out[k], before, grid_size=GRID_M)) > 0:
+            out[k] = polygonal(shapely.difference(out[k], before, grid_size=GRID_M))
+    polys = out
     ok = ~shapely.is_empty(polys) & (shapely.area(polys) > 1.0)
     return polys[ok], unit[ok]
+
+
+def _place_strays(
+    blocks: NDArray[np.object_], work: NDArray[np.object_], work_block: NDArray[np.int64],
+    xy: NDArray[np.float64], unit: NDArray[np.int64], all_xy: NDArray[np.float64],
+    all_unit: NDArray[np.int64], ar: NDArray[np.object_], au: NDArray[np.int64],
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]:
+    """Give every point outside the walls' units a place in ``work`` (the blocks' parts outside
+    the walls).
+
+    A point may lie inside a wall that is not its unit's (its own wall was drawn inside another
+    and lost its area, or the data disagree). It moves to the nearest point of ``work``, so its
+    unit gets a cell beside the wall. With no ground outside the walls at all, the walls holding
+    such points are shared instead: each becomes ``work`` (cut by the blocks) for its own
+    compound's points and the strays, and is no longer a whole cell.
+    """
+    if xy.size == 0:
+        return work, work_block, xy, unit, ar, au
+    pts = shapely.points(xy)
+    inside = np.zeros(xy.shape[0], dtype=bool)
+    if work.size:
+        inside[shapely.STRtree(work).query(pts, predicate="intersects")[0]] = True
+    stray = np.flatnonzero(~inside)
+    if stray.size == 0:
+        return work, work_block, xy, unit, ar, au
+    if work.size:
+        _, near = shapely.STRtree(work).query_nearest(pts[stray], all_matches=False)
+        line = shapely.shortest_line(pts[stray], work[near])
+        xy = xy.copy()
+        xy[stray] = shapely.get_coordinates(line)[1::2]  # the end on the piece
+        return work, work_block, xy, unit, ar, au
+    hold = np.unique(locate(pts[stray], ar))
+    ag, ai, ab = polygon_pieces(blocks, ar[hold])
+    work, work_block = ag[0], ab[0]
+    back = np.isin(all_unit, au[hold][au[hold] >= 0])
+    xy = np.concatenate([xy, all_xy[back]])
+    unit = np.concatenate([unit, all_unit[back]])
+    rest = np.setdiff1d(np.arange(ar.size), hold)
+    return work, work_block, xy, unit, ar[rest], au[rest]
 
 
 def _wall_pieces(

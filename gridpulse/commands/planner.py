@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help=h("help_seed"))
     p.add_argument("--time-limit-s", type=float, default=None, help=h("help_time"))
     p.add_argument("--max-steps", type=int, default=None, help=h("help_steps"))
+    p.add_argument("--walls", action="store_true", help=t("planner2.cli.help_walls", lang))
     p.add_argument("--lock", action="append", default=None, metavar="CODE[,CODE]",
                    help=t("planner2.cli.help_lock", lang))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
@@ -221,13 +222,17 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
             if missing:
                 _say("planner2.cli.lock_unknown", lang, err=True, codes=", ".join(missing))
                 return 1
+        compounds = None
+        if args.level == "grid" and getattr(args, "walls", False) and store.has_layer("compounds"):
+            compounds = _read(store, "compounds", lang, bbox=bbox)
+            compounds = compounds if len(compounds) else None
         try:
             res = repartition(
                 units, containers, roads=roads, level=args.level, balance=balance, band=band,
                 radius_m=args.radius_m, group_col=group_col, current_col=current_col,
                 current_workers=workers, staff=staff, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
                 rng=np.random.default_rng(args.seed), report_outside=False,
-                locked=locked, current_regions=current_regions,
+                locked=locked, current_regions=current_regions, compounds=compounds,
             )
         except PartitionInputError as exc:
             _say("planner.cli.failed", lang, err=True, error=exc)

@@ -177,3 +177,79 @@ def test_repartition_keeps_a_locked_grid(store, tmp_path, capsys) -> None:
                "--out", str(out), "--lock", f"{frozen},NOPE"])
     err = capsys.readouterr().err
     assert rc == 1 and "NOPE" in err and "cannot lock" in err
+
+
+@pytest.mark.parametrize("scope", ["one", "all"])
+def test_repartition_with_walls_keeps_every_compound_inside_one_grid(store, tmp_path, scope) -> None:
+    """``--walls``: the compounds layer's wall polygons are the units' outlines, so each
+    compound with homes lies inside exactly one proposed grid and no grid line crosses it; the
+    grids still tile the community (the demo's compounds cover it whole) and count every home."""
+    path, layers = store
+    codes = layers["communities"]["code"].astype(str).tolist()
+    codes = codes[:1] if scope == "one" else codes
+    out = tmp_path / "walls.gpkg"
+    where = ["--community", codes[0]] if scope == "one" else ["--all"]
+    rc = main(["--lang", "en", "repartition", *where, "--store", str(path),
+               "--out", str(out), "--seed", "1", "--walls"])
+    assert rc == 0
+    grids = gpd.read_file(out, layer="grids").to_crs(32650)
+    b = layers["buildings"]
+    mine = b["grid_code"].str[:12].isin(codes)
+    homes = b[mine & (b["households"] > 0)]
+    walls = layers["compounds"].set_index("id").loc[sorted(set(homes["compound_id"].dropna()))]
+    walls = walls.set_crs(4326, allow_override=True).to_crs(32650) if walls.crs is None else walls.to_crs(32650)
+    assert len(walls) > 0
+    comms = layers["communities"].set_index("code").loc[codes].to_crs(32650).geometry
+    comm = shapely.union_all(comms.to_numpy())
+    for wall in walls.geometry:
+        part = wall.intersection(comm)  # a wall crossing the community line is cut there
+        if part.area < 1.0:
+            continue
+        shares = [g.intersection(part).area / part.area for g in grids.geometry]
+        assert max(shares) > 0.999, shares
+    assert grids["households"].sum() == b[mine]["households"].sum()
+    # the grids tile the communities: no overlaps, no gaps
+    assert grids.area.sum() == pytest.approx(comms.area.sum(), rel=1e-6)
+    assert shapely.union_all(grids.geometry.to_numpy()).symmetric_difference(comm).area < 1.0
+
+
+def test_planner_page_follows_the_same_walls(store) -> None:
+    """The planner page's run (a thin caller of the same ``repartition``): with "follow compound
+    walls" on, each compound with homes is one unit whose cell is its wall (clipped to the
+    community); off, the cells are Voronoi pieces and some differ from the walls. The roads are
+    left out: the demo's streets and paths run along the walls, so with them the blocks alone
+    already draw the walls."""
+    from dataclasses import replace
+
+    from dashboard import _planner as pl
+
+    _, layers = store
+    code = layers["communities"]["code"].iloc[0]
+    inputs = pl.inputs_from_layers(f"com:{code}", layers["communities"], layers["grids"],
+                                   layers["buildings"], layers["roads"])
+    inputs = replace(inputs, compounds=pl.scope_compounds(inputs.containers, layers["compounds"]), roads=None)
+    assert inputs.compounds is not None and len(inputs.compounds) > 0
+    assert pl.scope_compounds(inputs.containers, layers["compounds"].iloc[:0]) is None
+    comm = inputs.containers.geometry.iloc[0]
+
+    def wall_gaps(params: pl.Params) -> list[float]:
+        model = pl.run_plan(inputs, params)
+        assert model.buildings["households"].sum() == inputs.units["households"].sum()
+        walls = inputs.compounds.set_index("id")
+        out = []
+        for cid, rows in model.buildings.groupby("compound_id"):
+            if rows["households"].sum() == 0 or cid not in walls.index:
+                continue
+            units = rows["unit"].unique()
+            assert len(units) == 1, cid  # a compound is one unit either way
+            wall = gpd.GeoSeries([walls.geometry[cid].intersection(comm)], crs=4326).to_crs(model.metric).iloc[0]
+            if wall.area < 1.0:
+                continue
+            c, cell = model.units[int(units[0])]
+            out.append(model.cells[c][cell].symmetric_difference(wall).area / wall.area)
+        return out
+
+    on = wall_gaps(pl.Params(walls=True, time_limit_s=0.5))
+    assert on and max(on) < 1e-3
+    off = wall_gaps(pl.Params(walls=False, time_limit_s=0.5))
+    assert max(off) > 0.05

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from shapely import LineString, box
 
 from geo.partition import PartitionInputError, repartition
+from geo.partition.cells import tessellate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_partition_real import _shift, footprint, world  # noqa: E402
@@ -182,3 +183,119 @@ def test_walls_the_same_seed_gives_the_same_bytes() -> None:
             for _ in range(2)]
     assert plan_digest(runs[0]) == plan_digest(runs[1])
     assert runs[0].search["stopped_by_time"] == []
+
+
+# --- walls at the edge, strays, containers covered by walls (the small demo's failures) ---
+
+NO_LINES = np.zeros(0, dtype=object)
+
+
+def cells_of(t) -> dict[int, shapely.Geometry]:
+    return {int(u): shapely.union_all(t.pieces[t.piece_unit == u]) for u in np.unique(t.piece_unit)}
+
+
+def assert_covers(t, container) -> None:
+    assert shapely.area(t.pieces).sum() == pytest.approx(container.area, rel=1e-9)  # no overlaps
+    assert shapely.union_all(t.pieces).symmetric_difference(container).area < 1e-6  # no gaps
+
+
+def test_a_wall_touching_the_community_in_a_line_pulls_nothing_in() -> None:
+    """A 200 x 100 community fully covered by two walls (as the demo's compounds tile their
+    community); the neighbour's wall NEXT touches its east edge in a line, with 90 households
+    outside. NEXT's homes stay out (they belong to the neighbour), the walls are the cells."""
+    rows = [{"id": "A0", "households": 40, "compound_id": "A", "geometry": footprint(40, 50)},
+            {"id": "A1", "households": 30, "compound_id": "A", "geometry": footprint(70, 30)},
+            {"id": "B0", "households": 50, "compound_id": "B", "geometry": footprint(150, 50)},
+            {"id": "N0", "households": 90, "compound_id": "NEXT", "geometry": footprint(250, 50)}]
+    comm, b, rd = world(box(0, 0, 200, 100), rows, [{"kind": "path",
+                                                     "geometry": LineString([(100, -10), (100, 110)])}])
+    cw = walls([{"id": "A", "geometry": box(0, 0, 100, 100)}, {"id": "B", "geometry": box(100, 0, 200, 100)},
+                {"id": "NEXT", "geometry": box(200, 0, 300, 100)}])
+    res = repartition(b, comm, roads=rd, band=(20, 200), compounds=cw, rng=np.random.default_rng(0),
+                      report_outside=False)
+    assert res.regions["households"].sum() == 120
+    assert res.assignment[b["id"].eq("N0").to_numpy()].isna().all()
+    held = held_by(res, cw.iloc[:2])
+    assert [len(h) for h in held] == [1, 1]
+    assert_tiles(res, comm)
+
+
+def test_a_wall_with_a_spike_on_the_edge_keeps_its_polygon() -> None:
+    """``make_valid`` turns a wall with a spike along the container's edge into a polygon and a
+    line; the line is dropped (no mixed-dimension overlay), the polygon is the cell."""
+    container = box(0, 0, 200, 100)
+    spiky = shapely.Polygon([(0, 0), (100, 0), (100, 100), (0, 100), (0, 50), (-30, 50), (0, 50)])
+    t = tessellate(container, street_lines=NO_LINES, barrier_lines=NO_LINES,
+                   point_xy=np.array([[50.0, 50.0], [150.0, 50.0]]), point_unit=np.array([0, 1]),
+                   areas=np.array([spiky], dtype=object), area_unit=np.array([0]), n_units=2)
+    cells = cells_of(t)
+    assert cells[0].symmetric_difference(box(0, 0, 100, 100)).area < 1e-6
+    assert cells[1].symmetric_difference(box(100, 0, 200, 100)).area < 1e-6
+    assert_covers(t, container)
+
+
+def test_a_building_inside_a_foreign_wall_gets_a_cell_beside_it() -> None:
+    """Unit 1's wall is drawn inside unit 0's (listed first, it keeps the overlap), so unit 1's
+    point (x = 20) lies outside every piece of ground outside the walls: it moves to the nearest
+    one (x = 100, the east block's edge) and shares that block with unit 2 (x = 120) at x = 110;
+    wall 0 stays whole. (Left at x = 20, its Voronoi cell would end at x = 70, outside the block:
+    no cell at all.)"""
+    container = box(0, 0, 200, 100)
+    t = tessellate(container, street_lines=NO_LINES, barrier_lines=NO_LINES,
+                   point_xy=np.array([[50.0, 50.0], [20.0, 50.0], [120.0, 50.0]]),
+                   point_unit=np.array([0, 1, 2]),
+                   areas=np.array([box(0, 0, 100, 100), box(10, 40, 30, 60)], dtype=object),
+                   area_unit=np.array([0, 1]), n_units=3)
+    cells = cells_of(t)
+    assert cells[0].symmetric_difference(box(0, 0, 100, 100)).area < 1e-6
+    assert cells[1].symmetric_difference(box(100, 0, 110, 100)).area < 1e-6
+    assert cells[2].symmetric_difference(box(110, 0, 200, 100)).area < 1e-6
+    assert_covers(t, container)
+
+
+def test_a_container_covered_by_walls_shares_the_wall_holding_a_stray() -> None:
+    """No ground outside the walls: wall 0 (unit 0) and an empty compound's wall (no unit) cover
+    the container, and unit 1 (no wall) has its building inside the empty compound. The empty
+    compound's wall is shared with unit 1 (unit 1 takes it whole), wall 0 stays unit 0's."""
+    container = box(0, 0, 200, 100)
+    t = tessellate(container, street_lines=NO_LINES, barrier_lines=NO_LINES,
+                   point_xy=np.array([[50.0, 50.0], [150.0, 50.0]]), point_unit=np.array([0, 1]),
+                   areas=np.array([box(0, 0, 100, 100), box(100, 0, 200, 100)], dtype=object),
+                   area_unit=np.array([0, -1]), n_units=2)
+    cells = cells_of(t)
+    assert cells[0].symmetric_difference(box(0, 0, 100, 100)).area < 1e-6
+    assert cells[1].symmetric_difference(box(100, 0, 200, 100)).area < 1e-6
+    assert t.n_cells == 2
+    assert_covers(t, container)
+
+
+def test_a_container_covered_by_walls_alone() -> None:
+    """Walls cover the container and every unit is a wall: each wall is its cell, the empty
+    compound a filler, and they touch."""
+    container = box(0, 0, 300, 100)
+    t = tessellate(container, street_lines=np.array([LineString([(150, -5), (150, 105)])], dtype=object),
+                   barrier_lines=NO_LINES,
+                   point_xy=np.array([[50.0, 50.0], [150.0, 50.0]]), point_unit=np.array([0, 1]),
+                   areas=np.array([box(0, 0, 100, 100), box(100, 0, 200, 100), box(200, 0, 300, 100)],
+                                  dtype=object),
+                   area_unit=np.array([0, 1, -1]), n_units=2)
+    cells = cells_of(t)
+    assert t.n_cells == 3
+    assert cells[1].symmetric_difference(box(100, 0, 200, 100)).area < 1e-6  # the street does not cut it
+    assert cells[2].symmetric_difference(box(200, 0, 300, 100)).area < 1e-6
+    assert {(int(i), int(j)) for i, j in zip(t.adj_i, t.adj_j, strict=True)} == {(0, 1), (1, 2)}
+    assert_covers(t, container)
+
+
+def test_a_building_of_a_compound_without_a_wall_inside_a_wall_joins_it() -> None:
+    """C3 names compound GHOST, which has no wall, but stands inside HUAYUAN's wall: nothing but
+    HUAYUAN can have a cell there, so C3 joins it (one unit, one grid, wall whole)."""
+    comm, b, rd, cw = l_world()
+    b.loc[b["id"] == "C3", "compound_id"] = "GHOST"
+    res = repartition(b, comm, roads=rd, band=(250, 400), compounds=cw, rng=np.random.default_rng(0))
+    plan = res.plans[0]
+    unit = [u for u, rows in enumerate(plan.unit_rows) if set(b.loc[rows, "id"]) & {"C0", "C3"}]
+    assert len(unit) == 1 and set(b.loc[plan.unit_rows[unit[0]], "id"]) == {"C0", "C1", "C2", "C3"}
+    assert [len(h) for h in held_by(res, cw)] == [1, 1]
+    assert res.regions["households"].sum() == 640
+    assert_tiles(res, comm)
