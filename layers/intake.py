@@ -25,6 +25,10 @@ Errors are :class:`IntakeError` (an HTTP status and :class:`~layers.report.Issue
 catalogue keys), rendered by :meth:`IntakeError.to_json` as
 ``{"errors": [{"code", "message", "row", "column", "fix"}]}`` in zh or en.
 
+Layout: the basics (limits, clock, :class:`IntakeError`, grid index, parsing) live in
+:mod:`layers._intake_base`, GPS fixes batches in :mod:`layers._intake_fixes` and idempotency
+keys in :mod:`layers._intake_idem`; every public name is re-exported here.
+
 Examples
 --------
 >>> [s["service_code"] for s in services("en")][:3]
@@ -37,12 +41,9 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -51,216 +52,45 @@ import pandas as pd
 import shapely
 
 from layers import taxonomy
+from layers._intake_base import (
+    _E,
+    DEFAULT_DAYS,
+    DUPLICATE_HOURS,
+    DUPLICATE_RADIUS_M,
+    MAX_FIXES,
+    MAX_REQUESTS,
+    Created,
+    GridIndex,
+    IntakeError,
+    _number,
+    _text,
+    grid_index,
+    issue_json,
+    metres_between,
+    new_request_id,
+    now_local,
+    parse_time,
+    refusal_json,
+    services,
+)
+from layers._intake_fixes import (
+    post_fixes,
+)
+from layers._intake_idem import (
+    Outcome,
+    _idem_key,
+    claim,
+    complete,
+    fingerprint,
+    idempotent,
+    release,
+)
 from layers._records import IDEMPOTENCY
-from layers.errors import GridPulseError, StoreError
+from layers.errors import StoreError
 from layers.i18n import normalize_lang
 from layers.permissions import Account, PermissionDenied, can, filter_frame, require
 from layers.report import Issue
 from layers.schema import SOURCES
-
-#: A new case is flagged as a likely duplicate of an open case of the same category this
-#: close (metres) ...
-DUPLICATE_RADIUS_M = 150.0
-#: ... received at most this long before it (hours).
-DUPLICATE_HOURS = 3.0
-#: At most this many fixes in one call.
-MAX_FIXES = 5000
-#: ``GET requests`` returns at most this many (Open311's customary page size).
-MAX_REQUESTS = 1000
-#: Without dates ``GET requests`` covers this many days back (as the specification suggests).
-DEFAULT_DAYS = 90
-
-_E = "api.error."
-_EARTH_M = 6_371_008.8
-
-
-def now_local() -> pd.Timestamp:
-    """The real clock, naive local time (Asia/Shanghai) like every time in the store."""
-    return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None)
-
-
-# -- errors ------------------------------------------------------------------------------------
-
-
-class IntakeError(GridPulseError, ValueError):
-    """A request was refused; nothing changed. ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, issues: Sequence[Issue], *, status: int = 422) -> None:
-        self.issues = list(issues)
-        self.status = status
-        first = self.issues[0] if self.issues else None
-        super().__init__(first.code if first else "engines.report", **(first.params if first else {}))
-
-    def message(self, lang: str | None = None) -> str:
-        """Every issue, in ``lang``."""
-        return "; ".join(i.message(lang) for i in self.issues)
-
-    @classmethod
-    def one(cls, code: str, *, status: int = 422, row: int | None = None,
-            column: str | None = None, **params: Any) -> IntakeError:
-        """An error with one issue (``code`` a catalogue key; ``api.error.`` is prepended
-        to a bare name)."""
-        key = code if "." in code else _E + code
-        return cls([Issue("error", key, None, row, column, params)], status=status)
-
-    def to_json(self, lang: str | None = None) -> dict[str, Any]:
-        """``{"errors": [{"code", "message", "row", "column", "fix"}]}`` in ``lang``."""
-        return {"errors": [issue_json(i, lang) for i in self.issues]}
-
-
-def issue_json(issue: Issue, lang: str | None = None) -> dict[str, Any]:
-    """One issue as the API shows it (``row`` is the 0-based position in the posted list)."""
-    return {"code": issue.code, "message": issue.message(lang), "row": issue.row,
-            "column": issue.column, "fix": issue.fix(lang)}
-
-
-def refusal_json(error: Exception, lang: str | None = None) -> dict[str, Any]:
-    """A :class:`PermissionDenied` or :class:`~layers.workflow.IllegalTransitionError` (or any
-    error with ``key``/``message``/``fix``) in the API's error shape."""
-    if isinstance(error, GridPulseError):
-        key, msg, fix = error.key, error.message(lang), error.fix(lang)
-    else:
-        key, msg, fix = type(error).__name__, str(error), None
-    return {"errors": [{"code": key, "message": msg, "row": None, "column": None, "fix": fix}]}
-
-
-# -- services ----------------------------------------------------------------------------------
-
-
-def services(lang: str | None = None) -> list[dict[str, Any]]:
-    """The whistle list's 45 items as Open311 GeoReport v2 services (``GET services``)."""
-    zh = normalize_lang(lang) == "zh"
-    out = []
-    for item in taxonomy.ITEMS.values():
-        cat = taxonomy.CATEGORIES[item.category_code]
-        out.append({
-            "service_code": item.code,
-            "service_name": item.name_zh if zh else item.name_en,
-            "description": f"{cat.name_zh if zh else cat.name_en} · "
-                           f"{item.name_zh if zh else item.name_en}",
-            "metadata": False,
-            "type": "realtime",
-            "keywords": ", ".join([item.name_zh, item.name_en]),
-            "group": cat.name_zh if zh else cat.name_en,
-        })
-    return out
-
-
-# -- placing points in grids -------------------------------------------------------------------
-
-
-@dataclass
-class GridIndex:
-    """Comprehensive grids of a store, for placing a point (built once, reused per request)."""
-
-    codes: np.ndarray
-    geoms: np.ndarray
-    tree: shapely.STRtree
-
-    @classmethod
-    def from_store(cls, store: Any) -> GridIndex:
-        """The store's grids (comprehensive ones first, so they win where grids overlap)."""
-        if not store.has_layer("grids"):
-            return cls(np.array([], dtype=object), np.array([], dtype=object),
-                       shapely.STRtree([]))
-        g = store.read("grids", columns=["code", "kind"])
-        g = g.assign(_o=(g["kind"] != "comprehensive").astype(int)).sort_values(["_o", "code"])
-        geoms = g.geometry.to_numpy()
-        return cls(g["code"].astype(str).to_numpy(dtype=object), geoms, shapely.STRtree(geoms))
-
-    def locate(self, lon: float, lat: float) -> str | None:
-        """The code of the grid containing ``(lon, lat)``, or ``None``."""
-        hits = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
-        return str(self.codes[int(np.min(hits))]) if len(hits) else None
-
-
-_GRID_CACHE: dict[str, tuple[float, GridIndex]] = {}
-_GRID_LOCK = threading.Lock()
-
-
-def grid_index(store: Any, *, max_age_s: float = 60.0) -> GridIndex:
-    """:class:`GridIndex` of ``store``, rebuilt at most every ``max_age_s`` seconds."""
-    import time
-
-    with _GRID_LOCK:
-        hit = _GRID_CACHE.get(store.url)
-        if hit is not None and time.monotonic() - hit[0] < max_age_s:
-            return hit[1]
-    idx = GridIndex.from_store(store)
-    with _GRID_LOCK:
-        _GRID_CACHE[store.url] = (time.monotonic(), idx)
-    return idx
-
-
-def metres_between(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> np.ndarray:
-    """Great-circle distance in metres (haversine; arrays broadcast)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
-
-
-# -- parsing -----------------------------------------------------------------------------------
-
-
-def _text(v: Any) -> str | None:
-    if v is None:
-        return None
-    s = str(v).strip()
-    return s or None
-
-
-def parse_time(value: Any, field_name: str, *, row: int | None = None) -> pd.Timestamp:
-    """A W3C/ISO date-time (with offset, or naive local time) as naive Asia/Shanghai time."""
-    try:
-        ts = pd.Timestamp(str(value).strip())
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if ts is pd.NaT or pd.isna(ts):
-        raise IntakeError.one("bad_datetime", field=field_name, value=str(value)[:60],
-                              row=row, column=field_name)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
-    return ts
-
-
-def _number(payload: Mapping[str, Any], names: Sequence[str], issues: list[Issue],
-            row: int | None = None) -> float | None:
-    name = next((n for n in names if _text(payload.get(n)) is not None), None)
-    if name is None:
-        issues.append(Issue("error", _E + "missing_field", None, row, names[0],
-                            {"field": names[0]}))
-        return None
-    try:
-        x = float(str(payload[name]).strip())
-    except ValueError:
-        x = float("nan")
-    if not np.isfinite(x):
-        issues.append(Issue("error", _E + "bad_number", None, row, name,
-                            {"field": name, "value": str(payload[name])[:40]}))
-        return None
-    return x
-
-
-# -- Open311 POST requests ---------------------------------------------------------------------
-
-
-@dataclass
-class Created:
-    """What :func:`create_request` made: the Open311 view of the case and the duplicate hint."""
-
-    request: dict[str, Any]
-    duplicate_of: str | None = None
-    duplicate_m: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: The ``POST requests`` answer (:func:`created_json`), in the item's language.
-    answer: list[dict[str, Any]] = field(default_factory=list)
-
-
-def new_request_id(when: pd.Timestamp, seed: str | None = None) -> str:
-    """``API-YYYYMMDD-xxxxxxxxxx``: random, or derived from ``seed`` (an idempotency key)."""
-    tail = (uuid.uuid5(uuid.NAMESPACE_URL, f"gridpulse:{seed}") if seed else uuid.uuid4()).hex
-    return f"API-{when:%Y%m%d}-{tail[:12].upper()}"
 
 
 def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Timestamp
@@ -673,171 +503,6 @@ def get_request(store: Any, account: Account, service_request_id: str, *,
                                    department=row.get("department")))
     return open311_view(df, lang)
 
-
-# -- GPS fixes ---------------------------------------------------------------------------------
-
-_WORKERS_CACHE: dict[str, tuple[float, pd.DataFrame]] = {}
-
-
-def _workers(store: Any, max_age_s: float = 30.0) -> pd.DataFrame:
-    import time
-
-    hit = _WORKERS_CACHE.get(store.url)
-    if hit is not None and time.monotonic() - hit[0] < max_age_s:
-        return hit[1]
-    w = store.read("workers", columns=["id", "grid_code"]) if store.has_layer("workers") \
-        else pd.DataFrame({"id": pd.Series([], dtype=str), "grid_code": pd.Series([], dtype=str)})
-    _WORKERS_CACHE[store.url] = (time.monotonic(), w)
-    return w
-
-
-def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]], *,
-               lang: str | None = None) -> dict[str, Any]:
-    """Append a batch of GPS fixes to ``patrol_points``; all or nothing.
-
-    Each fix: ``worker_id``, ``time`` (W3C/ISO), ``lat``, ``long`` (WGS-84), optional
-    ``accuracy_m`` and ``fix_id`` (default: derived from worker and time, so a phone resending
-    a fix stores it once; resent fixes count as ``duplicates``). A grid worker's account posts only fixes with its
-    own user name as ``worker_id``; other accounts need the right to import patrol fixes and
-    every worker must lie in their scope.
-
-    Returns ``{"accepted": n, "duplicates": k}``. Raises :class:`IntakeError` listing every
-    bad row (``row`` = position in the list), or :class:`PermissionDenied`.
-    """
-
-    if len(fixes) > MAX_FIXES:
-        raise IntakeError.one("too_many", status=413, n=len(fixes), limit=MAX_FIXES)
-    worker_role = account.role in ("grid_worker_full", "grid_worker_part", "grid_leader")
-    if not worker_role:
-        require(account, "import", layer="patrol_points")
-    if not fixes:
-        return {"accepted": 0, "duplicates": 0}
-    fast = _clean_fixes(fixes, account.username if worker_role else None)
-    if fast is not None:
-        ids, t, acc_s, fids, lon, lat = fast
-    else:
-        ids, t, acc_s, fids, lon, lat = _fixes_or_errors(fixes, account, worker_role)
-    workers = _workers(store)
-    known = dict(zip(workers["id"].astype(str), workers["grid_code"].astype(str), strict=False))
-    issues: list[Issue] = []
-    for i, wid in enumerate(ids):
-        if wid not in known:
-            issues.append(Issue("error", _E + "unknown_worker", None, i, "worker_id",
-                                {"value": str(wid)[:30]}))
-        elif not account.covers(known[wid]):
-            raise PermissionDenied(can(account, "import", scope_code=known[wid]))
-    if issues:
-        raise IntakeError(issues)
-    ns = t.to_numpy().astype("datetime64[ns]").astype(np.int64)
-    fix_id = [fid or uuid.uuid5(uuid.NAMESPACE_URL, f"gridpulse:fix:{w}|{n}").hex
-              for fid, w, n in zip(fids, ids, ns, strict=True)]
-    frame = pd.DataFrame({"fix_id": fix_id, "worker_id": ids, "time": t.to_numpy(),
-                          "accuracy_m": acc_s.to_numpy(), "lon": lon, "lat": lat})
-    return _write_fixes(store, account, frame)
-
-
-def _clean_fixes(fixes: Sequence[Any], own: str | None) -> tuple[Any, ...] | None:
-    """The columns of a batch parsed vectorised, or ``None`` when anything is off (the slow
-    path then names every bad row)."""
-    try:
-        if not all(isinstance(f, dict) for f in fixes):
-            return None
-        df = pd.DataFrame.from_records(fixes)
-        lon_col = next((c for c in ("long", "lon", "lng") if c in df.columns), None)
-        if lon_col is None or not {"worker_id", "time", "lat"} <= set(df.columns):
-            return None
-        lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
-        lon = pd.to_numeric(df[lon_col], errors="coerce").to_numpy(float)
-        if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
-            return None
-        wid = df["worker_id"]
-        if not all(isinstance(w, str) and w.strip() for w in wid):
-            return None
-        ids = [w.strip() for w in wid]
-        if own is not None and any(w != own for w in ids):
-            return None
-        t = pd.to_datetime(df["time"], format="ISO8601", errors="coerce")
-        if t.isna().any() or not all(isinstance(x, str) for x in df["time"]):
-            return None
-        if t.dt.tz is not None:
-            t = t.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-        acc = pd.to_numeric(df["accuracy_m"], errors="coerce") if "accuracy_m" in df else \
-            pd.Series(np.nan, index=df.index)
-        fids = [None if not isinstance(x, str) or not x.strip() else x.strip()
-                for x in df["fix_id"]] if "fix_id" in df else [None] * len(df)
-        return ids, t.reset_index(drop=True), acc.reset_index(drop=True), fids, lon, lat
-    except (TypeError, ValueError):
-        return None
-
-
-def _fixes_or_errors(fixes: Sequence[Any], account: Account, worker_role: bool
-                     ) -> tuple[Any, ...]:
-    issues: list[Issue] = []
-    lon = np.full(len(fixes), np.nan)
-    lat = np.full(len(fixes), np.nan)
-    ids, times, acc, fids = [], [], [], []
-    for i, f in enumerate(fixes):
-        if not isinstance(f, Mapping):
-            issues.append(Issue("error", _E + "bad_field", None, i, None,
-                                {"field": "fixes", "value": str(f)[:30]}))
-            ids.append(None), times.append(None), acc.append(None), fids.append(None)
-            continue
-        la = _number(f, ("lat",), issues, row=i)
-        lo = _number(f, ("long", "lon", "lng"), issues, row=i)
-        lat[i] = np.nan if la is None else la
-        lon[i] = np.nan if lo is None else lo
-        wid = _text(f.get("worker_id"))
-        if wid is None:
-            issues.append(Issue("error", _E + "missing_field", None, i, "worker_id",
-                                {"field": "worker_id"}))
-        elif worker_role and wid != account.username:
-            issues.append(Issue("error", _E + "not_own_fix", None, i, "worker_id",
-                                {"value": wid[:30], "mine": account.username}))
-        ids.append(wid)
-        ts = None
-        if _text(f.get("time")) is None:
-            issues.append(Issue("error", _E + "missing_field", None, i, "time", {"field": "time"}))
-        else:
-            try:
-                ts = parse_time(f["time"], "time", row=i)
-            except IntakeError as e:
-                issues.extend(e.issues)
-        times.append(ts)
-        acc.append(f.get("accuracy_m"))
-        fids.append(_text(f.get("fix_id")))
-    if issues:
-        raise IntakeError(issues)
-    t = pd.to_datetime(pd.Series(times, dtype="object"))
-    acc_s = pd.to_numeric(pd.Series(acc, dtype="object"), errors="coerce")
-    return ids, t, acc_s, fids, lon, lat
-
-
-def _write_fixes(store: Any, account: Account, frame: pd.DataFrame) -> dict[str, Any]:
-    from layers.validate import validate
-
-    dup = frame["fix_id"].duplicated().to_numpy()
-    kept = np.flatnonzero(~dup)
-    res = validate(frame[~dup].reset_index(drop=True), "patrol_points", file="fixes",
-                   row_offset=0)
-    if not res.ok:  # rows as posted (a fix resent in the same batch is dropped, not an error)
-        raise IntakeError([Issue(i.severity, i.code, None,
-                                 None if i.row is None else int(kept[i.row]), i.column, i.params)
-                           for i in res.report.errors()])
-    data = res.data
-    before = len(frame)
-    try:
-        store.write({"patrol_points": data}, mode="append", actor=account.username,
-                    note="api fixes")
-    except StoreError:  # fixes stored before (a phone resending): keep the new ones only
-        old = store.read("patrol_points", columns=["fix_id"],
-                         where={"fix_id": data["fix_id"].astype(str).tolist()})
-        data = data[~data["fix_id"].isin(set(old["fix_id"].astype(str)))]
-        if len(data):
-            store.write({"patrol_points": data}, mode="append", actor=account.username,
-                        note="api fixes")
-    return {"accepted": int(len(data)), "duplicates": int(before - len(data))}
-
-
 # -- case actions ------------------------------------------------------------------------------
 
 
@@ -952,100 +617,6 @@ def hotspots(store: Any, account: Account, params: Mapping[str, Any]) -> dict[st
                                         table["gi_bin"], table["ehsa"], strict=True)]
     return {"res": res, "from": _json_value(since), "to": _json_value(until),
             "n_steps": n_steps, "cells": rows}
-
-
-# -- idempotency -------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """An answer to replay: HTTP status and JSON body; ``replayed`` when it came from a
-    stored earlier attempt."""
-
-    status: int
-    body: Any
-    replayed: bool = False
-
-
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """SHA-256 of what makes two requests the same request."""
-    h = hashlib.sha256()
-    for part in (method.upper().encode(), path.encode(), body):
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.hexdigest()
-
-
-def _idem_key(account: Account, key: str) -> str:
-    return hashlib.sha256(f"{account.username}\n{key.strip()[:200]}".encode()).hexdigest()
-
-
-def claim(store: Any, account: Account, key: str, print_: str) -> Outcome | None:
-    """Claim ``key`` for a new attempt (``None``), or return the stored answer of an earlier
-    one (an :class:`Outcome` with ``replayed``).
-
-    The claim is an insert only one process can win (the key is the primary key of
-    ``gp_idempotency``). Raises :class:`IntakeError`: 422 when the key was used for another
-    request, 409 while the first attempt is still running.
-    """
-    k = _idem_key(account, key)
-    row = {"key": k, "username": account.username, "fingerprint": print_, "state": "pending",
-           "status": None, "body": None, "created": now_local()}
-    for _ in range(3):
-        try:
-            if store.insert_record(IDEMPOTENCY.name, row):
-                return None
-        except StoreError:  # two processes creating the table at once (PostgreSQL): again
-            continue
-        rows = store.records(IDEMPOTENCY.name, where={"key": k})
-        if not rows:  # released meanwhile: claim again
-            continue
-        old = rows[0]
-        if old["fingerprint"] != print_:
-            raise IntakeError.one("idempotency_reused", key=key[:60])
-        if old["state"] != "done":
-            raise IntakeError.one("idempotency_pending", status=409, key=key[:60])
-        return Outcome(int(old["status"]), json.loads(old["body"]), replayed=True)
-    raise IntakeError.one("idempotency_pending", status=409, key=key[:60])
-
-
-def complete(store: Any, account: Account, key: str, outcome: Outcome) -> None:
-    """Store the answer of a claimed key (a 5xx answer releases the key instead)."""
-    if outcome.status >= 500:
-        release(store, account, key)
-        return
-    store.update_records(IDEMPOTENCY.name, {"key": _idem_key(account, key)},
-                         {"state": "done", "status": int(outcome.status),
-                          "body": json.dumps(outcome.body, ensure_ascii=False, default=str)})
-
-
-def release(store: Any, account: Account, key: str) -> None:
-    """Give a claimed key up (the attempt failed): a retry will do the work."""
-    store.delete_records(IDEMPOTENCY.name, {"key": _idem_key(account, key)})
-
-
-def idempotent(store: Any, account: Account, key: str | None, print_: str,
-               work: Callable[[str | None], Outcome]) -> Outcome:
-    """Run ``work`` once per ``(account, key)``; a retry gets the first answer back.
-
-    ``work`` receives a seed derived from the key (for deterministic ids) and returns an
-    :class:`Outcome`. Without a key ``work`` just runs. See :func:`claim`: a failed attempt
-    (an exception, or a 5xx answer) releases the key so the client can retry; the same key
-    with a different request is refused (422); a key whose first attempt is still running
-    answers 409.
-    """
-    if not key:
-        return work(None)
-    replay = claim(store, account, key, print_)
-    if replay is not None:
-        return replay
-    try:
-        out = work(_idem_key(account, key))
-    except BaseException:
-        release(store, account, key)
-        raise
-    complete(store, account, key, out)
-    return out
 
 
 def store_error_json(error: StoreError, lang: str | None = None) -> dict[str, Any]:
