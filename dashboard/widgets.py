@@ -135,6 +135,16 @@ def demo_filling_banner(*, dark: bool = False) -> None:
     state.follow_changes(every_s=3.0)
 
 
+def page_heading(title: str) -> None:
+    """Write a page's ``## title`` heading; on an empty store say so and stop the page.
+
+    ``title`` is already translated (plain text, rendered as Markdown by Streamlit)."""
+    st.markdown(f"## {title}")
+    if not state.has_data():
+        st.info(tr("store_empty"))
+        st.stop()
+
+
 def admin_names() -> dict[str, str]:
     """Code → name for sub-districts, communities and grids (names are Chinese in the data)."""
     out: dict[str, str] = {}

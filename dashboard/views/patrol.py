@@ -37,10 +37,7 @@ with st.sidebar:
     if len(days) < len(pd.date_range(*sorted((pd.Timestamp(first), pd.Timestamp(last))))):
         st.caption(tp("filter.range_capped", days=pt.MAX_RANGE_DAYS, end=days[-1].date()))
 
-st.markdown(f"## {tp('heading')}")
-if not state.has_data():
-    st.info(widgets.tr("store_empty"))
-    st.stop()
+widgets.page_heading(tp("heading"))
 
 v = state.view()
 grids = pt.scope_grids(v)

@@ -42,10 +42,7 @@ with st.sidebar:
     run = st.button(tp("params.run"), type="primary", key="pl_run", width="stretch",
                     icon=":material/play_arrow:")
 
-st.markdown(f"## {tp('heading')}")
-if not state.has_data():
-    st.info(widgets.tr("store_empty"))
-    st.stop()
+widgets.page_heading(tp("heading"))
 
 v = state.view()
 scope = pl.scope_key(v)
