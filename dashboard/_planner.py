@@ -9,6 +9,13 @@ polygons, per-grid metrics, violations and comparison table (milliseconds for a 
 New grids keep the code (and name, leader, workers) of the current grid they continue, so a
 saved plan changes as few codes as it changes homes; new grids take the next free sequence
 numbers of their community.
+
+Why one module of about 890 lines (issue 16): it holds the state of one page, the editable
+:class:`PlanModel`, and everything the page does to it (inputs, moves, evaluation, tables,
+saving through :mod:`layers.plans`, maps and the 15-minute circle) shares that model and the
+page's cached scope inputs; the page script ``dashboard/views/planner.py`` stays thin because of
+it. Its save path is being changed this session (issue 13) by its owner; its sections (maps,
+15-minute circle, saving) can move to sibling modules once that work has landed.
 """
 
 from __future__ import annotations

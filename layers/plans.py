@@ -29,6 +29,14 @@ How it is stored (over the existing :class:`~layers.store.Store` primitives, bot
   A process killed between the two steps leaves a ``pending`` row that :func:`plan_versions`
   settles later by comparing its snapshot with the live layers.
 
+Why one module of about 880 lines (issue 16): it is one application service with a single
+invariant, "the version in force and the live layers agree", that every part maintains: the
+hard rules a save checks, the content-addressed snapshots, the version list with its settling
+of ``pending`` rows, the readers of the past (:func:`boundaries_at`, :func:`grid_codes_at`) and
+the save / roll-back / activate paths all read or write the same two record tables under the
+same state machine. It is being extended this session (issue 13) by its owner; split it along
+its section rules (rules, snapshots, version list, saving) once that work has landed.
+
 Examples
 --------
 >>> effective_day("2026-12-01 15:30")
