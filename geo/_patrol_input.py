@@ -314,3 +314,11 @@ def _metric_crs(lon: NDArray, lat: NDArray) -> CRS:
 def _project(lon: NDArray, lat: NDArray, crs: CRS) -> tuple[NDArray, NDArray]:
     x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
     return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
+def _share(num: NDArray, den: NDArray) -> NDArray[np.float64]:
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
