@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers._io_guard import ReadLimits
+from layers._io_guard import EXAMPLE_ROWS, ReadLimits, rows_text  # noqa: F401 - re-exported
 from layers.errors import ReaderError
 from layers.report import Report, Severity
 from layers.schema import LAT_ALIASES, LON_ALIASES, LayerSchema
@@ -30,7 +30,6 @@ WKT_ALIASES: tuple[str, ...] = ("geometry", "wkt", "geom", "the_geom", "shape", 
 SIDECAR_SUFFIX = ".columns.json"
 
 #: How many example row numbers a warning lists.
-EXAMPLE_ROWS = 5
 
 _INT_RE = r"[+-]?(?:0|[1-9]\d{0,17})"
 _FLOAT_RE = r"[+-]?(?:(?:0|[1-9]\d*)(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -45,6 +44,13 @@ _ISO_RE = (
 _BOOLS = {"true": True, "false": False}
 _BRACKETS = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
 _SRID = re.compile(r"^\s*SRID=(\d+);", re.IGNORECASE)
+
+
+#: Suffixes :func:`layers.io.read_file` reads (``.osm.pbf`` is matched by its last suffix).
+SUPPORTED_READ: tuple[str, ...] = (
+    ".geojson", ".json", ".gpkg", ".zip", ".shp", ".parquet", ".geoparquet",
+    ".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".gpx", ".pbf", ".osm",
+)
 
 
 @dataclass
@@ -159,12 +165,6 @@ def listing(items: Iterable[object]) -> str:
     'grids, 网格'
     """
     return ", ".join(map(str, items)) or "-"
-
-
-def rows_text(positions: Iterable[int], offset: int) -> tuple[int, str]:
-    """Count and a short, comma-separated list of user row numbers."""
-    pos = list(positions)
-    return len(pos), ", ".join(str(p + offset) for p in pos[:EXAMPLE_ROWS])
 
 
 # --------------------------------------------------------------------------- typing

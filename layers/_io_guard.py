@@ -52,6 +52,7 @@ import re
 import shutil
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -64,6 +65,15 @@ if TYPE_CHECKING:
     from layers.config import Settings
 
 MB = 1024 * 1024
+#: Example row numbers quoted in a message.
+EXAMPLE_ROWS = 5
+
+
+def rows_text(positions: Iterable[int], offset: int) -> tuple[int, str]:
+    """Count and a short, comma-separated list of user row numbers."""
+    pos = list(positions)
+    return len(pos), ", ".join(str(p + offset) for p in pos[:EXAMPLE_ROWS])
+
 
 #: C0 control characters other than tab, newline and carriage return.
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -253,8 +263,6 @@ def clean_control_chars(df: pd.DataFrame, ctx: ReadContext, *, row_offset: int) 
     Each column cleaned gets one warning with the count and example rows; a header cleaned
     gets a warning with the old (``\\x00`` shown) and new name.
     """
-    from layers._io_common import rows_text
-
     geometry = getattr(df, "_geometry_column_name", None)
     rename: dict[object, str] = {}
     names = {str(c) for c in df.columns}

@@ -23,6 +23,7 @@ import pyogrio.errors
 
 from layers._io_common import (
     SIDECAR_SUFFIX,
+    SUPPORTED_READ,
     ReadContext,
     listing,
     map_headers,
@@ -311,8 +312,6 @@ def read_zip(ctx: ReadContext, read_member: Callable[[Path], tuple[pd.DataFrame,
         layers = {k: v for k, v in groups.items() if ".shp" in v or ".dbf" in v}
         contents = listing(sorted(members))
         if not layers:
-            from layers.io import SUPPORTED_READ
-
             data = [n for n in members if PurePosixPath(n).suffix.lower() in SUPPORTED_READ
                     and PurePosixPath(n).suffix.lower() != ".zip"]
             if len(data) != 1:

@@ -45,9 +45,7 @@ import pandas as pd
 
 from geo.domain import LOCAL_TZ
 from layers._records import ACCOUNTS, SESSIONS
-from layers.errors import GridPulseError
-from layers.i18n import t
-from layers.permissions import Account, check_fields, require
+from layers.permissions import Account, AccountError, check_fields, require
 
 #: Wrong passwords in a row before the account is locked.
 MAX_FAILURES = 5
@@ -70,26 +68,6 @@ MIN_PASSWORD = 8
 HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$")
 _DUMMY: list[str] = []
-
-
-class AccountError(GridPulseError, ValueError):
-    """An account operation failed (bad input, wrong password, locked...); nothing changed.
-
-    ``key`` is the catalogue key (``auth.account.*``); :meth:`message` renders any language.
-    """
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key if key.startswith("auth.") else f"auth.account.{key}", **params)
-
-    def _rendered(self, lang: str | None) -> dict[str, Any]:
-        from layers.permissions import role_label
-
-        out = dict(self.params)
-        if isinstance(out.get("role"), str):
-            out["role"] = role_label(out["role"], lang)
-        if isinstance(out.get("level"), str):
-            out["level"] = t(f"auth.level.{out['level']}", lang)
-        return out
 
 
 def now() -> pd.Timestamp:

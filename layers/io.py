@@ -53,7 +53,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from layers._io_common import ReadContext
+from layers._io_common import SUPPORTED_READ, ReadContext
 from layers._io_guard import (
     ReadLimits,
     check_file_size,
@@ -76,11 +76,6 @@ __all__ = [
     "write_file",
 ]
 
-#: Suffixes :func:`read_file` reads (``.osm.pbf`` is matched by its last suffix).
-SUPPORTED_READ: tuple[str, ...] = (
-    ".geojson", ".json", ".gpkg", ".zip", ".shp", ".parquet", ".geoparquet",
-    ".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".gpx", ".pbf", ".osm",
-)
 #: Suffixes :func:`write_file` writes (``.zip`` is a zipped Shapefile).
 SUPPORTED_WRITE: tuple[str, ...] = (
     ".geojson", ".json", ".gpkg", ".zip", ".parquet", ".geoparquet", ".csv", ".xlsx",

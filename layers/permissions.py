@@ -438,13 +438,29 @@ def scope_where(account: Account, layer: str, *, grid_codes: Iterable[str] | Non
     return where
 
 
+class AccountError(GridPulseError, ValueError):
+    """An account operation failed (bad input, wrong password, locked...); nothing changed.
+
+    ``key`` is the catalogue key (``auth.account.*``); :meth:`message` renders any language.
+    """
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key if key.startswith("auth.") else f"auth.account.{key}", **params)
+
+    def _rendered(self, lang: str | None) -> dict[str, Any]:
+        out = dict(self.params)
+        if isinstance(out.get("role"), str):
+            out["role"] = role_label(out["role"], lang)
+        if isinstance(out.get("level"), str):
+            out["level"] = t(f"auth.level.{out['level']}", lang)
+        return out
+
+
 # -- validation of account fields ---------------------------------------------------------------
 
 
 def check_fields(role: str, scope_code: str, department: str) -> None:
     """Raise ``ValueError`` (a catalogue message) when role, scope and department do not fit."""
-    from layers.accounts import AccountError
-
     if role not in ROLES:
         raise AccountError("bad_role", role=role, roles=", ".join(ROLES))
     level = LEVELS.get(len(scope_code)) if scope_code else None

@@ -20,10 +20,10 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
+import geo.partition._compounds as _compounds
+import geo.partition.cells as _cells
 from geo.crs import local_metric_crs
 from geo.network import build_walk_network
-from geo.partition import _compounds
-from geo.partition import cells as _cells
 from geo.partition._distances import cell_distances
 from geo.partition.cells import tessellate
 from geo.partition.graph import UnitGraph
