@@ -103,3 +103,15 @@ def page(browser, server) -> Iterator[object]:
     yield pg
     ctx.close()
 
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests drive a real Streamlit server on a shared 2-core machine. The waits now follow
+    real conditions (server log + health, Streamlit's run state, no stale element), which removed
+    the known causes of flakiness; one re-run stays as a safety net because a step can still miss
+    its time budget when the machine is loaded (the live-intake tests assert a 10 s budget). A
+    failure that repeats is real. Unit and AppTest tests are never re-run."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if Path(str(item.fspath)).resolve().parent == here:
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
