@@ -385,3 +385,79 @@ def test_two_processes_appending_and_reading_never_lose_a_mark(store: Store) -> 
     np.testing.assert_allclose(got["hours_tracked"], raw_w["hours_tracked"])
     pg = fig.per_grid.set_index("grid_code").loc[raw_g["grid_code"]]
     np.testing.assert_allclose(pg[["covered_h", "a_h", "b_h"]], raw_g[["covered_h", "a_h", "b_h"]])
+
+
+def _layers_of(store: Store) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    return store.read("grids", columns=["code"]), store.read("workers", columns=["id", "grid_code", "post"])
+
+
+def _equals_raw(store: Store, fig: sm.PatrolFigures) -> bool:
+    grids, workers = _layers_of(store)
+    raw_w, _ = sm.raw_patrol_day(store, DAY, grids=grids, workers=workers)
+    got = fig.per_worker.set_index("worker_id").loc[raw_w["worker_id"]]
+    return bool(np.array_equal(got["n_fixes"].to_numpy(), raw_w["n_fixes"].to_numpy())
+                and np.allclose(got["hours_tracked"].to_numpy(float), raw_w["hours_tracked"].to_numpy(float)))
+
+
+def test_an_append_between_the_settling_read_and_its_write_is_read_again(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real append (through a second store object) lands right after settle has read the
+    marks and fixes: the marks it then finds differ, so it reads again; nothing stale is kept."""
+    store.write({**base_layers(), "patrol_points": walk("w1", "2026-11-19 08:00", 0.5, x0=118.7725,
+                                                        start_id=0)})
+    grids, workers = _layers_of(store)
+    sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+    store.write({"patrol_points": walk("w1", "2026-11-19 09:00", 0.5, x0=118.7725, start_id=1_000)},
+                mode="append")
+    real, calls = sm._settle_rows, []
+
+    def settle_rows_then_append(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real(*args, **kwargs)
+        if not calls:
+            with open_store(store.url) as other:
+                for i, w in enumerate(("w1", "w2")):
+                    other.write({"patrol_points": walk(w, f"2026-11-19 1{i}:00", 0.5, x0=118.7725,
+                                                       start_id=2_000 + 100 * i)}, mode="append")
+        calls.append(1)
+        return out
+
+    monkeypatch.setattr(sm, "_settle_rows", settle_rows_then_append)
+    fig = sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+    assert len(calls) == 2 and marks(store) == {}
+    assert _equals_raw(store, fig)
+
+
+@pytest.mark.postgis
+def test_a_mark_bumped_while_settling_writes_stays(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: an append commits between settle's check and its commit (appends take no
+    lock): the mark it bumped is not removed, so the next read brings that worker up to date."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with open_store(f"{pg_url}?schema={schema}") as store:
+            store.write({**base_layers(), "patrol_points": walk("w1", "2026-11-19 08:00", 0.5,
+                                                                x0=118.7725, start_id=0)})
+            grids, workers = _layers_of(store)
+            sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+            store.write({"patrol_points": walk("w1", "2026-11-19 09:00", 0.5, x0=118.7725,
+                                               start_id=1_000)}, mode="append")
+            real, calls = sm._store_rows, []
+
+            def store_rows_then_append(*args, **kwargs):  # type: ignore[no-untyped-def]
+                if not calls:
+                    with open_store(store.url) as other:
+                        other.write({"patrol_points": walk("w1", "2026-11-19 10:00", 0.5, x0=118.7725,
+                                                           start_id=2_000)}, mode="append")
+                calls.append(1)
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(sm, "_store_rows", store_rows_then_append)
+            sm.settle(store, [DAY])
+            assert marks(store) == {("2026-11-19", "w1"): 2}  # bumped meanwhile: kept
+            monkeypatch.setattr(sm, "_store_rows", real)
+            assert _equals_raw(store, sm.patrol_figures(store, [DAY], grids=grids, workers=workers))
+            assert marks(store) == {}
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
