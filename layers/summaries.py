@@ -1,6 +1,6 @@
 """Summary tables kept up to date at write time, so pages and the wall read small tables.
 
-Four tables beside the layers, the same on both engines (GeoPackage and PostGIS), written in
+Five tables beside the layers, the same on both engines (GeoPackage and PostGIS), written in
 the SAME transaction as the rows they summarise by :meth:`layers.store.Store.write` (one
 :func:`after_write` call per engine) and :meth:`layers.store.Store.apply` (one
 :func:`before_apply` call in :class:`layers._store_common.SharedApply`):
@@ -12,6 +12,9 @@ the SAME transaction as the rows they summarise by :meth:`layers.store.Store.wri
 ``gp_sum_patrol_grid`` (``day, grid_code``)
     Per grid and day: :func:`geo.patrol.post_coverage` (``workers, workers_seen, covered_h,
     a_h, b_h, hours_with_presence, h00..h23``).
+``gp_sum_patrol_dirty`` (``day, worker_id``)
+    The dirty marks: ``(day, worker)`` pairs whose two patrol tables above are behind the
+    fixes (``seq`` counts the appends that touched the pair); see below.
 ``gp_sum_incident_cells`` (``week, cell, category_code``)
     Incidents per H3 cell at :data:`CELL_RES` (the hotspot page's default), category and
     ISO week (``week`` = the Monday, ``YYYY-MM-DD``, of ``requested_datetime``): ``n``.
