@@ -1,6 +1,6 @@
 """Summary tables kept up to date at write time, so pages and the wall read small tables.
 
-Four tables beside the layers, the same on both engines (GeoPackage and PostGIS), written in
+Five tables beside the layers, the same on both engines (GeoPackage and PostGIS), written in
 the SAME transaction as the rows they summarise by :meth:`layers.store.Store.write` (one
 :func:`after_write` call per engine) and :meth:`layers.store.Store.apply` (one
 :func:`before_apply` call in :class:`layers._store_common.SharedApply`):
@@ -12,6 +12,9 @@ the SAME transaction as the rows they summarise by :meth:`layers.store.Store.wri
 ``gp_sum_patrol_grid`` (``day, grid_code``)
     Per grid and day: :func:`geo.patrol.post_coverage` (``workers, workers_seen, covered_h,
     a_h, b_h, hours_with_presence, h00..h23``).
+``gp_sum_patrol_dirty`` (``day, worker_id``)
+    The dirty marks: ``(day, worker)`` pairs whose two patrol tables above are behind the
+    fixes (``seq`` counts the appends that touched the pair); see below.
 ``gp_sum_incident_cells`` (``week, cell, category_code``)
     Incidents per H3 cell at :data:`CELL_RES` (the hotspot page's default), category and
     ISO week (``week`` = the Monday, ``YYYY-MM-DD``, of ``requested_datetime``): ``n``.
@@ -30,19 +33,24 @@ How each stays exact
   ``grid_code``, ``category_code`` or ``requested_datetime`` reads the rows it is about to
   change (``FOR UPDATE`` on PostgreSQL), and adds the new contribution minus the old one.
 * Patrol figures are NOT sums: cleaning (jumps, stays, trips) and time in grid need the whole
-  day's track, and A/B post coverage needs every worker of the grid. So an append of fixes
-  *re-summarises* the affected (worker, day) pairs: for each day whose read window
-  (``[day - MARGIN, day + 1 day + MARGIN)``, the window ``gridpulse patrols`` always read)
-  holds a new fix, the fixes of every worker of the affected grids in that window are read
-  back inside the transaction and run through :func:`compute_patrol_day`, the one definition
-  that the raw path (:func:`raw_patrol_day`) uses too. On PostgreSQL an advisory lock
-  serialises these re-summaries, so two concurrent appends cannot each miss the other's fixes.
+  day's track, and A/B post coverage needs every worker of the grid. So an append of fixes does
+  not re-summarise: it only marks, in the same transaction, the ``(day, worker)`` pairs whose
+  read window (``[day - MARGIN, day + 1 day + MARGIN)``, the window ``gridpulse patrols``
+  always read) holds a new fix, in :data:`PATROL_DIRTY` (an upsert bumping ``seq``). Every
+  reader of the patrol summary first calls :func:`settle` for the days it needs: the fixes of
+  each marked worker and its grid-mates in that window are run through
+  :func:`compute_patrol_day` (the one definition the raw path :func:`raw_patrol_day` uses too)
+  and written in a short transaction that removes each mark only at the ``seq`` it saw
+  (compare-and-set), so a mark that arrives meanwhile is never lost. A failed append leaves no
+  mark (it rolls back with the fixes).
 * Patrol figures depend on ``grids`` (polygons) and ``workers`` (grid, post) too. The summary
   stores a digest of both (``gp_sum_meta.basis``); a write or row update that changes them
   marks the patrol summary stale, and a read that finds it stale or missing rebuilds it once
   (as for a store written before summaries existed). ``gridpulse summaries rebuild`` does it
   on purpose.
-* A replace (or a reset) of a source layer rebuilds that summary from the whole layer.
+* A replace (or a reset) of ``incidents`` rebuilds its summaries from the whole layer; a
+  replace (or a reset) of ``patrol_points`` only marks the patrol summary unbuilt: the next
+  read rebuilds it once, outside the write.
 
 Any failure raises inside the engine's transaction, so rows and summaries roll back together.
 """
@@ -81,8 +89,11 @@ PATROL_GRID = "gp_sum_patrol_grid"
 INCIDENT_CELLS = "gp_sum_incident_cells"
 GRID_OPEN = "gp_sum_grid_open"
 META = "gp_sum_meta"
+#: ``(day, worker_id)`` pairs whose patrol rows are behind their fixes (``seq``: bumped by each
+#: append that touches the pair; a reader removes a mark only when ``seq`` is still the one it saw).
+PATROL_DIRTY = "gp_sum_patrol_dirty"
 #: Every summary table (the GeoPackage engine leaves them out of its whole-file carry-over).
-TABLES: tuple[str, ...] = (PATROL_WORKER, PATROL_GRID, INCIDENT_CELLS, GRID_OPEN, META)
+TABLES: tuple[str, ...] = (PATROL_WORKER, PATROL_GRID, INCIDENT_CELLS, GRID_OPEN, META, PATROL_DIRTY)
 #: The summaries, by name: which tables each one fills.
 SUMMARIES: dict[str, tuple[str, ...]] = {
     "patrol": (PATROL_WORKER, PATROL_GRID),
@@ -102,11 +113,12 @@ _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     INCIDENT_CELLS: (("cell", "int"), ("category_code", "text"), ("week", "text"), ("n", "int")),
     GRID_OPEN: (("grid_code", "text"), ("due", "int"), ("n", "int")),
     META: (("name", "text"), ("basis", "text"), ("built", "text")),
+    PATROL_DIRTY: (("day", "text"), ("worker_id", "text"), ("seq", "int")),
 }
 _KEYS: dict[str, tuple[str, ...]] = {
     PATROL_WORKER: ("day", "worker_id"), PATROL_GRID: ("day", "grid_code"),
     INCIDENT_CELLS: ("week", "cell", "category_code"), GRID_OPEN: ("grid_code", "due"),
-    META: ("name",),
+    META: ("name",), PATROL_DIRTY: ("day", "worker_id"),
 }
 _TYPES = {"sqlite": {"text": "TEXT", "int": "INTEGER", "float": "REAL"},
           "pg": {"text": "text", "int": "bigint", "float": "double precision"}}
@@ -578,6 +590,18 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
     The fixes of each day's window are read in the transaction, or sliced from ``fixes``
     (every fix of the layer, in stored order) when given.
     """
+    _store_rows(tx, _compute_rows(tx, grids, workers, days, touched, fixes))
+
+
+#: One day's recomputed rows: ``(day key, workers replaced (None: all), grids replaced,
+#: per_worker, per_grid)``.
+_DayRows = tuple[str, "list[str] | None", list[str], pd.DataFrame, pd.DataFrame]
+
+
+def _compute_rows(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
+                  days: Iterable[pd.Timestamp], touched: set[str] | None,
+                  fixes: gpd.GeoDataFrame | None = None) -> list[_DayRows]:
+    """The rows :func:`_resummarise` writes, reading the fixes through ``tx`` (no write)."""
     if fixes is not None:
         order = np.argsort(fixes["time"].to_numpy(), kind="stable")
         fixes = fixes.iloc[order]
@@ -592,6 +616,8 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
         scope = sorted(set(wid[wmask]) | touched)
         grids = grids[grids["code"].astype(str).isin(their)]  # only the polygons needed
     ws = workers[wmask]
+    codes = sorted(set(ws["grid_code"].dropna().astype(str)))
+    out: list[_DayRows] = []
     for day in days:
         lo, hi = day_window(day)
         if fixes is None:
@@ -600,14 +626,19 @@ def _resummarise(tx: _Tx, grids: gpd.GeoDataFrame, workers: pd.DataFrame,
             a, b = np.searchsorted(times, [np.datetime64(lo), np.datetime64(hi)])
             window = fixes.iloc[a:b].sort_index()  # back to stored order
         per_w, per_g = compute_patrol_day(window, grids, ws, day)
-        key = day.strftime("%Y-%m-%d")
+        out.append((day.strftime("%Y-%m-%d"), scope, codes, per_w, per_g))
+    return out
+
+
+def _store_rows(tx: _Tx, rows: Sequence[_DayRows]) -> None:
+    """Replace the patrol rows that :func:`_compute_rows` recomputed."""
+    for key, scope, codes, per_w, per_g in rows:
         if scope is None:
             tx.run(f"DELETE FROM {tx.t(PATROL_WORKER)} WHERE day = ?", (key,))
             tx.run(f"DELETE FROM {tx.t(PATROL_GRID)} WHERE day = ?", (key,))
         else:
             tx.many(f"DELETE FROM {tx.t(PATROL_WORKER)} WHERE day = ? AND worker_id = ?",
                     [(key, w) for w in scope])
-            codes = sorted(set(ws["grid_code"].dropna().astype(str)))
             tx.many(f"DELETE FROM {tx.t(PATROL_GRID)} WHERE day = ? AND grid_code = ?",
                     [(key, c) for c in codes])
         tx.insert(PATROL_WORKER, per_w)
@@ -648,35 +679,124 @@ def _present_days(tx: _Tx, days: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
 
 
 #: ``(store url, basis) -> (grids, workers)``: the inputs the patrol summary was built on, kept
-#: per process so that an append of a few fixes does not re-read and re-hash every grid.
+#: per process so that settling a few dirty marks does not re-read and re-hash every grid.
 _INPUTS: dict[tuple[str, str], tuple[gpd.GeoDataFrame, pd.DataFrame]] = {}
 
+_Marks = dict[tuple[str, str], int]
 
-def _patrol_append(tx: _Tx, store: Any, new: pd.DataFrame) -> None:
-    if tx.dialect == "pg":  # one re-summary at a time: each sees the fixes the other committed
-        tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("gridpulse.patrol_summary",))
-    stored = tx.basis("patrol")
-    key = (str(getattr(store, "url", "")), str(stored))
+
+def _mark_dirty(tx: _Tx, new: pd.DataFrame) -> None:
+    """Mark the ``(day, worker)`` pairs an append of fixes touches (one upsert, no re-summary).
+
+    The marks are written in the append's transaction: they commit or roll back with the fixes.
+    """
+    t = _datetimes(new["time"])
+    ids = new["worker_id"].astype(object).where(new["worker_id"].notna(), None)
+    # the GeoPackage keeps times to the ms: mark the days of both the given and the stored time
+    variants = [t, t.dt.round("ms")] if tx.dialect == "sqlite" else [t]
+    keys: set[tuple[str, str]] = set()
+    for tv in variants:
+        for day in days_touched(tv):
+            lo, hi = day_window(day)
+            inside = ((tv >= lo) & (tv < hi)).to_numpy()
+            key = day.strftime("%Y-%m-%d")
+            keys |= {(key, str(w)) for w in ids[inside] if w is not None}
+    tx.many(f"INSERT INTO {tx.t(PATROL_DIRTY)} AS s (day, worker_id, seq) VALUES (?, ?, 1) "
+            "ON CONFLICT (day, worker_id) DO UPDATE SET seq = s.seq + 1",
+            sorted(keys))  # one lock order for concurrent appends (PostgreSQL)
+
+
+def _marks(tx: _Tx, days: Sequence[str] | None) -> _Marks:
+    """The dirty marks of ``days`` (``None``: every day)."""
+    if not tx.exists(PATROL_DIRTY):
+        return {}
+    text = f"SELECT day, worker_id, seq FROM {tx.t(PATROL_DIRTY)}"
+    params: list[Any] = []
+    if days is not None:
+        if not days:
+            return {}
+        cond, params = tx.in_list("day", sorted(set(days)))
+        text += f" WHERE {cond}"
+    return {(str(d), str(w)): int(n) for d, w, n in tx.run(text, params)}
+
+
+def _clear_marks(tx: _Tx, marks: _Marks) -> None:
+    """Remove the marks still at the ``seq`` seen (compare-and-set: newer marks stay)."""
+    tx.many(f"DELETE FROM {tx.t(PATROL_DIRTY)} WHERE day = ? AND worker_id = ? AND seq = ?",
+            [(d, w, n) for (d, w), n in sorted(marks.items())])
+
+
+def _inputs(tx: _Tx, store: Any, basis: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame] | None:
+    """The grids and workers the stored ``basis`` was computed from (``None``: they changed)."""
+    key = (str(getattr(store, "url", "")), basis)
     if key not in _INPUTS:
         grids, workers = _patrol_inputs(tx)
-        if stored != basis_of(grids, workers):
-            tx.unbuild("patrol")  # grids or workers changed since: rebuilt on the next read
-            return
+        if basis != basis_of(grids, workers):
+            return None
         if len(_INPUTS) > 8:
             _INPUTS.clear()
         _INPUTS[key] = (grids, workers)
-    # A cached entry holds the grids and workers the stored basis was computed from. Should they
-    # have changed since by a path that does not mark the summary stale, every reader compares
-    # the stored basis with the current layers (patrol_figures) and rebuilds: still exact.
-    grids, workers = _INPUTS[key]
-    t = _datetimes(new["time"])
-    ids = new["worker_id"].astype(object).where(new["worker_id"].notna(), None)
-    for day in days_touched(t):
-        lo, hi = day_window(day)
-        inside = ((t >= lo) & (t < hi)).to_numpy()
-        touched = {str(w) for w in ids[inside] if w is not None}
-        if touched:
-            _resummarise(tx, grids, workers, [day], touched)
+    return _INPUTS[key]
+
+
+def _settle_rows(tx: _Tx, store: Any, marks: _Marks, basis: str) -> list[_DayRows] | None:
+    inputs = _inputs(tx, store, basis)
+    if inputs is None:
+        return None
+    grids, workers = inputs
+    rows: list[_DayRows] = []
+    for day in sorted({d for d, _ in marks}):
+        touched = {w for d, w in marks if d == day}
+        rows += _compute_rows(tx, grids, workers, [pd.Timestamp(day)], touched)
+    return rows
+
+
+def settle(store: Any, days: Sequence[Any] | None = None) -> int:
+    """Re-summarise the dirty ``(day, worker)`` marks of ``days`` (``None``: all); marks settled.
+
+    Every reader of the patrol summary calls this first, so an answer is never behind the
+    fixes. The marks and the fixes are read outside any write lock and recomputed; then, in a
+    short write transaction, the rows are written only when the marks of those days are still
+    exactly the ones read (otherwise a write came in between: read again), and each mark is
+    removed only at the ``seq`` seen, so a mark an append adds meanwhile is never lost. On a
+    GeoPackage nothing is read through GDAL while the write lock is held (only ``sqlite3``); on
+    PostgreSQL an advisory lock serialises re-summaries (appends do not take it). After three
+    lost races the work is done inside the transaction.
+    """
+    keys = None if days is None else [pd.Timestamp(d).strftime("%Y-%m-%d") for d in days]
+    for attempt in range(4):
+        rows: list[_DayRows] | None = None
+        if attempt < 3:
+            with _reading(store) as tx:
+                marks = _marks(tx, keys)
+                if not marks:
+                    return 0
+                basis = tx.basis("patrol")
+                if basis is None:
+                    return 0  # not built: the next read rebuilds it (and clears the marks)
+                rows = _settle_rows(tx, store, marks, basis)
+            if rows is None:
+                rebuild(store, ["patrol"])
+                return len(marks)
+        with _writing(store) as tx:
+            if tx.dialect == "pg":
+                tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("gridpulse.patrol_summary",))
+            if rows is not None:
+                if tx.basis("patrol") != basis or _marks(tx, sorted({d for d, _ in marks})) != marks:
+                    continue  # written meanwhile: read again
+            else:
+                marks = _marks(tx, keys)
+                basis = tx.basis("patrol")
+                if not marks or basis is None:
+                    return 0
+                rows = _settle_rows(tx, store, marks, basis)
+                if rows is None:
+                    tx.unbuild("patrol")
+                    return len(marks)
+            _store_rows(tx, rows)
+            _clear_marks(tx, marks)
+            return len(marks)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- the two hooks
@@ -700,14 +820,14 @@ def after_write(store: Any, raw: Any, prepared: Mapping[str, pd.DataFrame], *, m
             tx.add(INCIDENT_CELLS, cells)
             tx.add(GRID_OPEN, opened)
     if reset or ("patrol_points" in names and mode == "replace"):
-        _rebuild_patrol(tx, prepared.get("patrol_points"))
+        tx.unbuild("patrol")  # rebuilt once by the next read, outside this write
     elif names & {"grids", "workers"}:
         if tx.exists("patrol_points") and tx.run(f"SELECT 1 FROM {tx.t('patrol_points')} LIMIT 1"):
             tx.unbuild("patrol")  # re-summarising every day is left to the next read
         else:
             _rebuild_patrol(tx)  # nothing to summarise yet: built (empty) on these grids/workers
-    elif "patrol_points" in names and tx.basis("patrol") is not None:
-        _patrol_append(tx, store, prepared["patrol_points"])
+    if "patrol_points" in names and mode != "replace" and not reset:
+        _mark_dirty(tx, prepared["patrol_points"])  # re-summarised by the next read
 
 
 def before_apply(store: Any, raw: Any, plan: Sequence[Any]) -> None:
@@ -766,6 +886,10 @@ def rebuild(store: Any, names: Sequence[str] = tuple(SUMMARIES)) -> dict[str, in
         raise ValueError(f"unknown summaries: {', '.join(unknown)}; known: {', '.join(SUMMARIES)}")
     for attempt in range(4):
         before = _last_audit(store)
+        marks: _Marks = {}
+        if "patrol" in names and attempt < 3:
+            with _reading(store) as rt:  # before the fixes: a mark added after them stays
+                marks = _marks(rt, None)
         inc = fixes = None
         if attempt < 3:
             inc = _layer(store, "incidents", list(_INCIDENT_COLS)) if "incidents" in names else None
@@ -778,10 +902,13 @@ def rebuild(store: Any, names: Sequence[str] = tuple(SUMMARIES)) -> dict[str, in
                     tx.run(f"LOCK TABLE {tx.t('incidents')} IN SHARE MODE")
             if attempt < 3 and _last_audit(store, tx) != before:
                 continue  # written meanwhile: read again
+            if "patrol" in names and attempt == 3:
+                marks = _marks(tx, None)
             if "incidents" in names:
                 _rebuild_incidents(tx, inc, stored=True)
             if "patrol" in names:
                 _rebuild_patrol(tx, fixes, stored=True)
+                _clear_marks(tx, marks)
             return {t: int(tx.run(f"SELECT count(*) FROM {tx.t(t)}")[0][0])
                     for n in names for t in SUMMARIES[n]}
     raise AssertionError("unreachable")  # pragma: no cover
@@ -802,15 +929,23 @@ def _layer(store: Any, name: str, columns: list[str]) -> pd.DataFrame | None:
     return store.read(name, columns=columns)
 
 
-def _fresh(store: Any, name: str, basis: str | None = None) -> None:
-    """Rebuild ``name`` once when it is missing or (patrol) built on other grids/workers."""
+def _fresh(store: Any, name: str, basis: str | None = None,
+           days: Sequence[Any] | None = None) -> None:
+    """Rebuild ``name`` once when it is missing or (patrol) built on other grids/workers; then
+    (patrol) settle the dirty marks of ``days`` (``None``: all)."""
     with _reading(store) as tx:
         have = tx.basis(name)
     if have is None or (basis is not None and have != basis):
         rebuild(store, [name])
+    if name == "patrol":
+        settle(store, days)
 
 
-def _select(store: Any, table: str, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+def _select(store: Any, table: str, where: str = "", params: Sequence[Any] = (), *,
+            fresh: bool = True) -> pd.DataFrame:
+    """Rows of a summary table; a patrol table is brought up to date first (``fresh``)."""
+    if fresh and table in SUMMARIES["patrol"]:
+        _fresh(store, "patrol")
     cols = [c for c, _ in _COLUMNS[table]]
     with _reading(store) as tx:
         if not tx.exists(table):
@@ -844,16 +979,17 @@ def patrol_figures(store: Any, days: Sequence[Any], *, grids: gpd.GeoDataFrame,
 
     ``grids`` (``code`` + polygons) and ``workers`` (``id, grid_code, post``) are the current
     layers: when they differ from those the summary was built on (or it was never built), it
-    is rebuilt first (``check=False`` skips that test for a caller that just checked).
+    is rebuilt first (``check=False`` skips that test for a caller that just checked). The
+    dirty marks of ``days`` are settled first (:func:`settle`), so the figures equal the raw
+    computation.
     """
-    if check:
-        _fresh(store, "patrol", basis_of(grids, workers))
     keys = [pd.Timestamp(d).strftime("%Y-%m-%d") for d in days]
+    _fresh(store, "patrol", basis_of(grids, workers) if check else None, days=keys)
     if not keys:
         keys = ["-"]
     marks = ", ".join("?" * len(keys))
-    sw = _select(store, PATROL_WORKER, f"day IN ({marks})", keys)
-    sg = _select(store, PATROL_GRID, f"day IN ({marks})", keys)
+    sw = _select(store, PATROL_WORKER, f"day IN ({marks})", keys, fresh=False)
+    sg = _select(store, PATROL_GRID, f"day IN ({marks})", keys, fresh=False)
     pw, pg, cl = [], [], []
     for key in keys:
         if key == "-":
@@ -969,8 +1105,8 @@ def grid_open(store: Any, *, now: Any) -> pd.DataFrame:
 
 __all__ = [
     "CELL_RES", "GRID_OPEN", "INCIDENT_CELLS", "MARGIN", "META", "NO_DUE", "PATROL_GRID",
-    "PATROL_WORKER", "PatrolFigures", "RULES", "SUMMARIES", "TABLES", "after_write", "basis_of",
+    "PATROL_DIRTY", "PATROL_WORKER", "PatrolFigures", "RULES", "SUMMARIES", "TABLES", "after_write", "basis_of",
     "before_apply", "compute_patrol_day", "day_window", "days_touched", "grid_open",
     "incident_cells", "incident_contributions", "patrol_days", "patrol_figures",
-    "raw_patrol_day", "rebuild", "week_of",
+    "raw_patrol_day", "rebuild", "settle", "week_of",
 ]

@@ -289,3 +289,175 @@ def test_incremental_summaries_equal_a_rebuild_after_any_appends_and_actions(
         kept = snapshot(store)
         sm.rebuild(store)
         assert_same(kept, snapshot(store))
+
+
+# --------------------------------------------------------------------------- lazy patrol re-summary
+
+
+def marks(store: Store) -> dict[tuple[str, str], int]:
+    with sm._reading(store) as tx:
+        return sm._marks(tx, None)
+
+
+def test_an_append_only_marks_and_the_next_read_equals_the_raw_computation(store: Store) -> None:
+    w1 = walk("w1", "2026-11-19 23:00", 2.0, x0=118.7725, start_id=0)
+    w2 = walk("w2", "2026-11-19 09:00", 1.0, x0=118.7725, start_id=10_000)
+    store.write({**base_layers(), "patrol_points": w1.iloc[:30]})
+    assert marks(store) == {}  # a replace marks the summary unbuilt instead
+    with sm._reading(store) as tx:
+        assert tx.basis("patrol") is None
+    assert [str(d.date()) for d in sm.patrol_days(store)] == ["2026-11-19", "2026-11-20"]  # built
+    store.write({"patrol_points": w1.iloc[30:]}, mode="append")
+    store.write({"patrol_points": w2}, mode="append")
+    store.write({"patrol_points": w1.iloc[[0]].assign(fix_id="X1", time=pd.Timestamp("2026-11-19 23:59"))},
+                mode="append")
+    # w1's fixes from 00:00 on 11-20 also fall in 11-19's window (and 23:00 in 11-20's)
+    assert marks(store) == {("2026-11-19", "w1"): 2, ("2026-11-20", "w1"): 2, ("2026-11-19", "w2"): 1}
+    grids = store.read("grids", columns=["code"])
+    workers = store.read("workers", columns=["id", "grid_code", "post"])
+    days = [DAY, DAY + pd.Timedelta(days=1)]
+    fig = sm.patrol_figures(store, days[:1], grids=grids, workers=workers)
+    assert marks(store) == {("2026-11-20", "w1"): 2}  # only the day asked for was settled
+    raw_w, raw_g = sm.raw_patrol_day(store, DAY, grids=grids, workers=workers)
+    got = fig.per_worker.set_index("worker_id").loc[raw_w["worker_id"]]
+    np.testing.assert_allclose(got["hours_in_grid"], raw_w["hours_in_grid"])
+    np.testing.assert_array_equal(got["n_fixes"], raw_w["n_fixes"])
+    assert got.loc["w2", "hours_in_grid"] == pytest.approx(1.0)
+    pg = fig.per_grid.set_index("grid_code").loc[raw_g["grid_code"]]
+    np.testing.assert_allclose(pg[["covered_h", "a_h", "b_h"]], raw_g[["covered_h", "a_h", "b_h"]])
+    # every stored row equals a rebuild from the whole layer, and nothing is left to settle
+    kept = snapshot(store)
+    assert marks(store) == {}
+    sm.rebuild(store)
+    assert_same(kept, snapshot(store))
+
+
+def test_a_failed_append_leaves_no_dirty_mark(store: Store) -> None:
+    store.write({**base_layers(), "patrol_points": walk("w1", "2026-11-19 08:00", 1.0, x0=118.7725,
+                                                        start_id=0)})
+    with pytest.raises(StoreError):  # new fixes of w2, then an existing fix id: refused as a whole
+        store.write({"patrol_points": walk("w2", "2026-11-19 09:00", 1.0, x0=118.7725, start_id=0)},
+                    mode="append")
+    assert marks(store) == {}
+    store.write({"patrol_points": walk("w2", "2026-11-19 09:00", 1.0, x0=118.7725, start_id=5_000)},
+                mode="append")
+    assert marks(store) == {("2026-11-19", "w2"): 1}
+
+
+def _append_and_read(url: str, worker: str, start_id: int, rounds: int) -> None:
+    """One process: ``rounds`` appends of 20 fixes of ``worker``, each followed by a read."""
+    with open_store(url) as s:
+        grids = s.read("grids", columns=["code"])
+        workers = s.read("workers", columns=["id", "grid_code", "post"])
+        for r in range(rounds):
+            part = walk(worker, str(pd.Timestamp("2026-11-19 08:00") + pd.Timedelta(minutes=20 * r)),
+                        19 / 60, x0=118.7725, start_id=start_id + 100 * r)
+            s.write({"patrol_points": part}, mode="append")
+            sm.patrol_figures(s, [DAY], grids=grids, workers=workers)
+
+
+def test_two_processes_appending_and_reading_never_lose_a_mark(store: Store) -> None:
+    import multiprocessing as mp
+
+    # the layer exists before (two first appends racing to create it is another matter)
+    store.write({**base_layers(), "patrol_points": walk("w3", "2026-11-17 08:00", 0.1, x0=118.7775,
+                                                        start_id=900_000)})
+    ctx = mp.get_context("fork")  # the children open their own store
+    # w1 and w2 share grid G1: each one's re-summary rewrites the grid's row the other changes
+    procs = [ctx.Process(target=_append_and_read, args=(store.url, w, i * 50_000, 4))
+             for i, w in enumerate(("w1", "w2"))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert store.count("patrol_points") == 2 * 4 * 20 + 7
+    # whatever is left marked is settled now; a lost mark would leave a row behind its fixes
+    grids = store.read("grids", columns=["code"])
+    workers = store.read("workers", columns=["id", "grid_code", "post"])
+    fig = sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+    assert marks(store) == {}
+    raw_w, raw_g = sm.raw_patrol_day(store, DAY, grids=grids, workers=workers)
+    got = fig.per_worker.set_index("worker_id").loc[raw_w["worker_id"]]
+    np.testing.assert_array_equal(got["n_fixes"], raw_w["n_fixes"])
+    # every one of each worker's 80 fixes is counted: kept or dropped for a reason
+    assert fig.cleaning.groupby("worker_id")["fixes"].sum().loc[["w1", "w2"]].tolist() == [80, 80]
+    np.testing.assert_allclose(got["hours_tracked"], raw_w["hours_tracked"])
+    pg = fig.per_grid.set_index("grid_code").loc[raw_g["grid_code"]]
+    np.testing.assert_allclose(pg[["covered_h", "a_h", "b_h"]], raw_g[["covered_h", "a_h", "b_h"]])
+
+
+def _layers_of(store: Store) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    return store.read("grids", columns=["code"]), store.read("workers", columns=["id", "grid_code", "post"])
+
+
+def _equals_raw(store: Store, fig: sm.PatrolFigures) -> bool:
+    grids, workers = _layers_of(store)
+    raw_w, _ = sm.raw_patrol_day(store, DAY, grids=grids, workers=workers)
+    got = fig.per_worker.set_index("worker_id").loc[raw_w["worker_id"]]
+    return bool(np.array_equal(got["n_fixes"].to_numpy(), raw_w["n_fixes"].to_numpy())
+                and np.allclose(got["hours_tracked"].to_numpy(float), raw_w["hours_tracked"].to_numpy(float)))
+
+
+def test_an_append_between_the_settling_read_and_its_write_is_read_again(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real append (through a second store object) lands right after settle has read the
+    marks and fixes: the marks it then finds differ, so it reads again; nothing stale is kept."""
+    store.write({**base_layers(), "patrol_points": walk("w1", "2026-11-19 08:00", 0.5, x0=118.7725,
+                                                        start_id=0)})
+    grids, workers = _layers_of(store)
+    sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+    store.write({"patrol_points": walk("w1", "2026-11-19 09:00", 0.5, x0=118.7725, start_id=1_000)},
+                mode="append")
+    real, calls = sm._settle_rows, []
+
+    def settle_rows_then_append(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real(*args, **kwargs)
+        if not calls:
+            with open_store(store.url) as other:
+                for i, w in enumerate(("w1", "w2")):
+                    other.write({"patrol_points": walk(w, f"2026-11-19 1{i}:00", 0.5, x0=118.7725,
+                                                       start_id=2_000 + 100 * i)}, mode="append")
+        calls.append(1)
+        return out
+
+    monkeypatch.setattr(sm, "_settle_rows", settle_rows_then_append)
+    fig = sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+    assert len(calls) == 2 and marks(store) == {}
+    assert _equals_raw(store, fig)
+
+
+@pytest.mark.postgis
+def test_a_mark_bumped_while_settling_writes_stays(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: an append commits between settle's check and its commit (appends take no
+    lock): the mark it bumped is not removed, so the next read brings that worker up to date."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with open_store(f"{pg_url}?schema={schema}") as store:
+            store.write({**base_layers(), "patrol_points": walk("w1", "2026-11-19 08:00", 0.5,
+                                                                x0=118.7725, start_id=0)})
+            grids, workers = _layers_of(store)
+            sm.patrol_figures(store, [DAY], grids=grids, workers=workers)
+            store.write({"patrol_points": walk("w1", "2026-11-19 09:00", 0.5, x0=118.7725,
+                                               start_id=1_000)}, mode="append")
+            real, calls = sm._store_rows, []
+
+            def store_rows_then_append(*args, **kwargs):  # type: ignore[no-untyped-def]
+                if not calls:
+                    with open_store(store.url) as other:
+                        other.write({"patrol_points": walk("w1", "2026-11-19 10:00", 0.5, x0=118.7725,
+                                                           start_id=2_000)}, mode="append")
+                calls.append(1)
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(sm, "_store_rows", store_rows_then_append)
+            sm.settle(store, [DAY])
+            assert marks(store) == {("2026-11-19", "w1"): 2}  # bumped meanwhile: kept
+            monkeypatch.setattr(sm, "_store_rows", real)
+            assert _equals_raw(store, sm.patrol_figures(store, [DAY], grids=grids, workers=workers))
+            assert marks(store) == {}
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
