@@ -1,9 +1,9 @@
 """Summary tables kept up to date at write time, so pages and the wall read small tables.
 
 Five tables beside the layers, the same on both engines (GeoPackage and PostGIS), written in
-the SAME transaction as the rows they summarise by :meth:`layers.store.Store.write` (one
-:func:`after_write` call per engine) and :meth:`layers.store.Store.apply` (one
-:func:`before_apply` call in :class:`layers._store_common.SharedApply`):
+the SAME transaction as the rows they summarise by :meth:`layers.store.Store.write`
+(:meth:`layers._engine.SqlStore._after_layers` calls :func:`after_write`) and
+:meth:`layers.store.Store.apply` (the template calls :func:`before_apply` before its updates):
 
 ``gp_sum_patrol_worker`` (``day, worker_id``)
     Per worker and local day: the :func:`geo.patrol.time_in_grid` figures (``hours_in_grid``,
@@ -24,6 +24,11 @@ the SAME transaction as the rows they summarise by :meth:`layers.store.Store.wri
     none): ``n``. **The overdue rule**: at ``now``, a grid's overdue open cases are
     ``sum(n) where due < now`` -- exactly :func:`layers.workflow.overdue` for open cases
     (a case without a due time is never overdue), for any ``now``, with one indexed range sum.
+
+Why one module of this size: the five tables share one engine adapter (``_Tx``), one notion of
+"built from which basis" (the meta table) and one compare-and-set rule for catching up; split
+apart, each piece would need the others' private state. The natural cut, if it grows, is
+patrol (worker/grid/dirty tables) versus incidents (cells/open), along the section markers.
 
 How each stays exact
 --------------------
