@@ -267,8 +267,7 @@ class FitBesideLegend(MacroElement):
     """Fit ``bounds`` so the legend (a :class:`Legend` on the ``side`` corner) covers none of it.
 
     The legend's width is only known in the browser, so the fit runs there: on load and on every
-    resize of the frame or of the legend (a ResizeObserver: the legend may arrive or grow after
-    the first fit), with padding on the legend's side of the legend's width (when the frame
+    resize of the frame, with padding on the legend's side of the legend's width (when the frame
     is wide enough; a narrow frame keeps the plain fit). ``bounds`` are display lon/lat
     ``(minx, miny, maxx, maxy)``.
     """
@@ -292,17 +291,6 @@ class FitBesideLegend(MacroElement):
             }
             window.addEventListener("resize", fit);
             setTimeout(fit, 30);
-            // the legend may arrive or grow (fonts, vw-sized type) after the first fit: refit
-            // whenever the map's frame or the legend changes size
-            if (window.ResizeObserver) {
-                var ro = new ResizeObserver(function () { fit(); });
-                ro.observe(m.getContainer());
-                var tries = 0;
-                (function watchLegend() {
-                    var lg = m.getContainer().querySelector(".gp-legend");
-                    if (lg) { ro.observe(lg); } else if (tries++ < 50) { setTimeout(watchLegend, 100); }
-                })();
-            }
         })();
         {% endmacro %}
         """
