@@ -99,8 +99,8 @@ class Params:
     """What the planner chose in the sidebar."""
 
     balance: str = "households"
-    lo: float = 300.0
-    hi: float = 500.0
+    lo: float = plans.DEFAULT_BAND[0]  # one default band: the one saving checks against
+    hi: float = plans.DEFAULT_BAND[1]
     radius_m: float = 1000.0
     compactness_weight: float = 1.0
     disruption_weight: float = 1.0
