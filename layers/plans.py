@@ -61,12 +61,13 @@ import pandas as pd
 import shapely
 
 from geo.domain import LOCAL_TZ
+from geo.planner_defaults import DEFAULTS
 from layers.permissions import Account, require
 
 VERSIONS = "gp_plan_versions"
 SNAPSHOTS = "gp_plan_snapshots"
-#: The households band of a comprehensive grid (DOMAIN: 300–500 households per urban grid).
-DEFAULT_BAND: tuple[float, float] = (300.0, 500.0)
+#: The households band of a comprehensive grid (the planner's one default: ``geo.planner_defaults``).
+DEFAULT_BAND: tuple[float, float] = DEFAULTS.grid_band
 #: Violation codes that are hard rules (severity ``error``): saving needs a confirmation.
 HARD_RULES: frozenset[str] = frozenset({"over_band", "under_band", "fragmented",
                                         "unassigned_buildings"})
