@@ -145,6 +145,19 @@ def page_heading(title: str) -> None:
         st.stop()
 
 
+def panel(heading: str, *, hint: str | None = None) -> bool:
+    """Write a panel's ``####`` heading; with ``hint`` (what to do while there is nothing to show)
+    write the hint as a caption and return False, else return True.
+
+    ``if widgets.panel(tp("x.heading"), hint=tp("x.none") if pick is None else None): ...``
+    (texts already translated; user data in them through ``_html.md``)."""
+    st.markdown(f"#### {heading}")
+    if hint is not None:
+        st.caption(hint)
+        return False
+    return True
+
+
 def admin_names() -> dict[str, str]:
     """Code → name for sub-districts, communities and grids (names are Chinese in the data)."""
     out: dict[str, str] = {}
@@ -252,22 +265,25 @@ def fmt_int(x: Any) -> str:
     return f"{int(round(float(x))):,}"
 
 
-def fmt_pct(x: Any) -> str:
-    """``87.5%`` for a share of 0.875 (``—`` for missing)."""
+def _finite(x: Any) -> float | None:
+    """``x`` as a finite float, or None (missing, not a number, inf)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
-        return "—"
-    return "—" if not np.isfinite(v) else f"{v * 100:.1f}%"
+        return None
+    return v if np.isfinite(v) else None
+
+
+def fmt_pct(x: Any) -> str:
+    """``87.5%`` for a share of 0.875 (``—`` for missing)."""
+    v = _finite(x)
+    return "—" if v is None else f"{v * 100:.1f}%"
 
 
 def fmt_hours(x: Any) -> str:
     """``12.5`` hours (``—`` for missing)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "—"
-    return "—" if not np.isfinite(v) else f"{v:,.1f}"
+    v = _finite(x)
+    return "—" if v is None else f"{v:,.1f}"
 
 
 def dark_css(*, hide_sidebar: bool = True) -> None:

@@ -149,10 +149,7 @@ if section == "plan":
         st.markdown(f"#### {tp('table.heading')}")
         st.table(pl.comparison_table(ev.summary, lang))
     with move_col:
-        st.markdown(f"#### {tp('pick.heading')}")
-        if pick is None:
-            st.caption(tp("pick.none"))
-        else:
+        if widgets.panel(tp("pick.heading"), hint=tp("pick.none") if pick is None else None):
             own = model.region(pick)
             grid_names = model.all_names
             in_unit = model.buildings[model.buildings["unit"] == pick]
