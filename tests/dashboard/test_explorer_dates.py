@@ -23,23 +23,39 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMUNITY = "320106001001"
 
 
-@pytest.fixture()
-def dated_store(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+def _two_versions(src: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, live_from: str,
+                  merged_from: str, move_workers: bool = False) -> tuple[str, str, str]:
+    """A private copy of the demo with two plan versions: today's grids in force since
+    ``live_from``, and history in force from ``merged_from`` in which the first two
+    comprehensive grids of 兰石社区 were one (``keep``; ``gone``'s workers moved to it when
+    ``move_workers``)."""
     path = tmp_path / "demo.gpkg"
-    shutil.copy(env, path)
+    shutil.copy(src, path)
     monkeypatch.setenv("GRIDPULSE_STORE", str(path))
     admin = Account("planner1", role="planner")
     with open_store(str(path)) as s:
         live = s.read("grids")
-        plans.save_plan(s, admin, plans.make_plan(s, live), effective="2026-06-01", confirm=True)
+        plans.save_plan(s, admin, plans.make_plan(s, live), effective=live_from, confirm=True)
         com = live[(live["community_code"] == COMMUNITY) & (live["kind"] == "comprehensive")]
         keep, gone = sorted(com["code"])[:2]
         merged = live[live["code"] != gone].copy()
         both = live.loc[live["code"].isin([keep, gone]), "geometry"].union_all()
         merged.loc[merged["code"] == keep, "geometry"] = gpd.GeoSeries([both], crs=4326).values
-        plans.save_plan(s, admin, plans.make_plan(s, merged), effective="2026-03-01", confirm=True)
+        moved = {}
+        if move_workers:
+            workers = s.read("workers")
+            moved = {w: keep for w in workers.loc[workers["grid_code"] == gone, "id"].astype(str)}
+            assert moved  # the grid that was merged away has workers
+        plans.save_plan(s, admin, plans.make_plan(s, merged, workers=moved), effective=merged_from,
+                        confirm=True)
         assert plans.plan_versions(s)["live"].tolist() == [True, False]  # history only
     return str(path), keep, gone
+
+
+@pytest.fixture()
+def dated_store(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    return _two_versions(env, tmp_path, monkeypatch, live_from="2026-06-01",
+                         merged_from="2026-03-01")
 
 
 def _script(at) -> str:
@@ -128,24 +144,8 @@ def patrol_dated_store(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """Today's grids in force since 2026-11-20; before that (from 2026-11-10) two grids of 兰石社区
     were one, patrolled by both grids' workers. The demo has GPS fixes of 2026-11-13 to 11-20
     (every worker's on 11-19, none of 兰石社区's on 11-17)."""
-    path = tmp_path / "demo.gpkg"
-    shutil.copy(env, path)
-    monkeypatch.setenv("GRIDPULSE_STORE", str(path))
-    admin = Account("planner1", role="planner")
-    with open_store(str(path)) as s:
-        live = s.read("grids")
-        plans.save_plan(s, admin, plans.make_plan(s, live), effective="2026-11-20", confirm=True)
-        com = live[(live["community_code"] == COMMUNITY) & (live["kind"] == "comprehensive")]
-        keep, gone = sorted(com["code"])[:2]
-        merged = live[live["code"] != gone].copy()
-        both = live.loc[live["code"].isin([keep, gone]), "geometry"].union_all()
-        merged.loc[merged["code"] == keep, "geometry"] = gpd.GeoSeries([both], crs=4326).values
-        workers = s.read("workers")
-        moved = {w: keep for w in workers.loc[workers["grid_code"] == gone, "id"].astype(str)}
-        assert moved  # the grid that was merged away has workers
-        plans.save_plan(s, admin, plans.make_plan(s, merged, workers=moved), effective="2026-11-10",
-                        confirm=True)
-    return str(path), keep, gone
+    return _two_versions(env, tmp_path, monkeypatch, live_from="2026-11-20",
+                         merged_from="2026-11-10", move_workers=True)
 
 
 def _hours_of(path: str, code: str, day: str, *, then: bool) -> float:
