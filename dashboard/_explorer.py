@@ -133,6 +133,13 @@ def _shapes_at(url: str, version: str, day: pd.Timestamp, datum: str) -> gpd.Geo
     return pd.concat(parts)
 
 
+def grids_of(day: Any = None) -> gpd.GeoDataFrame:
+    """The grids in force on ``day`` (default: the live layer, also when it is the one in force):
+    what clicks locate, the selection outlines and the breadcrumb's names."""
+    b = past_boundaries(day) if day is not None else None
+    return state.layer("grids") if b is None else b.grids
+
+
 def grid_shapes(cfg: maps.MapConfig, day: Any = None) -> gpd.GeoDataFrame:
     """The grids drawn for ``day`` (default: the live layer), ready for the browser."""
     if day is None or past_boundaries(day) is None:
@@ -142,24 +149,36 @@ def grid_shapes(cfg: maps.MapConfig, day: Any = None) -> gpd.GeoDataFrame:
 
 
 def grid_table(*, with_patrol_hours: bool = False, day: Any = None) -> pd.DataFrame:
-    """One row per grid with card fields and choropleth metrics (shared, read-only).
+    """One row per grid in force on ``day`` (default today) with card fields and choropleth
+    metrics (shared, read-only).
 
-    Patrol hours are those of the latest day with GPS fixes (:func:`patrol_day`): the hours
-    in which at least one of the grid's own workers was inside it (A/B post coverage), NaN for
-    a grid without workers. They are filled only when asked for (the patrol-hours
-    choropleth); the grid card reads its own grid's.
+    Patrol hours are those of the latest day with GPS fixes up to ``day`` (:func:`patrol_day`):
+    the hours in which at least one of the grid's own workers was inside it (A/B post
+    coverage), NaN for a grid without workers, under the grids and posts in force that day.
+    They are filled only when asked for (the patrol-hours choropleth); the grid card reads its
+    own grid's.
     """
     if day is not None and past_boundaries(day) is not None:  # another date's boundaries
-        return _grid_table_at(state.settings().store_url, state.data_version(), state.now(),
-                              pd.Timestamp(day).normalize())
-    table = _grid_table(state.settings().store_url, state.data_version(), state.now())
+        table = _grid_table_at(state.settings().store_url, state.data_version(), state.now(),
+                               pd.Timestamp(day).normalize())
+    else:
+        table = _grid_table(state.settings().store_url, state.data_version(), state.now())
     if not with_patrol_hours:
         return table
-    day = kpis.district_patrol_day()
-    if day is None:
+    patrol = _patrol(day)
+    if patrol is None:
         return table
-    return table.assign(patrol_hours=_coverage_hours(day.per_grid).reindex(table.index)
+    return table.assign(patrol_hours=_coverage_hours(patrol.per_grid).reindex(table.index)
                         .round(1).to_numpy())
+
+
+def _patrol(day: Any = None) -> kpis.PatrolDay | None:
+    """The district's patrol figures of :func:`patrol_day` ``(day)``, counted under the grids and
+    posts in force on that patrol day."""
+    pday = patrol_day(day)
+    if pday is None:
+        return None
+    return kpis.district_patrol_day(pday, then=past_boundaries(pday) is not None)
 
 
 def _coverage_hours(per_grid: pd.DataFrame) -> pd.Series:
@@ -167,23 +186,27 @@ def _coverage_hours(per_grid: pd.DataFrame) -> pd.Series:
     return per_grid["covered_h"].where(per_grid["workers"] > 0).astype(float)
 
 
-def patrol_day() -> pd.Timestamp | None:
-    """The day the patrol hours are of (the latest complete day with fixes), or ``None``."""
-    return kpis.latest_patrol_day()
+def patrol_day(day: Any = None) -> pd.Timestamp | None:
+    """The day the patrol hours are of: the latest complete day with fixes (up to ``day``, the
+    explorer's date), or ``None``."""
+    return kpis.latest_patrol_day(on_or_before=day)
 
 
-def patrol_hours(code: str) -> float:
-    """Hours of the latest patrol day in which one of the grid's workers was inside it."""
-    day = kpis.grid_patrol_day(code)
-    if day is None or code not in day.per_grid.index:
+def patrol_hours(code: str, day: Any = None) -> float:
+    """Hours of :func:`patrol_day` ``(day)`` in which one of the grid's workers was inside it."""
+    if day is None:
+        whole = kpis.grid_patrol_day(code)
+    else:
+        whole = _patrol(day)
+    if whole is None or code not in whole.per_grid.index:
         return float("nan")
-    return float(_coverage_hours(day.per_grid).loc[code])
+    return float(_coverage_hours(whole.per_grid).loc[code])
 
 
-def metric_label(metric: str) -> str:
+def metric_label(metric: str, day: Any = None) -> str:
     """The choropleth's legend title and tooltip label (patrol hours name their day)."""
     if metric == "patrol_hours":
-        day = patrol_day()
+        day = patrol_day(day)
         if day is not None:
             return tr("metric.patrol_hours_on",
                       day=kpis.day_label(day, now=state.now(), lang=state.lang()))
@@ -208,9 +231,11 @@ def scope_rows(table: pd.DataFrame, v: state.View) -> pd.DataFrame:
     return table
 
 
-def breadcrumb(v: state.View) -> list[str]:
-    """``鼓楼区 › 宁海路街道 › 山西路社区 › 第1网格``."""
+def breadcrumb(v: state.View, day: Any = None) -> list[str]:
+    """``鼓楼区 › 宁海路街道 › 山西路社区 › 第1网格`` (grid names of ``day``'s grids)."""
     names = _names()
+    g = grids_of(day)
+    names.update(zip(g["code"].astype(str), g["name"].astype(str), strict=False))
     district = state.layer("districts", ["code", "name"])
     out = [f"**{_html.md(district['name'].iloc[0])}**" if len(district) else f"**{tr('level.district')}**"]
     for code in (v.sub, v.com, v.grid):
@@ -257,10 +282,10 @@ def min_extent(bounds: np.ndarray, *, metres: float = MIN_VIEW_M) -> np.ndarray:
     return np.array([cx - half_lon, cy - half_lat, cx + half_lon, cy + half_lat])
 
 
-def _bounds(v: state.View) -> np.ndarray:
+def _bounds(v: state.View, day: Any = None) -> np.ndarray:
     for code, name in ((v.grid, "grids"), (v.com, "communities"), (v.sub, "subdistricts")):
         if code:
-            df = state.layer(name)
+            df = grids_of(day) if name == "grids" else state.layer(name)
             hit = df[df["code"] == code]
             if len(hit):
                 b = hit.total_bounds
@@ -280,7 +305,7 @@ def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame, *, day: Any =
     """The explorer map for view ``v``: the chosen layers, the choropleth, the selection, a legend.
 
     ``day``: draw the grids in force that day (:func:`grid_shapes`; default the live layer)."""
-    m = maps.base_map(cfg, bounds=_bounds(v))
+    m = maps.base_map(cfg, bounds=_bounds(v, day))
     legend: list[tuple[str, list[tuple[str, str, str]]]] = []
     lyr: list[tuple[str, str, str]] = []
     if "sub" in v.layers:
@@ -303,9 +328,9 @@ def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame, *, day: Any =
         shapes = shapes[shapes["code"].isin(scope.index)]
     if "comp" in v.layers:
         comp = shapes[shapes["kind"] == "comprehensive"]
-        legend_rows = _grid_layer(m, comp, scope, v.metric)
+        legend_rows = _grid_layer(m, comp, scope, v.metric, day=day)
         if legend_rows:
-            legend.append((metric_label(v.metric), legend_rows))
+            legend.append((metric_label(v.metric, day), legend_rows))
         lyr.append((COMP_STYLE["color"], tr("layer.comprehensive"), "line"))
     if "ded" in v.layers:
         ded = shapes[shapes["kind"] == "dedicated"]
@@ -325,7 +350,7 @@ def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame, *, day: Any =
             layer.add_to(m)
             legend.append((tr("layer.incidents"), rows))
     if v.grid or v.com or v.sub:
-        sel = _selected_shape(v, cfg)
+        sel = _selected_shape(v, cfg, day)
         if sel is not None:
             maps.PolygonLayer(sel, name=tr("layer.selected"), styles=[SEL_STYLE],
                               interactive=False, css_name="sel").add_to(m)
@@ -335,7 +360,8 @@ def build(v: state.View, cfg: maps.MapConfig, table: pd.DataFrame, *, day: Any =
     return maps.finish(m, cfg)
 
 
-def _grid_layer(m: folium.Map, comp: gpd.GeoDataFrame, scope: pd.DataFrame, metric: str) -> list[tuple[str, str, str]]:
+def _grid_layer(m: folium.Map, comp: gpd.GeoDataFrame, scope: pd.DataFrame, metric: str, *,
+                day: Any = None) -> list[tuple[str, str, str]]:
     cols = ["name", "community", "households", "population"]
     if metric != "none" and metric not in cols:
         cols.append(metric)
@@ -348,7 +374,7 @@ def _grid_layer(m: folium.Map, comp: gpd.GeoDataFrame, scope: pd.DataFrame, metr
                           tooltip=tooltip, css_name="comp").add_to(m)
         return []
     if metric not in ("households", "population"):
-        tooltip.append((metric, metric_label(metric)))
+        tooltip.append((metric, metric_label(metric, day)))
     classes, edges = maps.classify(data[metric].to_numpy(dtype=float))
     colours = maps.ramp(max(len(edges) - 1, 1))
     styles = [{**COMP_STYLE, "fillColor": c, "fillOpacity": 0.72} for c in colours]
@@ -359,10 +385,10 @@ def _grid_layer(m: folium.Map, comp: gpd.GeoDataFrame, scope: pd.DataFrame, metr
     return maps.legend_items(edges, colours, fmt=fmt)
 
 
-def _selected_shape(v: state.View, cfg: maps.MapConfig) -> gpd.GeoDataFrame | None:
+def _selected_shape(v: state.View, cfg: maps.MapConfig, day: Any = None) -> gpd.GeoDataFrame | None:
     for code, name in ((v.grid, "grids"), (v.com, "communities"), (v.sub, "subdistricts")):
         if code:
-            df = state.display_layer(name, cfg)
+            df = grid_shapes(cfg, day) if name == "grids" else state.display_layer(name, cfg)
             hit = df[df["code"] == code]
             return hit if len(hit) else None
     return None
@@ -376,9 +402,11 @@ def show(m: folium.Map, *, key: str, height: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- clicks
 
 
-def locate(name: str, lon: float, lat: float, *, kind: str | None = None) -> str | None:
-    """Code of the ``name`` polygon containing WGS-84 ``(lon, lat)`` (smallest if several)."""
-    df = state.layer(name)
+def locate(name: str, lon: float, lat: float, *, kind: str | None = None,
+           frame: gpd.GeoDataFrame | None = None) -> str | None:
+    """Code of the ``name`` polygon containing WGS-84 ``(lon, lat)`` (smallest if several);
+    ``frame``: those polygons (default: the live layer ``name``)."""
+    df = state.layer(name) if frame is None else frame
     if kind is not None:
         df = df[df["kind"] == kind]
     if df.empty:
@@ -392,8 +420,9 @@ def locate(name: str, lon: float, lat: float, *, kind: str | None = None) -> str
     return str(hits.iloc[int(np.argmin(area_m2))]["code"])
 
 
-def drill(v: state.View, lon: float, lat: float) -> dict[str, str] | None:
-    """The view one level below ``v`` at the clicked point (district → sub-district → ...)."""
+def drill(v: state.View, lon: float, lat: float, *, day: Any = None) -> dict[str, str] | None:
+    """The view one level below ``v`` at the clicked point (district → sub-district → ...);
+    ``day``: among the grids in force that day (:func:`grids_of`)."""
     sub = locate("subdistricts", lon, lat)
     if not v.sub or (sub and sub != v.sub and not v.com):
         return {"sub": sub, "com": "", "grid": ""} if sub else None
@@ -403,12 +432,12 @@ def drill(v: state.View, lon: float, lat: float) -> dict[str, str] | None:
             return None
         return {"sub": _parent_sub(com) or v.sub, "com": com, "grid": ""}
     # the comprehensive grid (every point has one); a dedicated grid only where none is
-    grid = locate("grids", lon, lat, kind="comprehensive")
+    g = grids_of(day)
+    grid = locate("grids", lon, lat, kind="comprehensive", frame=g)
     if grid is None and "ded" in v.layers:
-        grid = locate("grids", lon, lat, kind="dedicated")
+        grid = locate("grids", lon, lat, kind="dedicated", frame=g)
     if grid is None:
         return None
-    g = state.layer("grids", ["code", "community_code"])
     com = str(g.loc[g["code"] == grid, "community_code"].iloc[0])
     return {"sub": _parent_sub(com) or v.sub, "com": com, "grid": grid}
 
@@ -419,8 +448,10 @@ def _parent_sub(com: str) -> str | None:
     return str(hit.iloc[0]) if len(hit) else None
 
 
-def handle_click(out: Mapping[str, Any], v: state.View, cfg: maps.MapConfig) -> dict[str, str] | None:
-    """A new click on the map → the view to move to (``None``: nothing to do).
+def handle_click(out: Mapping[str, Any], v: state.View, cfg: maps.MapConfig, *,
+                 day: Any = None) -> dict[str, str] | None:
+    """A new click on the map → the view to move to (``None``: nothing to do); ``day``: the
+    grids in force that day.
 
     streamlit-folium keeps returning the last click on every rerun; only a click not seen
     before counts.
@@ -435,7 +466,7 @@ def handle_click(out: Mapping[str, Any], v: state.View, cfg: maps.MapConfig) -> 
     pt = maps.click_to_wgs84(click, cfg)
     if pt is None:
         return None
-    change = drill(v, *pt)
+    change = drill(v, *pt, day=day)
     if change and any(getattr(v, k) != val for k, val in change.items()):
         return change
     return None
@@ -444,8 +475,10 @@ def handle_click(out: Mapping[str, Any], v: state.View, cfg: maps.MapConfig) -> 
 # --------------------------------------------------------------------------- card
 
 
-def grid_card(table: pd.DataFrame, code: str, lang: str) -> None:
-    """网格信息卡: code, name, community, leader, A/B workers, households, residents, area, ..."""
+def grid_card(table: pd.DataFrame, code: str, lang: str, day: Any = None) -> None:
+    """网格信息卡: code, name, community, leader, A/B workers, households, residents, area, ...
+
+    ``table`` is :func:`grid_table` of ``day``; the patrol hours are of :func:`patrol_day` ``(day)``."""
     st.markdown(f"#### {tr('card.title')}")
     if not code or code not in table.index:
         st.caption(tr("explorer.no_selection"))
@@ -471,11 +504,11 @@ def grid_card(table: pd.DataFrame, code: str, lang: str) -> None:
     b.metric(tr("card.population"), fmt_int(r["population"]))
     c, d = st.columns(2)
     c.metric(tr("card.incidents_month"), fmt_int(r["incidents_month"]))
-    day = patrol_day()
-    hours = patrol_hours(code)
+    pday = patrol_day(day)
+    hours = patrol_hours(code, day)
     value = "—" if not np.isfinite(hours) else f"{hours:,.1f}"
-    if day is None:
+    if pday is None:
         d.metric(tr("metric.patrol_hours"), value)
     else:
-        d.metric(tr("card.patrol_hours", day=kpis.day_label(day, now=state.now(), lang=lang)), value,
-                 help=tr("card.patrol_hours_help", date=day.strftime("%Y-%m-%d")))
+        d.metric(tr("card.patrol_hours", day=kpis.day_label(pday, now=state.now(), lang=lang)), value,
+                 help=tr("card.patrol_hours_help", date=pday.strftime("%Y-%m-%d")))

@@ -280,18 +280,28 @@ def _latest_day(url: str, version: str, today: pd.Timestamp) -> pd.Timestamp | N
     return pd.Timestamp(last["time"].iloc[0]).normalize()
 
 
-def latest_patrol_day() -> pd.Timestamp | None:
+def latest_patrol_day(*, on_or_before: Any = None) -> pd.Timestamp | None:
     """The latest complete day with GPS fixes: the newest fix before today's midnight, as a day.
 
     "Today" is the dashboard's (:func:`dashboard.state.now`: yesterday of the demo anchor has
     fixes of every demo worker). ``None`` when the store holds no fixes before today.
+    ``on_or_before``: a past day (the explorer's date): the latest day with fixes up to it.
     """
-    return _latest_day(state.settings().store_url, state.data_version(), state.now().normalize())
+    end = state.now().normalize()
+    if on_or_before is not None:
+        end = min(end, pd.Timestamp(on_or_before).normalize() + pd.Timedelta(days=1))
+    return _latest_day(state.settings().store_url, state.data_version(), end)
 
 
-def _day_inputs(codes: list[str] | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def _day_inputs(codes: list[str] | None, *, plan_day: pd.Timestamp | None = None
+                ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     grids = state.layer("grids", ["code"])
     workers = state.layer("workers", ["id", "grid_code", "post", "role"])
+    if plan_day is not None:  # the grids and assignments in force that day (layers.plans)
+        from layers import plans
+
+        grids, workers = state.locked(plans.assignments_at, state.get_store(), plan_day, grids,
+                                      workers)
     if codes is not None:
         grids = grids[grids["code"].isin(codes)]
         workers = workers[workers["grid_code"].isin(codes)]
@@ -299,14 +309,20 @@ def _day_inputs(codes: list[str] | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _district_day(url: str, version: str, day: pd.Timestamp) -> PatrolDay | None:
-    """The day's figures from the patrol summary kept at write time (no fix is read)."""
+def _district_day(url: str, version: str, day: pd.Timestamp, then: bool = False
+                  ) -> PatrolDay | None:
+    """The day's figures from the patrol summary kept at write time (no fix is read); with
+    ``then``, under the grids and assignments in force that day, computed from that day's fixes
+    (the summary is kept for the live layers only)."""
     from layers import summaries
 
     store = state.get_store()
     if "patrol_points" not in state.locked(store.layer_names):
         return None
-    grids, workers = _day_inputs(None)
+    grids, workers = _day_inputs(None, plan_day=day if then else None)
+    if then:
+        fixes = state.locked(store.read, "patrol_points", between={"time": day_window(day)})
+        return patrol_day(fixes, grids, workers, day=day)
     fig = state.locked(summaries.patrol_figures, store, [day], grids=grids,
                        workers=workers[["id", "grid_code", "post"]])
     per_worker = fig.per_worker.drop(columns="day")
@@ -316,16 +332,20 @@ def _district_day(url: str, version: str, day: pd.Timestamp) -> PatrolDay | None
     return PatrolDay(pd.Timestamp(day).normalize(), per_worker, per_grid)
 
 
-def district_patrol_day() -> PatrolDay | None:
-    """Every worker's and grid's patrol figures on :func:`latest_patrol_day` (cached).
+def district_patrol_day(day: pd.Timestamp | None = None, *, then: bool = False
+                        ) -> PatrolDay | None:
+    """Every worker's and grid's patrol figures on ``day`` (default :func:`latest_patrol_day`;
+    cached).
 
     One read of that day's fixes and one cleaning for the whole district, shared by every
     session until the data changes (a few seconds on the full demo district, once).
+    ``then``: count them under the grids and assignments in force on ``day``
+    (:func:`layers.plans.assignments_at`) instead of the live ones.
     """
-    day = latest_patrol_day()
+    day = latest_patrol_day() if day is None else pd.Timestamp(day).normalize()
     if day is None:
         return None
-    return _district_day(state.settings().store_url, state.data_version(), day)
+    return _district_day(state.settings().store_url, state.data_version(), day, then)
 
 
 def _grid_day(url: str, version: str, day: pd.Timestamp, code: str) -> PatrolDay | None:

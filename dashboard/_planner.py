@@ -36,7 +36,7 @@ from pyproj import CRS
 
 from dashboard import _html, maps, state
 from geo.crs import to_metric
-from geo.partition import Partition, RepartitionResult
+from geo.partition import DEFAULTS, Partition, RepartitionResult
 from geo.partition import comparison_table as engine_table
 from layers import plans
 from layers.i18n import t
@@ -57,10 +57,6 @@ ERROR_STYLE = {"color": "#d7191c", "weight": 4, "opacity": 1.0, "fill": False, "
 WARNING_STYLE = {"color": "#f2a900", "weight": 3, "opacity": 1.0, "fill": False, "dashArray": "3 4"}
 COMMUNITY_STYLE = {"color": "#1d3557", "weight": 2.5, "opacity": 0.9, "fill": False}
 PICK_STYLE = {"color": "#00b4d8", "weight": 4, "opacity": 1.0, "fill": False}
-#: Polsby-Popper below which a grid gets a ``low_compactness`` warning (the engine's default).
-MIN_POLSBY_POPPER = 0.2
-#: Homes farther than this from any walkable road are off the network (the engine's default).
-MAX_SNAP_M = 300.0
 #: Roads are read this far (degrees, about 2 km) around the scope: a walk may leave it.
 ROAD_PAD_DEG = 0.02
 #: Violations listed on the page (the rest are counted).
@@ -99,13 +95,13 @@ class Params:
     """What the planner chose in the sidebar."""
 
     balance: str = "households"
-    lo: float = plans.DEFAULT_BAND[0]  # one default band: the one saving checks against
-    hi: float = plans.DEFAULT_BAND[1]
-    radius_m: float = 1000.0
-    compactness_weight: float = 1.0
-    disruption_weight: float = 1.0
-    street_weight: float = 0.5
-    time_limit_s: float = 2.0
+    lo: float = DEFAULTS.grid_band[0]  # the planner's one set of defaults (geo.planner_defaults)
+    hi: float = DEFAULTS.grid_band[1]
+    radius_m: float = DEFAULTS.radius_m
+    compactness_weight: float = DEFAULTS.compactness_weight
+    disruption_weight: float = DEFAULTS.disruption_weight
+    street_weight: float = DEFAULTS.street_weight
+    time_limit_s: float = DEFAULTS.time_limit_s
     seed: int = 0
     locked: tuple[str, ...] = ()  # current grids that must not change
     walls: bool = False  # compounds' walls are unsplittable unit outlines (needs Inputs.compounds)

@@ -18,6 +18,8 @@ so the address bar is always a link to the current view; the page itself is the 
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -250,6 +252,8 @@ class View:
     basemap: str = ""
     metric: str = "none"
     lang: str = ""
+    #: The explorer's date (``YYYY-MM-DD``; empty: today): the boundaries in force that day.
+    asof: str = ""
 
     def to_params(self) -> dict[str, str]:
         """Only the fields that differ from the defaults, as strings."""
@@ -278,6 +282,9 @@ class View:
             kw["metric"] = params["metric"]
         if params.get("lang") in LANGS:
             kw["lang"] = params["lang"]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", params.get("asof", "")):
+            with contextlib.suppress(ValueError):
+                kw["asof"] = pd.Timestamp(params["asof"]).strftime("%Y-%m-%d")
         return cls(**kw)
 
 

@@ -110,12 +110,20 @@ def demo_label(*, dark: bool = False) -> None:
     """The "synthetic demo data" label, shown on every page while the demo is loaded."""
     if not state.demo_loaded():
         return
-    text = tr("demo_label")
-    fg, bg, bd = ("#ffd479", "rgba(255,196,0,0.12)", "#ffb300") if dark else ("#7a4b00", "#fff4d6", "#f0b429")
+    _notice("gp-demo-label", f"⚠ {tr('demo_label')}",
+            ("#ffd479", "rgba(255,196,0,0.12)", "#ffb300") if dark else ("#7a4b00", "#fff4d6", "#f0b429"),
+            "padding:4px 12px;font-size:0.95rem;display:inline-block")
+
+
+def _notice(testid: str, html_text: str, colours: tuple[str, str, str], style: str, *,
+            role: str = "") -> None:
+    """A coloured notice box: ``colours`` = (text, background, border); ``html_text`` is HTML
+    (catalogue text, or user text through ``_html.text``)."""
+    fg, bg, bd = colours
+    role_attr = f" role='{role}'" if role else ""
     st.markdown(
-        f"<div data-testid='gp-demo-label' style='background:{bg};color:{fg};border:1px solid {bd};"
-        f"border-radius:6px;padding:4px 12px;font-size:0.95rem;display:inline-block'>"
-        f"⚠ {text}</div>",
+        f"<div data-testid='{testid}'{role_attr} style='background:{bg};color:{fg};"
+        f"border:1px solid {bd};border-radius:6px;{style}'>{html_text}</div>",
         unsafe_allow_html=True,
     )
 
@@ -125,13 +133,9 @@ def demo_filling_banner(*, dark: bool = False) -> None:
     rerun the page when the store changes (the history is in)."""
     if not state.demo_filling():
         return
-    fg, bg, bd = ("#9fd3ff", "rgba(0,120,255,0.14)", "#3d8bfd") if dark else ("#0b3d91", "#e7f1ff", "#3d8bfd")
-    st.markdown(
-        f"<div data-testid='gp-demo-filling' role='status' style='background:{bg};color:{fg};"
-        f"border:1px solid {bd};border-radius:6px;padding:6px 12px;margin:4px 0;"
-        f"font-size:1rem'>{_html.text(t('startup.banner.filling', state.lang()))}</div>",
-        unsafe_allow_html=True,
-    )
+    _notice("gp-demo-filling", _html.text(t("startup.banner.filling", state.lang())),
+            ("#9fd3ff", "rgba(0,120,255,0.14)", "#3d8bfd") if dark else ("#0b3d91", "#e7f1ff", "#3d8bfd"),
+            "padding:6px 12px;margin:4px 0;font-size:1rem", role="status")
     state.follow_changes(every_s=3.0)
 
 
@@ -143,6 +147,19 @@ def page_heading(title: str) -> None:
     if not state.has_data():
         st.info(tr("store_empty"))
         st.stop()
+
+
+def panel(heading: str, *, hint: str | None = None) -> bool:
+    """Write a panel's ``####`` heading; with ``hint`` (what to do while there is nothing to show)
+    write the hint as a caption and return False, else return True.
+
+    ``if widgets.panel(tp("x.heading"), hint=tp("x.none") if pick is None else None): ...``
+    (texts already translated; user data in them through ``_html.md``)."""
+    st.markdown(f"#### {heading}")
+    if hint is not None:
+        st.caption(hint)
+        return False
+    return True
 
 
 def admin_names() -> dict[str, str]:
@@ -252,22 +269,25 @@ def fmt_int(x: Any) -> str:
     return f"{int(round(float(x))):,}"
 
 
-def fmt_pct(x: Any) -> str:
-    """``87.5%`` for a share of 0.875 (``—`` for missing)."""
+def _finite(x: Any) -> float | None:
+    """``x`` as a finite float, or None (missing, not a number, inf)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
-        return "—"
-    return "—" if not np.isfinite(v) else f"{v * 100:.1f}%"
+        return None
+    return v if np.isfinite(v) else None
+
+
+def fmt_pct(x: Any) -> str:
+    """``87.5%`` for a share of 0.875 (``—`` for missing)."""
+    v = _finite(x)
+    return "—" if v is None else f"{v * 100:.1f}%"
 
 
 def fmt_hours(x: Any) -> str:
     """``12.5`` hours (``—`` for missing)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "—"
-    return "—" if not np.isfinite(v) else f"{v:,.1f}"
+    v = _finite(x)
+    return "—" if v is None else f"{v:,.1f}"
 
 
 def dark_css(*, hide_sidebar: bool = True) -> None:

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pandas as pd
 
@@ -47,6 +47,8 @@ from layers import _store_common as sc
 from layers import _store_rules as rules
 from layers._store_api import Between, RowUpdate, Store, Where, WriteMode
 from layers.schema import SCHEMAS
+
+_T = TypeVar("_T")
 
 #: Key values per ``IN (...)`` list (SQLite allows 999 parameters per statement).
 KEY_CHUNK = 900
@@ -298,6 +300,15 @@ class SqlStore(Store):
         if not records and mode == "replace" and self._write_whole(prepared, actor=actor,
                                                                    note=note, reset=reset):
             return
+        self._retry_missing_record_table(
+            [_records.table_of(t).name for t in records or {}],
+            lambda: self._write_tx_body(prepared, mode=mode, actor=actor, note=note, reset=reset,
+                                        records=records))
+
+    def _write_tx_body(self, prepared: Mapping[str, pd.DataFrame], *, mode: WriteMode, actor: str,
+                       note: str, reset: bool,
+                       records: Mapping[str, Sequence[Mapping[str, Any]]] | None) -> None:
+        """:meth:`write` in one transaction (the layers, then the record rows)."""
         with self._write_tx(prepared, bulk=True) as tx:
             if reset:
                 present = self._layers_in(tx)
@@ -420,18 +431,45 @@ class SqlStore(Store):
 
         return _records.RecordTx(execute, self._table(spec.name), self.DIALECT, audit)
 
-    @contextlib.contextmanager
-    def _records_write(self, table: str) -> Iterator[_records.RecordTx]:
-        """One write transaction on a record table (created when missing)."""
+    def _records_write(self, table: str, body: Callable[[_records.RecordTx], _T]) -> _T:
+        """Run ``body`` in one write transaction on a record table (created when missing).
+
+        A table this store object saw created may have been dropped since by another process
+        (a reset load replacing the GeoPackage, a restore): the transaction then fails on the
+        missing table, is rolled back whole, and runs once more after creating it again
+        (:meth:`_retry_missing_record_table`).
+        """
         spec = _records.table_of(table)
-        with self._write_tx() as tx:
-            created = self._ensure_record_table(tx, spec)
-            yield self._record_handle(tx, spec)
-        self._records_ready.update(created)
+
+        def once() -> _T:
+            with self._write_tx() as tx:
+                created = self._ensure_record_table(tx, spec)
+                out = body(self._record_handle(tx, spec))
+            self._records_ready.update(created)
+            return out
+
+        return self._retry_missing_record_table([spec.name], once)
+
+    def _retry_missing_record_table(self, names: Sequence[str], run: Callable[[], _T]) -> _T:
+        """``run()``; when it fails because a record table of ``names`` that this store object
+        believed created is gone (dropped by another process), forget the belief and run it once
+        more (``run`` is one transaction: its failure changed nothing)."""
+        try:
+            return run()
+        except Exception as exc:
+            stale = [n for n in names if n in self._records_ready]
+            if not stale or not _records.is_missing_table(exc):
+                raise
+            self._records_ready.difference_update(stale)
+            return run()
 
     @property
     def _records_ready(self) -> set[str]:
-        """Record tables known to exist (committed): their DDL runs once per store object."""
+        """Record tables known to exist (committed): their DDL runs once per store object.
+
+        A per-process belief: another process may drop a table after it was created here, so
+        every write that relies on it recovers (:meth:`_retry_missing_record_table`).
+        """
         return self.__dict__.setdefault("_records_ready_set", set())
 
     def _ensure_record_table(self, tx: Any, spec: _records.RecordTable) -> list[str]:
@@ -452,30 +490,35 @@ class SqlStore(Store):
 
     def put_record(self, table: str, row: Mapping[str, Any], *,
                    audit: Mapping[str, Any] | None = None) -> None:
-        with self._records_write(table) as tx:
+        def body(tx: _records.RecordTx) -> None:
             _records.upsert(tx.execute, _records.table_of(table), tx.qualified, tx.dialect, row)
             if audit is not None:
                 tx.audit(audit)
 
+        self._records_write(table, body)
+
     def insert_record(self, table: str, row: Mapping[str, Any]) -> bool:
-        with self._records_write(table) as tx:
-            return _records.insert(tx.execute, _records.table_of(table), tx.qualified,
-                                   tx.dialect, row)
+        return self._records_write(table, lambda tx: _records.insert(
+            tx.execute, _records.table_of(table), tx.qualified, tx.dialect, row))
 
     def update_records(self, table: str, where: Where, changes: Mapping[str, Any], *,
                        audit: Mapping[str, Any] | None = None) -> int:
-        with self._records_write(table) as tx:
+        def body(tx: _records.RecordTx) -> int:
             n = _records.update(tx.execute, _records.table_of(table), tx.qualified, tx.dialect,
                                 where, changes)
             if audit is not None and n:
                 tx.audit(audit)
             return n
 
+        return self._records_write(table, body)
+
     def delete_records(self, table: str, where: Where | None = None, *,
                        audit: Mapping[str, Any] | None = None) -> int:
-        with self._records_write(table) as tx:
+        def body(tx: _records.RecordTx) -> int:
             n = _records.delete(tx.execute, _records.table_of(table), tx.qualified, tx.dialect,
                                 where)
             if audit is not None:
                 tx.audit(audit)
             return n
+
+        return self._records_write(table, body)

@@ -10,18 +10,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from layers._io_guard import EXAMPLE_ROWS, ReadLimits, rows_text  # noqa: F401 - re-exported
-from layers.errors import ReaderError
-from layers.report import Report, Severity
-from layers.schema import LAT_ALIASES, LON_ALIASES, LayerSchema
+from layers._io_context import ReadContext, ReadLimits  # noqa: F401 - re-exported
+from layers._io_guard import EXAMPLE_ROWS, rows_text  # noqa: F401 - re-exported
+from layers.schema import LAT_ALIASES, LON_ALIASES
 
 #: Headers recognised as a WKT geometry column in tables (normalised form).
 WKT_ALIASES: tuple[str, ...] = ("geometry", "wkt", "geom", "the_geom", "shape", "几何", "空间信息")
@@ -51,36 +48,6 @@ SUPPORTED_READ: tuple[str, ...] = (
     ".geojson", ".json", ".gpkg", ".zip", ".shp", ".parquet", ".geoparquet",
     ".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".gpx", ".pbf", ".osm",
 )
-
-
-@dataclass
-class ReadContext:
-    """What every reader needs: where the file is, what the user calls it, the layer, the report."""
-
-    path: Any
-    source: str
-    schema: LayerSchema | None
-    encoding: str | None = None
-    sheet: str | int | None = None
-    report: Report = field(default_factory=Report)
-    #: Tables only: type text cells that are numbers as numbers (CSV yes; XLSX cells carry types).
-    numbers_from_text: bool = True
-    #: What one file may hold (size, rows, zip members...).
-    limits: ReadLimits = field(default_factory=ReadLimits)
-
-    @property
-    def layer(self) -> str | None:
-        return self.schema.name if self.schema is not None else None
-
-    def note(self, severity: Severity, code: str, *, row: int | None = None,
-             column: str | None = None, **params: Any) -> None:
-        """Add an issue about this file to the report."""
-        self.report.add(severity, code, file=self.source, row=row, column=column, **params)
-
-    def fail(self, code: str, *, column: str | None = None, **params: Any) -> NoReturn:
-        """Raise :class:`ReaderError` with one error about this file (plus the notes so far)."""
-        self.report.add("error", code, file=self.source, column=column, **params)
-        raise ReaderError(self.report)
 
 
 def normalise_header(header: object) -> str:

@@ -53,18 +53,16 @@ import shutil
 import zipfile
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from layers._io_common import ReadContext
-    from layers.config import Settings
+from layers._io_context import MB, ReadContext, ReadLimits
 
-MB = 1024 * 1024
+__all__ = ["CONTROL_CHARS", "EXAMPLE_ROWS", "MB", "ReadLimits", "rows_text"]
+
 #: Example row numbers quoted in a message.
 EXAMPLE_ROWS = 5
 
@@ -90,35 +88,6 @@ _FORMATS: dict[str, str] = {
     ".geoparquet": "GeoParquet", ".csv": "CSV", ".tsv": "TSV", ".txt": "CSV/TXT",
     ".xlsx": "XLSX", ".xlsm": "XLSX", ".gpx": "GPX", ".pbf": "OSM PBF", ".osm": "OSM XML",
 }
-
-
-@dataclass(frozen=True)
-class ReadLimits:
-    """The most one file may hold before a reader refuses it (sizes in bytes).
-
-    Build it from the settings with :meth:`from_settings`; tests pass small limits to
-    :func:`layers.io.read_file` directly.
-    """
-
-    max_file_bytes: int = 200 * MB
-    max_rows: int = 1_000_000
-    max_columns: int = 1_000
-    max_cells: int = 20_000_000
-    zip_max_members: int = 1_000
-    zip_max_member_bytes: int = 400 * MB
-    zip_max_total_bytes: int = 600 * MB
-    zip_max_ratio: float = 200.0
-    zip_ratio_grace_bytes: int = 10 * MB
-
-    @classmethod
-    def from_settings(cls, s: Settings | None = None) -> ReadLimits:
-        """Limits from ``GRIDPULSE_MAX_UPLOAD_MB`` and ``GRIDPULSE_MAX_ROWS``."""
-        from layers.config import settings
-
-        s = s or settings()
-        file_bytes = s.max_upload_mb * MB
-        return cls(max_file_bytes=file_bytes, max_rows=s.max_rows,
-                   zip_max_member_bytes=2 * file_bytes, zip_max_total_bytes=3 * file_bytes)
 
 
 def size_mb(nbytes: float) -> str:

@@ -115,6 +115,34 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def is_missing_table(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says a table does not exist.
+
+    SQLite: ``sqlite3.OperationalError("no such table: ...")``; PostgreSQL: SQLSTATE ``42P01``
+    (``psycopg.errors.UndefinedTable``). The engines wrap these in :class:`StoreError`, so the
+    chain of causes is followed.
+
+    >>> import sqlite3
+    >>> try:
+    ...     sqlite3.connect(":memory:").execute("SELECT * FROM gone")
+    ... except sqlite3.OperationalError as exc:
+    ...     err = StoreError("engines.records.no_column", table="t", column="c", columns="")
+    ...     err.__cause__ = exc
+    >>> is_missing_table(err), is_missing_table(ValueError("no such table"))
+    (True, False)
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if getattr(e, "sqlstate", None) == "42P01":
+            return True
+        if type(e).__module__ == "sqlite3" and "no such table" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def ddl(table: RecordTable, dialect: Dialect, qualified: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for ``table`` in ``dialect``."""
     types = _SQL_TYPES[dialect]

@@ -29,13 +29,17 @@ How it is stored (over the existing :class:`~layers.store.Store` primitives, bot
   A process killed between the two steps leaves a ``pending`` row that :func:`plan_versions`
   settles later by comparing its snapshot with the live layers.
 
-Why one module of about 880 lines (issue 16): it is one application service with a single
-invariant, "the version in force and the live layers agree", that every part maintains: the
-hard rules a save checks, the content-addressed snapshots, the version list with its settling
-of ``pending`` rows, the readers of the past (:func:`boundaries_at`, :func:`grid_codes_at`) and
-the save / roll-back / activate paths all read or write the same two record tables under the
-same state machine. It is being extended this session (issue 13) by its owner; split it along
-its section rules (rules, snapshots, version list, saving) once that work has landed.
+The module is split along its sections (issue 16); this one is the public face (import every
+name from here) and keeps the version store:
+
+=========================  ================================================================
+``layers._plan_model``     :class:`Plan`, :class:`Boundaries`, errors, dates, :func:`make_plan`
+``layers._plan_rules``     the hard rules (:func:`check_plan`) and how violations read
+``layers.plans`` (here)    snapshots, the version list and the readers of the past
+                           (:func:`boundaries_at`, :func:`grid_codes_at`), saving, roll-back
+                           and activation: everything that reads or writes the two record
+                           tables under one state machine
+=========================  ================================================================
 
 Examples
 --------
@@ -44,7 +48,6 @@ Timestamp('2026-12-01 00:00:00')
 >>> sorted(HARD_RULES)
 ['fragmented', 'over_band', 'unassigned_buildings', 'under_band']
 """
-
 from __future__ import annotations
 
 import base64
@@ -52,7 +55,6 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -60,335 +62,33 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.domain import LOCAL_TZ
+from layers._plan_model import (
+    DEFAULT_BAND,
+    HARD_RULES,
+    MAX_IDS,
+    PENDING_TIMEOUT,
+    SNAPSHOTS,
+    VERSIONS,
+    Boundaries,
+    Plan,
+    PlanError,
+    UnconfirmedViolationsError,
+    _as_grids,
+    _locate,
+    effective_day,
+    make_plan,
+    now_local,
+    today_local,
+)
+from layers._plan_rules import (
+    check_permission,
+    check_plan,
+    merge_reasons,
+    open_errors,
+    violation_text,
+    violations_summary,
+)
 from layers.permissions import Account, require
-
-VERSIONS = "gp_plan_versions"
-SNAPSHOTS = "gp_plan_snapshots"
-#: The households band of a comprehensive grid (DOMAIN: 300–500 households per urban grid).
-DEFAULT_BAND: tuple[float, float] = (300.0, 500.0)
-#: Violation codes that are hard rules (severity ``error``): saving needs a confirmation.
-HARD_RULES: frozenset[str] = frozenset({"over_band", "under_band", "fragmented",
-                                        "unassigned_buildings"})
-#: A ``pending`` version older than this is settled by comparing it with the live layers.
-PENDING_TIMEOUT = pd.Timedelta(minutes=15)
-#: Ids listed in a violation record (the rest are counted).
-MAX_IDS = 10
-
-
-class PlanError(ValueError):
-    """A plan cannot be saved as given (bad date, unknown version...); nothing changed.
-
-    ``key`` and ``params`` render it in any language: ``t(err.key, lang, **err.params)``.
-    """
-
-    def __init__(self, key: str, **params: Any) -> None:
-        from layers.i18n import t
-
-        self.key = key
-        self.params = params
-        super().__init__(t(key, "en", **params))
-
-    def message(self, lang: str | None = None) -> str:
-        """The error in ``lang``."""
-        from layers.i18n import t
-
-        return t(self.key, lang, **self.params)
-
-
-class UnconfirmedViolationsError(PlanError):
-    """The plan breaks a hard rule and ``confirm=True`` was not given; nothing changed.
-
-    ``violations`` lists every violation found (errors and warnings).
-    """
-
-    def __init__(self, violations: Sequence[Mapping[str, Any]]) -> None:
-        self.violations = [dict(v) for v in violations]
-        errors = [v for v in self.violations if v.get("severity") == "error"]
-        super().__init__("versions.error.unconfirmed", n=len(errors),
-                         codes=", ".join(sorted({str(v["code"]) for v in errors})))
-
-
-# --------------------------------------------------------------------------- the plan
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A whole plan: every grid, every building's grid code, every worker's grid and post.
-
-    ``grids`` is the ``grids`` layer (EPSG:4326); ``buildings`` maps building id -> grid code
-    (``None``: in no grid); ``workers`` has ``id``, ``grid_code``, ``post``.
-    """
-
-    grids: gpd.GeoDataFrame
-    buildings: pd.Series
-    workers: pd.DataFrame
-
-
-@dataclass(frozen=True)
-class Boundaries:
-    """The boundaries in force at a moment (:func:`boundaries_at`).
-
-    ``version`` is ``None`` when no plan version is stored (the live layers);
-    ``effective``/``until`` bound the period the version is in force (``until`` ``None``: still
-    in force). ``before_first`` is True when the moment precedes every stored version (the
-    oldest version is used: the earliest boundaries known).
-    """
-
-    grids: gpd.GeoDataFrame
-    buildings: pd.Series
-    workers: pd.DataFrame
-    version: int | None = None
-    effective: pd.Timestamp | None = None
-    until: pd.Timestamp | None = None
-    before_first: bool = False
-    violations: list[dict[str, Any]] = field(default_factory=list)
-
-
-def today_local() -> pd.Timestamp:
-    """Today's date (midnight, naive) in the store's local time zone (Asia/Shanghai)."""
-    return pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None).normalize()
-
-
-def now_local() -> pd.Timestamp:
-    """The current time, naive, in Asia/Shanghai."""
-    return pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None).as_unit("us")
-
-
-def effective_day(value: Any) -> pd.Timestamp:
-    """``value`` (a date, datetime or ISO text) as a day at local midnight.
-
-    Raises :class:`PlanError` (``versions.error.bad_date``) for text that is not a date.
-    """
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise PlanError("versions.error.bad_date", value=str(value)) from None
-    if ts is pd.NaT:
-        raise PlanError("versions.error.bad_date", value=str(value))
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(LOCAL_TZ).tz_localize(None)
-    return ts.normalize().as_unit("us")
-
-
-def _rep_points(gdf: gpd.GeoDataFrame) -> np.ndarray:
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
-    pts = shapely.point_on_surface(geoms)
-    return np.asarray(pts, dtype=object)
-
-
-def _locate(points: np.ndarray, grids: gpd.GeoDataFrame) -> np.ndarray:
-    """Grid code (comprehensive first, then any kind) of each point; ``None`` outside all."""
-    out = np.full(len(points), None, dtype=object)
-    if not len(points) or not len(grids):
-        return out
-    codes = grids["code"].astype(str).to_numpy()
-    kinds = (grids["kind"].astype(str).to_numpy() if "kind" in grids.columns
-             else np.full(len(grids), "comprehensive"))
-    tree = shapely.STRtree(np.asarray(grids.geometry.values, dtype=object))
-    valid = ~shapely.is_missing(points)
-    idx = np.flatnonzero(valid)
-    pairs = tree.query(points[idx], predicate="intersects")
-    rank = np.where(kinds[pairs[1]] == "comprehensive", 0, 1)
-    order = np.lexsort((pairs[1], rank, pairs[0]))  # per point: comprehensive first, then row order
-    p, g = pairs[0][order], pairs[1][order]
-    first = np.unique(p, return_index=True)[1]
-    out[idx[p[first]]] = codes[g[first]]
-    return out
-
-
-def make_plan(store: Any, grids: gpd.GeoDataFrame, *, buildings: Mapping[str, Any] | None = None,
-              workers: Mapping[str, Any] | None = None) -> Plan:
-    """A whole plan from new grids, completed from the store's live buildings and workers.
-
-    Parameters
-    ----------
-    store
-        An open :class:`~layers.store.Store`.
-    grids
-        The whole ``grids`` layer of the plan (EPSG:4326, the schema's columns).
-    buildings
-        ``{building id: grid code}`` decided by the planner (the page's proposal). Every other
-        live building keeps its grid when that grid is still in the plan and holds the
-        building's representative point; otherwise it gets the grid that holds the point
-        (comprehensive grids first); otherwise it is in no grid (``None``).
-    workers
-        ``{worker id: grid code}`` or ``{worker id: (grid code, post)}``. Workers not named
-        keep their grid and post.
-
-    Returns
-    -------
-    Plan
-    """
-    grids = _as_grids(grids)
-    given = {str(k): (None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
-             for k, v in (buildings or {}).items()}
-    codes: pd.Series = pd.Series(dtype=object)
-    if store.has_layer("buildings"):
-        live = store.read("buildings", columns=["id", "grid_code"])
-        ids = live["id"].astype(str).to_numpy()
-        current = live["grid_code"].astype(object).where(live["grid_code"].notna(), None).to_numpy()
-        pts = _rep_points(live)
-        spatial = _locate(pts, grids)
-        by_code = dict(zip(grids["code"].astype(str), grids.geometry.values, strict=True))
-        keep = np.array([c is not None and str(c) in by_code and p is not None
-                         and shapely.intersects(by_code[str(c)], p)
-                         for c, p in zip(current, pts, strict=True)], dtype=bool)
-        values = np.where(keep, current, spatial)
-        codes = pd.Series(values, index=pd.Index(ids, name="id"), dtype=object)
-    for k, v in given.items():
-        codes.loc[k] = v
-    codes = codes[~codes.index.duplicated(keep="last")].sort_index()
-    w = pd.DataFrame({"id": pd.Series([], dtype=str), "grid_code": pd.Series([], dtype=object),
-                      "post": pd.Series([], dtype=object)})
-    if store.has_layer("workers"):
-        cols = ["id", "grid_code", "post"]
-        live_w = store.read("workers")
-        w = pd.DataFrame({c: (live_w[c] if c in live_w.columns else None) for c in cols})
-        w["id"] = w["id"].astype(str)
-        w = w.astype({"grid_code": object, "post": object})
-    for wid, val in (workers or {}).items():
-        code, post = (val if isinstance(val, tuple) else (val, None))
-        hit = w["id"] == str(wid)
-        if hit.any():
-            w.loc[hit, "grid_code"] = code
-            if post is not None:
-                w.loc[hit, "post"] = post
-        else:
-            w = pd.concat([w, pd.DataFrame({"id": [str(wid)], "grid_code": [code], "post": [post]})],
-                          ignore_index=True)
-    w = w.where(w.notna(), None).sort_values("id").reset_index(drop=True)
-    return Plan(grids, codes.rename("grid_code"), w)
-
-
-def _as_grids(grids: pd.DataFrame) -> gpd.GeoDataFrame:
-    from layers.schema import SCHEMAS
-
-    if not isinstance(grids, gpd.GeoDataFrame) or grids.crs is None:
-        raise PlanError("versions.error.bad_grids")
-    g = grids.to_crs(4326) if grids.crs.to_epsg() != 4326 else grids
-    if g.geometry.name != "geometry":
-        g = g.rename_geometry("geometry")
-    cols = [c for c in SCHEMAS["grids"].columns if c in g.columns]
-    if "code" not in cols:
-        raise PlanError("versions.error.bad_grids")
-    out = gpd.GeoDataFrame(pd.DataFrame(g[cols]).reset_index(drop=True),
-                           geometry=np.asarray(g.geometry.values, dtype=object), crs=4326)
-    return out
-
-
-# --------------------------------------------------------------------------- the hard rules
-
-
-def check_plan(store: Any, plan: Plan, *, band: tuple[float, float] = DEFAULT_BAND,
-               balance: str = "households") -> list[dict[str, Any]]:
-    """The violations of ``plan``: hard rules (``severity="error"``) and warnings.
-
-    Computed from the plan's data, whoever made it (engine, manual moves, a file):
-
-    * ``over_band`` / ``under_band``: a comprehensive grid whose buildings' ``balance``
-      (households or population) lies outside ``band``;
-    * ``fragmented``: a grid whose polygon is in more than one piece on the map;
-    * ``unassigned_buildings``: buildings in no grid of the plan;
-    * ``workers_on_missing_grid`` (warning): workers assigned to a grid the plan does not have.
-
-    Records use the planner's catalogue (``planner.violation.<code>``) where it has the code,
-    this module's (``versions.violation.<code>``) otherwise: see :func:`violation_text`.
-    """
-    out: list[dict[str, Any]] = []
-    grids = plan.grids
-    codes = grids["code"].astype(str)
-    lo, hi = float(band[0]), float(band[1])
-    weights = pd.Series(0, index=plan.buildings.index, dtype="int64")
-    if len(plan.buildings) and store.has_layer("buildings"):
-        live = store.read("buildings", columns=["id", balance])
-        w = pd.Series(pd.to_numeric(live[balance], errors="coerce").fillna(0).astype("int64").to_numpy(),
-                      index=live["id"].astype(str).to_numpy())
-        weights = w[~w.index.duplicated()].reindex(plan.buildings.index, fill_value=0)
-    totals = weights.groupby(plan.buildings.fillna("").to_numpy()).sum()
-    kinds = grids["kind"].astype(str) if "kind" in grids.columns else pd.Series("comprehensive", index=grids.index)
-    for code, kind in zip(codes, kinds, strict=True):
-        if kind != "comprehensive":
-            continue
-        value = int(totals.get(code, 0))
-        if value > hi:
-            out.append({"code": "over_band", "severity": "error", "grid": code, "value": value,
-                        "max": int(hi), "quantity": balance})
-        elif value < lo:
-            out.append({"code": "under_band", "severity": "error", "grid": code, "value": value,
-                        "min": int(lo), "quantity": balance})
-    parts = shapely.get_num_geometries(np.asarray(grids.geometry.values, dtype=object))
-    for code, n in zip(codes, parts, strict=True):
-        if int(n) > 1:
-            out.append({"code": "fragmented", "severity": "error", "grid": code, "parts": int(n)})
-    known = set(codes)
-    lost = plan.buildings[~plan.buildings.isin(known) | plan.buildings.isna()]
-    if len(lost):
-        ids = sorted(map(str, lost.index))
-        out.append({"code": "unassigned_buildings", "severity": "error", "grid": None,
-                    "n": len(ids), "ids": ", ".join(ids[:MAX_IDS]) + ("…" if len(ids) > MAX_IDS else "")})
-    w = plan.workers
-    orphans = w[~w["grid_code"].astype(str).isin(known)] if len(w) else w
-    if len(orphans):
-        ids = sorted(orphans["id"].astype(str))
-        out.append({"code": "workers_on_missing_grid", "severity": "warning", "grid": None,
-                    "n": len(ids), "ids": ", ".join(ids[:MAX_IDS]) + ("…" if len(ids) > MAX_IDS else "")})
-    return out
-
-
-def merge_reasons(found: Sequence[Mapping[str, Any]], reasons: Sequence[Mapping[str, Any]]
-                  ) -> list[dict[str, Any]]:
-    """``found`` (:func:`check_plan`) with the explanations of an engine's records of the same
-    ``(code, grid)`` merged in (``reason``, moved units...): the rule stays this module's,
-    the why comes from whoever knows it. Records the check does not make (``not_contiguous``,
-    ``beyond_radius``...) are added as they are, as warnings unless they are errors already.
-    """
-    by_key = {(str(r.get("code")), str(r.get("grid"))): r for r in reasons}
-    out = []
-    seen = set()
-    for v in found:
-        key = (str(v["code"]), str(v.get("grid")))
-        extra = {k: x for k, x in by_key.get(key, {}).items() if k not in v}
-        out.append({**v, **extra})
-        seen.add(key)
-    for key, r in by_key.items():
-        if key not in seen:
-            out.append({**r, "severity": r.get("severity", "warning")})
-    return out
-
-
-def check_permission(account: Account, action: str) -> None:
-    """:func:`layers.permissions.require` (``plan.save`` / ``plan.rollback``)."""
-    require(account, action)
-
-
-def open_errors(violations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The violations of hard rules (severity ``error``)."""
-    return [dict(v) for v in violations if v.get("severity") == "error"]
-
-
-def violation_text(rec: Mapping[str, Any], lang: str | None = None) -> str:
-    """One violation record of :func:`check_plan` (or of the engine) as a sentence."""
-    from layers.i18n import catalogue, t
-    from layers.planner_text import violation_text as planner_text
-
-    if f"versions.violation.{rec['code']}" in catalogue():
-        params = {k: ("-" if v is None else v) for k, v in rec.items()}
-        return t(f"versions.violation.{rec['code']}", lang, **params)
-    return planner_text(rec, lang)
-
-
-def violations_summary(violations: Sequence[Mapping[str, Any]], lang: str | None = None) -> str:
-    """One line: how many hard rules a version breaks, by kind (empty when none)."""
-    from layers.i18n import t
-
-    errors = open_errors(violations)
-    if not errors:
-        return ""
-    counts = pd.Series([t(f"versions.code.{v['code']}", lang) for v in errors]).value_counts()
-    return t("versions.summary", lang, n=len(errors),
-             codes=", ".join(f"{k}×{n}" for k, n in counts.items()))
-
 
 # --------------------------------------------------------------------------- snapshots
 
@@ -878,7 +578,8 @@ def _settle(store: Any) -> None:
 
 
 __all__ = [
-    "DEFAULT_BAND", "HARD_RULES", "Boundaries", "Plan", "PlanError", "UnconfirmedViolationsError",
+    "DEFAULT_BAND", "HARD_RULES", "MAX_IDS", "PENDING_TIMEOUT", "SNAPSHOTS", "VERSIONS",
+    "check_permission", "now_local", "today_local", "Boundaries", "Plan", "PlanError", "UnconfirmedViolationsError",
     "activate_due", "assignments_at", "boundaries_at", "check_plan", "count_by_grid_at",
     "effective_day", "ensure_baseline", "grid_codes_at", "has_versions", "merge_reasons",
     "in_force_version", "make_plan", "open_errors", "plan_versions", "read_plan",

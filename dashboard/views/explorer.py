@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import _explorer as explorer_map
@@ -22,15 +23,19 @@ if not state.has_data():
     st.stop()
 
 v = state.view()
-# any date's boundaries: the plan version in force that day (layers.plans)
-day = st.sidebar.date_input(explorer_map.tr_v("explorer.date"), value=state.now().date(),
+# any date's boundaries: the plan version in force that day (layers.plans); the date is in the link
+today = state.now().date()
+day = st.sidebar.date_input(explorer_map.tr_v("explorer.date"),
+                            value=pd.Timestamp(v.asof).date() if v.asof else today,
                             key="w_asof", help=explorer_map.tr_v("explorer.date_help"))
+if (asof := "" if day == today else f"{day:%Y-%m-%d}") != v.asof:
+    v = state.set_view(asof=asof)
 with st.spinner(tr("explorer.loading")):
     table = explorer_map.grid_table(with_patrol_hours=v.metric == "patrol_hours", day=day)
 cfg = state.map_config()
 
 st.caption(explorer_map.version_caption(day))
-crumbs = explorer_map.breadcrumb(v)
+crumbs = explorer_map.breadcrumb(v, day)
 head, up = st.columns([6, 1])
 head.markdown(" › ".join(crumbs))
 if v.sub and up.button(tr("explorer.up"), key="w_up", width="stretch"):
@@ -50,10 +55,10 @@ map_col, card_col = st.columns([3, 1], gap="medium")
 with map_col:
     m = explorer_map.build(v, cfg, table, day=day)
     out = explorer_map.show(m, key="explorer_map", height=720)
-    change = explorer_map.handle_click(out, v, cfg)
+    change = explorer_map.handle_click(out, v, cfg, day=day)
     if change:
         state.set_view(**change)
         st.rerun()
 
 with card_col:
-    explorer_map.grid_card(table, v.grid, lang)
+    explorer_map.grid_card(table, v.grid, lang, day)

@@ -199,10 +199,7 @@ with map_col:
     replay()
 
 with stale_col:
-    st.markdown(f"#### {tp('stale.heading')}")
-    if cov is None:
-        st.caption(tp("stale.pick_scope"))
-    else:
+    if widgets.panel(tp("stale.heading"), hint=tp("stale.pick_scope") if cov is None else None):
         stale = pt.stale_rows(cov)
         scope = pt.scope_name(v) if (v.grid or v.com) else labels.get(worker, "")
         per = cov.per_grid

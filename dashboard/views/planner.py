@@ -11,6 +11,7 @@ from dashboard import _auth, _html, maps, state, widgets
 from dashboard import _planner as pl
 from dashboard._planner import tp
 from dashboard.widgets import fmt_int
+from geo.planner_defaults import DEFAULTS
 from layers import plans
 from layers.i18n import t
 from layers.permissions import PermissionDenied
@@ -25,18 +26,23 @@ with st.sidebar:
     balance = st.radio(tp("params.balance"), ["households", "population"], key="pl_balance",
                        horizontal=True, format_func=pl.tp_fn("params."))
     quantity = tp(f"params.{balance}")
-    lo_default, hi_default, step = (300, 500, 10) if balance == "households" else (750, 1250, 50)
+    lo_default, hi_default = (int(v) for v in DEFAULTS.band("grid", balance=balance))
+    step = 10 if balance == "households" else 50
     band_cols = st.columns(2)
     lo = band_cols[0].number_input(tp("params.min", quantity=quantity), min_value=0,
                                    value=lo_default, step=step, key=f"pl_lo_{balance}")
     hi = band_cols[1].number_input(tp("params.max", quantity=quantity), min_value=0,
                                    value=hi_default, step=step, key=f"pl_hi_{balance}")
-    radius = st.slider(tp("params.radius"), 200, 2000, 1000, step=50, key="pl_radius",
+    radius = st.slider(tp("params.radius"), 200, 2000, int(DEFAULTS.radius_m), step=50, key="pl_radius",
                        help=tp("params.radius_help"))
-    w_compact = st.slider(tp("params.compactness"), 0.0, 5.0, 1.0, step=0.1, key="pl_w_compact")
-    w_disrupt = st.slider(tp("params.disruption"), 0.0, 5.0, 1.0, step=0.1, key="pl_w_disrupt")
-    w_street = st.slider(tp("params.streets"), 0.0, 5.0, 0.5, step=0.1, key="pl_w_street")
-    time_limit = st.slider(tp("params.time_limit"), 0.5, 10.0, 2.0, step=0.5, key="pl_time")
+    w_compact = st.slider(tp("params.compactness"), 0.0, 5.0, DEFAULTS.compactness_weight, step=0.1,
+                          key="pl_w_compact")
+    w_disrupt = st.slider(tp("params.disruption"), 0.0, 5.0, DEFAULTS.disruption_weight, step=0.1,
+                          key="pl_w_disrupt")
+    w_street = st.slider(tp("params.streets"), 0.0, 5.0, DEFAULTS.street_weight, step=0.1,
+                         key="pl_w_street")
+    time_limit = st.slider(tp("params.time_limit"), 0.5, 10.0, DEFAULTS.time_limit_s, step=0.5,
+                           key="pl_time")
     walls_slot = st.empty()  # shown once the scope's compounds are known
     lock_slot = st.empty()  # filled once the scope's grids are known
     run = st.button(tp("params.run"), type="primary", key="pl_run", width="stretch",
@@ -143,10 +149,7 @@ if section == "plan":
         st.markdown(f"#### {tp('table.heading')}")
         st.table(pl.comparison_table(ev.summary, lang))
     with move_col:
-        st.markdown(f"#### {tp('pick.heading')}")
-        if pick is None:
-            st.caption(tp("pick.none"))
-        else:
+        if widgets.panel(tp("pick.heading"), hint=tp("pick.none") if pick is None else None):
             own = model.region(pick)
             grid_names = model.all_names
             in_unit = model.buildings[model.buildings["unit"] == pick]

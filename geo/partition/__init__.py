@@ -17,6 +17,9 @@ above it)::
     summary       comparison_table (current vs proposed)
     adapter       repartition(units, containers, ...) on GeoDataFrames
 
+Every default (band of each level, radius, weights) comes from :data:`DEFAULTS`
+(:mod:`geo.planner_defaults`, a leaf beside this package).
+
 Two layers, as in spopt's location models: the **core** works on one container (a
 :class:`UnitGraph` and a :class:`PartitionProblem` solved by :func:`solve` into a
 :class:`Partition`); the **GeoDataFrame adapter** :func:`repartition` validates the layers,
@@ -51,7 +54,6 @@ A 4 x 2 lattice of 100-household units, band 300-500, splits into two 2 x 2 squa
 from geo.partition._metrics import band_excess, count_range, match_overlap, polsby_popper
 from geo.partition.adapter import (
     BARRIER_KINDS,
-    LEVEL_BANDS,
     PATH_KINDS,
     STREET_KINDS,
     RepartitionResult,
@@ -75,18 +77,21 @@ from geo.partition.solve import default_steps, objective, solve
 from geo.partition.state import Partition, PartitionInputError, PartitionProblem
 from geo.partition.summary import AB_POSTS_PER_GRID, comparison_table
 from geo.partition.violations import violations
+from geo.planner_defaults import DEFAULTS, LEVEL_BANDS, PlannerDefaults
 
 __all__ = [
     "AB_POSTS_PER_GRID",
     "BARRIER_KINDS",
     "Constraint",
     "ContainerState",
+    "DEFAULTS",
     "DistanceTable",
     "LEVEL_BANDS",
     "PATH_KINDS",
     "Partition",
     "PartitionInputError",
     "PartitionProblem",
+    "PlannerDefaults",
     "RegionNaming",
     "RepartitionResult",
     "STREET_KINDS",

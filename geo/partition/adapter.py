@@ -31,6 +31,7 @@ from geo.partition.plan import ContainerState, RegionNaming, SequenceNaming
 from geo.partition.solve import solve
 from geo.partition.state import PartitionInputError, PartitionProblem
 from geo.partition.summary import comparison_table, worker_ratio
+from geo.planner_defaults import DEFAULTS, LEVEL_BANDS
 
 __all__ = ["BARRIER_KINDS", "LEVEL_BANDS", "PATH_KINDS", "RepartitionResult", "STREET_KINDS",
            "bounds_blocks", "repartition"]
@@ -111,8 +112,6 @@ class RepartitionResult:
     search: dict[str, Any] = field(default_factory=dict)
 
 
-#: The default band of each level (households; x 2.5 when balancing population).
-LEVEL_BANDS: dict[str, tuple[float, float]] = {"grid": (300.0, 500.0), "community": (2000.0, 4000.0)}
 
 
 def _check_inputs(units, containers, roads, balance, band, level, options) -> None:
@@ -161,20 +160,20 @@ def repartition(
     level: Literal["grid", "community"] = "grid",
     balance: Literal["households", "population"] = "households",
     band: tuple[float, float] | None = None,
-    radius_m: float = 1000.0,
+    radius_m: float = DEFAULTS.radius_m,
     group_col: str | None = "compound_id",
     current_col: str | None = "grid_code",
     current_workers: Mapping[str, float] | None = None,
     staff: Mapping[str, Mapping[str, int]] | None = None,
-    compactness_weight: float = 1.0,
-    disruption_weight: float = 1.0,
-    street_weight: float = 0.5,
-    path_cost: float = 0.6,
-    street_cost: float = 0.3,
-    barrier_cost: float = 0.0,
-    min_polsby_popper: float = 0.2,
-    max_snap_m: float = 300.0,
-    n_starts: int = 3,
+    compactness_weight: float = DEFAULTS.compactness_weight,
+    disruption_weight: float = DEFAULTS.disruption_weight,
+    street_weight: float = DEFAULTS.street_weight,
+    path_cost: float = DEFAULTS.path_cost,
+    street_cost: float = DEFAULTS.street_cost,
+    barrier_cost: float = DEFAULTS.barrier_cost,
+    min_polsby_popper: float = DEFAULTS.min_polsby_popper,
+    max_snap_m: float = DEFAULTS.max_snap_m,
+    n_starts: int = DEFAULTS.n_starts,
     max_steps: int | None = None,
     time_limit_s: float | None = None,
     report_outside: bool = True,
@@ -205,9 +204,9 @@ def repartition(
         ``"grid"`` (codes: 12-digit community + 3-digit sequence) or ``"community"``
         (9-digit sub-district + 3-digit sequence).
     balance, band
-        The quantity balanced and its inclusive band; default 300-500 households per grid,
-        2,000-4,000 per community (times 2.5 residents per household when balancing
-        ``"population"``).
+        The quantity balanced and its inclusive band; default ``DEFAULTS.band(level,
+        balance=balance)`` (300-500 households per grid, 2,000-4,000 per community, times 2.5
+        residents per household when balancing ``"population"``).
     radius_m
         Every home within this walk of its region's service point (a unit in the region).
     group_col, current_col
@@ -286,9 +285,7 @@ def repartition(
     locked_gdf = _locked_regions(locked_set, current_regions)
     if locked_set and current_workers:  # the summary compares the redrawn grids only
         current_workers = {k: v for k, v in current_workers.items() if str(k) not in locked_set}
-    lo, hi = band if band is not None else LEVEL_BANDS[level]
-    if balance == "population" and band is None:
-        lo, hi = lo * 2.5, hi * 2.5
+    lo, hi = band if band is not None else DEFAULTS.band(level, balance=balance)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     in_crs = units.crs

@@ -22,6 +22,7 @@ from scipy.sparse import csgraph
 from geo._errors import GeoError
 from geo.partition._metrics import best_centre, match_overlap, polsby_popper, weighted_quantile
 from geo.partition.graph import UnitGraph
+from geo.planner_defaults import DEFAULTS
 
 __all__ = ["Partition", "PartitionInputError", "PartitionProblem"]
 
@@ -39,7 +40,8 @@ class PartitionProblem:
     graph
         The cells.
     lo, hi
-        Inclusive band for each region's weight (households by default).
+        Inclusive band for each region's weight (households by default). All defaults come
+        from :data:`geo.planner_defaults.DEFAULTS`.
     radius_m
         Every home within this walking distance of its region's service point.
     compactness_weight, disruption_weight, street_weight, walk_soft_weight
@@ -55,15 +57,15 @@ class PartitionProblem:
     """
 
     graph: UnitGraph
-    lo: float = 300.0
-    hi: float = 500.0
-    radius_m: float = 1000.0
-    compactness_weight: float = 1.0
-    disruption_weight: float = 1.0
-    street_weight: float = 0.5
-    walk_soft_weight: float = 0.5
-    band_weight: float = 100.0
-    walk_weight: float = 100.0
+    lo: float = DEFAULTS.grid_band[0]
+    hi: float = DEFAULTS.grid_band[1]
+    radius_m: float = DEFAULTS.radius_m
+    compactness_weight: float = DEFAULTS.compactness_weight
+    disruption_weight: float = DEFAULTS.disruption_weight
+    street_weight: float = DEFAULTS.street_weight
+    walk_soft_weight: float = DEFAULTS.walk_soft_weight
+    band_weight: float = DEFAULTS.band_weight
+    walk_weight: float = DEFAULTS.walk_weight
     k: int | None = None
     k_hint: int = 1
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geo.planner_defaults import DEFAULTS
 from layers.i18n import default_lang, t
 
 if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-households", type=float, default=None, help=h("help_max"))
     p.add_argument("--min-population", type=float, default=None, help=h("help_min_pop"))
     p.add_argument("--max-population", type=float, default=None, help=h("help_max_pop"))
-    p.add_argument("--radius-m", type=float, default=1000.0, help=h("help_radius"))
+    p.add_argument("--radius-m", type=float, default=DEFAULTS.radius_m, help=h("help_radius"))
     p.add_argument("--seed", type=int, default=0, help=h("help_seed"))
     p.add_argument("--time-limit-s", type=float, default=None, help=h("help_time"))
     p.add_argument("--max-steps", type=int, default=None, help=h("help_steps"))
@@ -137,7 +138,7 @@ def _band(args: argparse.Namespace, lang: str | None) -> tuple[str, tuple[float,
         balance = "population"
     else:
         balance = "households"
-        default = (300.0, 500.0) if args.level == "grid" else (2000.0, 4000.0)
+        default = DEFAULTS.band(args.level)
         band = (hh[0] if hh[0] is not None else default[0], hh[1] if hh[1] is not None else default[1])
     if not 0 <= band[0] <= band[1]:
         _say("planner.cli.bad_option", lang, err=True, error=f"band {band[0]:g}..{band[1]:g}")

@@ -84,6 +84,16 @@ def test_explorer_date_picker_and_planner_history(browser, dated, artifacts_dir)
             time.sleep(0.3)
         assert _comp_paths(page) == now - 1  # the two grids that were one are drawn as one
         shot(page, artifacts_dir, "e2e-explorer-date.png")
+        # the date is in the link: opening it again shows that date's boundaries
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while "asof=2026-04-01" not in page.url and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert "asof=2026-04-01" in page.url, page.url
+        page.goto(page.url)
+        page.get_by_text("2026-04-01 生效的方案：v2，自 2026-03-01 起，至 2026-06-01").first.wait_for(
+            timeout=TIMEOUT_MS)
+        settle(page)
+        assert _comp_paths(page) == now - 1
 
         page.goto(f"{url}/planner?sub={SUB}&com={COM}")
         page.get_by_text("保存与版本").first.click()
