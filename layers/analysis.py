@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -310,3 +311,189 @@ def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = 
                                 by=by if isinstance(by, str) else "code",
                                 scope=account.scope_code))
     return table
+
+
+# --------------------------------------------------------------------------- patrol hours
+
+#: Audit action of a patrol-hours read and of a re-partition proposal (reads: no layer changes).
+AUDIT_PATROLS = "analysis_patrols"
+AUDIT_PROPOSAL = "analysis_plan_proposal"
+#: Hours inside the own grid a worker needs per day (the 4-hour rule, 4小时网格工作制).
+PATROL_MIN_HOURS = 4.0
+#: Columns of a worker's day, as ``gridpulse patrols`` writes them (then ``day``).
+PATROL_COLUMNS: tuple[str, ...] = (
+    "worker_id", "grid_code", "post", "hours_in_grid", "meets_rule", "distance_km",
+    "first_fix", "last_fix", "hours_tracked", "n_fixes",
+)
+#: Fixes read around the day by the raw recompute (intervals across midnight count).
+PATROL_MARGIN = pd.Timedelta(hours=1)
+
+
+class AnalysisError(ValueError):
+    """A job was asked something the store cannot answer (a missing layer, an unknown code);
+    nothing was computed. ``key``/``params`` are a catalogue message (:meth:`message`)."""
+
+    def __init__(self, key: str, /, **params: Any) -> None:
+        from layers.i18n import t
+
+        self.key = key
+        self.params = dict(params)
+        super().__init__(t(key, "en", **params))
+
+    def message(self, lang: str | None = None) -> str:
+        """What went wrong, in ``lang``."""
+        from layers.i18n import t
+
+        return t(self.key, lang, **self.params)
+
+    def fix(self, lang: str | None = None) -> str | None:
+        """What to do, in ``lang`` (``None`` when the catalogue has no advice)."""
+        from layers.i18n import catalogue, t
+
+        key = f"{self.key}.fix"
+        return t(key, lang, **self.params) if key in catalogue() else None
+
+
+@dataclass(frozen=True)
+class PatrolHours:
+    """The patrol figures of one day inside an account's scope (:func:`patrol_job`).
+
+    ``per_worker``: :data:`PATROL_COLUMNS` plus ``day``, one row per worker of the scope;
+    ``per_grid``: :func:`geo.patrol.post_coverage` per grid of the scope plus ``day``;
+    ``cleaning``: ``reason, fixes`` (what cleaning did to the scope's fixes, ``kept`` last);
+    ``source``: ``"summary"`` (the write-time summary) or ``"raw"`` (recomputed from the fixes).
+    """
+
+    per_worker: pd.DataFrame
+    per_grid: pd.DataFrame
+    cleaning: pd.DataFrame
+    source: str
+
+
+def _need_layers(store: Any, *names: str) -> None:
+    for name in names:
+        if not store.has_layer(name):
+            raise AnalysisError("patrol.cli.no_layer", layer=name, store=store.url)
+
+
+def _check_codes(account: Any, action: str, codes: Any) -> None:
+    from layers.permissions import require
+
+    for code in codes:
+        require(account, action, scope_code=str(code))
+
+
+def patrol_job(store: Any, account: Any, *, day: Any, grids: Any = None,
+               min_hours: float = PATROL_MIN_HOURS, rules: Any = None, raw: bool = False,
+               current: tuple[Any, Any] | None = None) -> PatrolHours:
+    """Hours in the own grid per worker, A/B post coverage per grid and the cleaning counts of
+    ``day``, as a job of ``account``: checked (``view.patrol``), restricted to the account's
+    scope, audited (:data:`AUDIT_PATROLS`).
+
+    ``gridpulse patrols``, the patrol page and ``GET /api/v1/patrols`` are this function.
+
+    Parameters
+    ----------
+    store
+        An open store with ``grids``, ``workers`` and ``patrol_points``.
+    account
+        The acting :class:`~layers.permissions.Account`.
+    day
+        The local day (a date, or anything :class:`pandas.Timestamp` reads).
+    grids
+        Grid codes to narrow to (each must lie in the account's scope: one outside it is
+        refused); ``None``: every grid of the scope.
+    min_hours
+        Hours a worker needs inside the own grid (the 4-hour rule).
+    rules
+        :class:`geo.patrol.CleaningRules`; ``None``: the defaults, which the write-time summary
+        (:mod:`layers.summaries`) holds. Other rules, ``raw=True``, or a day on which another
+        plan version was in force recompute from the fixes of the day (with an hour either side).
+    current
+        ``(grids, workers)`` layers the caller already holds (``code`` + polygons;
+        ``id, grid_code, post``): a cache; ``None``: read them.
+
+    Raises
+    ------
+    layers.permissions.PermissionDenied
+        The role may not see patrols, or a grid asked for is outside the scope (nothing read,
+        nothing audited).
+    AnalysisError
+        A layer is missing.
+    """
+    from layers import summaries
+    from layers.permissions import filter_frame, require
+
+    require(account, "view.patrol")
+    wanted = None if grids is None else sorted({str(g) for g in grids})
+    if wanted:
+        _check_codes(account, "view.patrol", wanted)
+    _need_layers(store, "grids", "workers")
+    ts = pd.Timestamp(day).normalize()
+    if current is None:
+        g_all = store.read("grids", columns=["code"])
+        w_all = store.read("workers", columns=["id", "grid_code", "post"])
+    else:
+        g_all, w_all = current
+    rules_default = rules is None or rules == summaries.RULES
+    from layers import plans
+
+    past_plan = plans.has_versions(store) and (
+        plans.in_force_version(store, ts) != plans.in_force_version(store, plans.today_local()))
+    scoped = bool(account.scope_code) or wanted is not None
+
+    def in_scope_workers(workers: pd.DataFrame) -> set[str]:
+        w = filter_frame(account, workers, "workers")
+        if wanted is not None:
+            w = w[w["grid_code"].astype(str).isin(set(wanted)).to_numpy(bool)]
+        return set(w["id"].astype(str))
+
+    def in_scope_grids(codes: pd.Series) -> np.ndarray:
+        c = codes.astype(str)
+        ok = c.str.startswith(account.scope_code) if account.scope_code else pd.Series(True, index=c.index)
+        if wanted is not None:
+            ok &= c.isin(set(wanted))
+        return ok.to_numpy(bool)
+
+    if rules_default and not raw and not past_plan:  # kept at write time
+        _need_layers(store, "patrol_points")
+        fig = summaries.patrol_figures(store, [ts], grids=g_all, workers=w_all,
+                                       min_hours=min_hours)
+        pw, pg, cl = fig.per_worker, fig.per_grid, fig.cleaning
+        if scoped:
+            ids = in_scope_workers(w_all)
+            pw = pw[pw["worker_id"].astype(str).isin(ids).to_numpy(bool)]
+            pg = pg[in_scope_grids(pg["grid_code"])]
+            cl = cl[cl["worker_id"].astype(str).isin(ids).to_numpy(bool)]
+        order = [*cl["reason"].drop_duplicates()]
+        counts = cl.groupby("reason", sort=False)["fixes"].sum().reindex(order)
+        cleaning = pd.DataFrame({"reason": order, "fixes": counts.fillna(0).astype(np.int64).to_numpy()})
+        source = "summary"
+    else:  # recompute; the grids and assignments in force that day
+        from geo.patrol import CleaningRules, clean_fixes, post_coverage, time_in_grid
+
+        _need_layers(store, "patrol_points")
+        rules = rules if rules is not None else CleaningRules()
+        g_day, w_day = plans.assignments_at(store, ts, g_all, w_all)
+        lo, hi = ts - PATROL_MARGIN, ts + pd.Timedelta(days=1) + PATROL_MARGIN
+        fixes = store.read("patrol_points", columns=["worker_id", "time", "accuracy_m"],
+                           between={"time": (lo.to_pydatetime(), hi.to_pydatetime())})
+        if scoped:
+            ids = in_scope_workers(w_day)
+            fixes = fixes[fixes["worker_id"].astype(str).isin(ids).to_numpy(bool)]
+            w_day = w_day[w_day["id"].astype(str).isin(ids).to_numpy(bool)]
+            g_day = g_day[in_scope_grids(g_day["code"])]
+        clean = clean_fixes(fixes, rules=rules)
+        pw = time_in_grid(clean, g_day, w_day, day=ts.date(), rules=rules, min_hours=min_hours)
+        pw = pw.assign(day=ts)
+        pg = post_coverage(clean, g_day, w_day, day=ts.date(), rules=rules).assign(day=ts)
+        s = clean.summary
+        cleaning = pd.DataFrame({"reason": s["reason"].to_numpy(),
+                                 "fixes": s["fixes"].astype(np.int64).to_numpy()})
+        source = "raw"
+    pw = pw[[*PATROL_COLUMNS, "day"]].reset_index(drop=True)
+    store.record(AUDIT_PATROLS, "patrol_points", rows=len(pw), actor=account.username,
+                 note=_describe(day=ts.date().isoformat(), grids=",".join(wanted or []),
+                                min_hours=f"{min_hours:g}", source=source,
+                                scope=account.scope_code))
+    return PatrolHours(pw, pg.reset_index(drop=True), cleaning, source)
