@@ -358,9 +358,10 @@ class AnalysisError(ValueError):
 class PatrolHours:
     """The patrol figures of one day inside an account's scope (:func:`patrol_job`).
 
-    ``per_worker``: :data:`PATROL_COLUMNS` plus ``day``, one row per worker of the scope;
+    ``per_worker``: :data:`PATROL_COLUMNS` and ``day``, one row per worker of the scope;
     ``per_grid``: :func:`geo.patrol.post_coverage` per grid of the scope plus ``day``;
-    ``cleaning``: ``reason, fixes`` (what cleaning did to the scope's fixes, ``kept`` last);
+    ``cleaning``: ``day, worker_id, reason, fixes`` (what cleaning did to each worker's fixes of the
+    day; reasons of :data:`geo.patrol.REASONS` and ``kept``);
     ``source``: ``"summary"`` (the write-time summary) or ``"raw"`` (recomputed from the fixes).
     """
 
@@ -368,6 +369,25 @@ class PatrolHours:
     per_grid: pd.DataFrame
     cleaning: pd.DataFrame
     source: str
+
+    def cleaning_totals(self, workers: Any = None) -> pd.Series:
+        """Fixes per reason (``kept`` last) over every worker, or over the ids ``workers``."""
+        from geo.patrol import REASONS
+
+        cl = self.cleaning
+        if workers is not None:
+            cl = cl[cl["worker_id"].astype(str).isin({str(w) for w in workers}).to_numpy(bool)]
+        order = [*REASONS, "kept"]
+        return cl.groupby("reason")["fixes"].sum().reindex(order, fill_value=0).astype(np.int64)
+
+
+def _cleaning_long(clean: Any) -> pd.DataFrame:
+    """``worker_id, reason, fixes`` of a :class:`geo.patrol.CleanResult`."""
+    kept = clean.fixes.groupby("worker_id").size().rename("fixes").reset_index().assign(
+        reason="kept")
+    dropped = clean.dropped.groupby(["worker_id", "reason"]).size().rename("fixes").reset_index()
+    out = pd.concat([dropped, kept], ignore_index=True)[["worker_id", "reason", "fixes"]]
+    return out.astype({"worker_id": str, "reason": str, "fixes": np.int64})
 
 
 def _need_layers(store: Any, *names: str) -> None:
@@ -465,9 +485,8 @@ def patrol_job(store: Any, account: Any, *, day: Any, grids: Any = None,
             pw = pw[pw["worker_id"].astype(str).isin(ids).to_numpy(bool)]
             pg = pg[in_scope_grids(pg["grid_code"])]
             cl = cl[cl["worker_id"].astype(str).isin(ids).to_numpy(bool)]
-        order = [*cl["reason"].drop_duplicates()]
-        counts = cl.groupby("reason", sort=False)["fixes"].sum().reindex(order)
-        cleaning = pd.DataFrame({"reason": order, "fixes": counts.fillna(0).astype(np.int64).to_numpy()})
+        cleaning = cl[["day", "worker_id", "reason", "fixes"]].astype(
+            {"worker_id": str, "reason": str, "fixes": np.int64})
         source = "summary"
     else:  # recompute; the grids and assignments in force that day
         from geo.patrol import CleaningRules, clean_fixes, post_coverage, time_in_grid
@@ -487,13 +506,11 @@ def patrol_job(store: Any, account: Any, *, day: Any, grids: Any = None,
         pw = time_in_grid(clean, g_day, w_day, day=ts.date(), rules=rules, min_hours=min_hours)
         pw = pw.assign(day=ts)
         pg = post_coverage(clean, g_day, w_day, day=ts.date(), rules=rules).assign(day=ts)
-        s = clean.summary
-        cleaning = pd.DataFrame({"reason": s["reason"].to_numpy(),
-                                 "fixes": s["fixes"].astype(np.int64).to_numpy()})
+        cleaning = _cleaning_long(clean).assign(day=ts)[["day", "worker_id", "reason", "fixes"]]
         source = "raw"
-    pw = pw[[*PATROL_COLUMNS, "day"]].reset_index(drop=True)
+    pw = pw.reset_index(drop=True)
     store.record(AUDIT_PATROLS, "patrol_points", rows=len(pw), actor=account.username,
                  note=_describe(day=ts.date().isoformat(), grids=",".join(wanted or []),
                                 min_hours=f"{min_hours:g}", source=source,
                                 scope=account.scope_code))
-    return PatrolHours(pw, pg.reset_index(drop=True), cleaning, source)
+    return PatrolHours(pw, pg.reset_index(drop=True), cleaning.reset_index(drop=True), source)

@@ -189,8 +189,7 @@ def cmd_patrols(args: argparse.Namespace) -> int:
         except PermissionDenied as exc:
             print(exc.message(lang), file=sys.stderr)
             raise _Stop(1) from None
-        counts = hours.cleaning.set_index("reason")["fixes"]
-        return _patrols_out(hours.per_worker, counts, day, args)
+        return _patrols_out(hours.per_worker, hours.cleaning_totals(), day, args)
 
     return _run(args, body)
 
