@@ -675,6 +675,8 @@ def proposal_job(store: Any, account: Any, *, scope: str, level: str = "grid",
     Returns
     -------
     geo.partition.RepartitionResult
+        With ``assignment`` indexed by the units' ``id`` (buildings; at community level the
+        grids' ``code``) when they have one.
 
     Raises
     ------
@@ -716,6 +718,12 @@ def proposal_job(store: Any, account: Any, *, scope: str, level: str = "grid",
         locked=locked, current_regions=inputs.current if locked else None,
         compounds=inputs.compounds if walls and grid else None,
     )
+    key = "id" if grid else "code"
+    if key in inputs.units.columns:  # each unit's new region by the unit's own id
+        from dataclasses import replace
+
+        res = replace(res, assignment=res.assignment.set_axis(
+            pd.Index(inputs.units[key].astype(str).to_numpy(), name=key)))
     store.record(AUDIT_PROPOSAL, "grids" if grid else "communities", rows=len(res.regions),
                  actor=account.username,
                  note=_describe(scope=scope, level=level, balance=balance,
