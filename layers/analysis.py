@@ -214,7 +214,12 @@ def case_kpis(cases: pd.DataFrame, *, now: Any, since: pd.Timestamp | None = Non
     What the wall and the case board show; ``gridpulse kpis`` writes the same numbers per group
     (:func:`case_kpi_table`).
     """
-    table = case_kpi_table(cases, now=now, since=since, until=until)
+    return kpi_dict(case_kpi_table(cases, now=now, since=since, until=until))
+
+
+def kpi_dict(table: pd.DataFrame) -> dict[str, float]:
+    """The first row of a KPI table (:func:`case_kpi_table`, :func:`kpi_job`) as one dict of
+    floats (``{}`` when it counts no case): what the wall and the case board show."""
     if table.empty or int(table.iloc[0]["incidents"]) == 0:
         return {}
     return {k: (float(v) if v is not None else float("nan")) for k, v in table.iloc[0].to_dict().items()}
@@ -271,21 +276,44 @@ def hotspot_job(store: Any, account: Any, *, res: int, since: pd.Timestamp | Non
     return table, n_steps
 
 
+def _merge_where(where: Mapping[str, Any] | None, scope: Mapping[str, Any]) -> dict[str, Any]:
+    """``where`` narrowed by the scope's filters: a column both filter keeps the values in both
+    (a drill-down inside the scope stays the drill-down).
+
+    Examples
+    --------
+    >>> _merge_where({"grid_code": ["a", "b"], "stage": ["x"]}, {"grid_code": ["b", "c"]})
+    {'grid_code': ['b'], 'stage': ['x']}
+    """
+    out = dict(where or {})
+    for col, vals in scope.items():
+        if col in out:
+            mine = vals if isinstance(vals, list | tuple | set) else [vals]
+            theirs = out[col] if isinstance(out[col], list | tuple | set) else [out[col]]
+            keep = set(map(str, mine))
+            out[col] = [v for v in theirs if str(v) in keep]
+        else:
+            out[col] = vals
+    return out
+
+
 def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = None,
             until: pd.Timestamp | None = None, where: Mapping[str, Any] | None = None,
-            by: str | Callable[[pd.DataFrame], Any] | None = None) -> pd.DataFrame:
+            by: str | Callable[[pd.DataFrame], Any] | None = None,
+            overdue_only: bool = False) -> pd.DataFrame:
     """:func:`case_kpi_table` of the cases in the account's scope, as a job of ``account``:
     checked (``view.incidents``), audited (:data:`AUDIT_KPIS`).
 
     ``where``: column filters as ``Store.read`` (category, stage...); ``by``: a column of the
     incidents to group on, or a function of the cases giving each one's group code (the CLI's
-    sub-district and community), in column ``code``; ``None``: one row, index ``"all"``. The
+    sub-district and community), in column ``code``; ``None``: one row, index ``"all"``;
+    ``overdue_only``: only the cases overdue at ``now`` (the case board's filter). The
     case board's KPI row, ``gridpulse kpis`` and ``GET /api/v1/kpis`` are this function.
     """
     from layers.permissions import require
 
     require(account, "view.incidents")
-    flt = dict(where or {}) | _scope_filter(store, account)
+    flt = _merge_where(where, _scope_filter(store, account))
     cols = list(dict.fromkeys([*KPI_COLUMNS, *([by] if isinstance(by, str) else [])]))
     between = {"requested_datetime": (since, until)} if (since is not None or until is not None) \
         else None
@@ -301,6 +329,10 @@ def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = 
                                  cases["requested_datetime"])
             cases["grid_code"] = then.where(then.notna(), cases["grid_code"].astype(object))
     cases = pd.DataFrame(cases.drop(columns="geometry", errors="ignore"))
+    if overdue_only and len(cases):  # the case board's "overdue only": past due at ``now``
+        from layers.workflow import overdue
+
+        cases = cases[overdue(cases, now=now).to_numpy(bool)]
     if callable(by):
         cases = cases.assign(code=by(cases))
         by = "code"
@@ -309,7 +341,7 @@ def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = 
                  actor=account.username,
                  note=_describe(now=now, since=since, until=until, where=dict(where or {}),
                                 by=by if isinstance(by, str) else "code",
-                                scope=account.scope_code))
+                                overdue_only=overdue_only or None, scope=account.scope_code))
     return table
 
 

@@ -95,7 +95,8 @@ def test_case_kpis_are_equal_on_board_cli_and_api(world, tmp_path: Path) -> None
         cases = pd.DataFrame(s.read("incidents", columns=list(inc.COLUMNS))
                              .drop(columns="geometry", errors="ignore"))
     flt = inc.IncidentFilter(start=since, end=until)
-    board = inc.kpi_row(cases[flt.mask(cases)], now=NOW, since=since, until=until)
+    board = inc.board_kpis(flt, now=NOW)  # the board's KPI row, as views/incidents.py asks
+    assert board == inc.kpi_row(cases[flt.mask(cases)], now=NOW, since=since, until=until)
     out = tmp_path / "k.csv"
     assert main(["kpis", "--store", path, "--by", "department", "--out", str(out),
                  "--now", str(NOW), "--from", str(since), "--to", str(until)]) == 0
@@ -118,6 +119,43 @@ def test_case_kpis_are_equal_on_board_cli_and_api(world, tmp_path: Path) -> None
     board_sub = inc.kpi_row(scoped, now=NOW, since=since, until=until)
     assert 0 < mine["rows"][0]["incidents"] == board_sub["incidents"] < board["incidents"]
     assert mine["rows"][0]["open"] == board_sub["open"]
+    # the board drilled down to that sub-district gives the sub-district's token's numbers
+    with open_store(path) as s:
+        sub_grids = tuple(g for g in s.read("grids", columns=["code"])["code"].astype(str)
+                          if g.startswith(sub))
+    drilled = inc.board_kpis(inc.IncidentFilter(start=since, end=until, grids=sub_grids), now=NOW)
+    for k in KPIS:
+        assert drilled[k] == mine["rows"][0][k], k
+
+
+def test_board_kpi_row_is_kpi_job_checked_and_audited(world) -> None:
+    """The case board's KPI row is one audited kpi_job per view, "overdue only" included."""
+    _, _, path, _ = world
+    since, until = inc.window_bounds("d90", NOW)
+    flt = inc.IncidentFilter(start=since, end=until)
+    with open_store(path) as s:
+        cases = pd.DataFrame(s.read("incidents", columns=list(inc.COLUMNS))
+                             .drop(columns="geometry", errors="ignore"))
+        before = len(s.audit_log(limit=1000))
+    late = cases[flt.mask(cases)]
+    from layers import workflow
+
+    late = late[workflow.overdue(late, now=NOW).to_numpy()]
+    got = inc.board_kpis(flt, now=NOW, overdue_only=True)
+    want = inc.kpi_row(late, now=NOW, since=since, until=until)
+    assert got["incidents"] == want["incidents"] == len(late) > 0
+    assert got == pytest.approx(want, nan_ok=True)
+    with open_store(path) as s:
+        log = s.audit_log(limit=1000)
+    assert len(log) == before + 1
+    rows = log[log["action"] == analysis.AUDIT_KPIS]
+    assert len(rows) == 1 and "overdue_only=True" in rows["note"].iloc[0]
+    assert int(rows["rows"].iloc[0]) == len(late)
+    # a role that may not see cases is refused by the job the board calls
+    from layers.permissions import Account, PermissionDenied
+
+    with open_store(path) as s, pytest.raises(PermissionDenied):
+        analysis.kpi_job(s, Account("p", role="planner"), now=NOW)
 
 
 def test_analysis_jobs_are_checked_and_audited(world) -> None:
