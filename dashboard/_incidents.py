@@ -219,6 +219,20 @@ def kpi_row(df: pd.DataFrame, *, now: pd.Timestamp, since: pd.Timestamp | None =
     return analysis.case_kpis(df, now=now, since=since, until=until)
 
 
+def board_kpis(flt: IncidentFilter, *, now: pd.Timestamp, overdue_only: bool = False
+               ) -> dict[str, float]:
+    """The case board's KPI row: :func:`layers.analysis.kpi_job` (the one KPI definition of
+    ``gridpulse kpis`` and ``GET /api/v1/kpis``) over the cases passing ``flt`` in the signed-in
+    account's scope, as that account (checked, audited per view)."""
+    from dashboard import _auth
+    from layers.app import os_account
+
+    table = state.locked(analysis.kpi_job, state.get_store(), _auth.account() or os_account(),
+                         now=now, since=flt.start, until=flt.end, where=flt.where() or None,
+                         overdue_only=overdue_only)
+    return analysis.kpi_dict(table)
+
+
 def grid_names() -> dict[str, str]:
     """Grid code → grid name (the demo's names already carry the community's)."""
     return widgets.admin_names()

@@ -32,7 +32,7 @@ from dashboard.widgets import admin_names, translator
 from geo import patrol
 from geo.crs import convert_geometries, local_metric_crs
 from geo.hexes import cells_to_polygons, lonlat_to_cells
-from layers import summaries
+from layers import analysis, summaries
 from layers.i18n import t
 from layers.privacy import mask_personal
 
@@ -182,20 +182,27 @@ def _day_window(day: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
     return summaries.day_window(day)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _day_figures(url: str, version: str, day: pd.Timestamp) -> summaries.PatrolFigures:
-    """Every worker's and grid's patrol figures on ``day``, read from the patrol summary.
+def _account() -> Any:
+    """The signed-in account (the job's actor and scope); the OS user outside a session."""
+    from dashboard import _auth
+    from layers.app import os_account
 
-    The summary (:mod:`layers.summaries`) is kept up to date when fixes are written, so this is
-    a read of a few thousand rows, shared by every session until the data changes; no fix is
-    read (a store without the summary yet has it rebuilt once, here).
+    return _auth.account() or os_account()
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _day_figures(url: str, version: str, day: pd.Timestamp,
+                 scope: tuple[str, str, str] = ("", "", ""), _acc: Any = None) -> analysis.PatrolHours:
+    """Every patrol figure of ``day`` inside the account's scope: :func:`layers.analysis.patrol_job`
+    (the job ``gridpulse patrols`` and ``GET /api/v1/patrols`` run: checked, scoped, audited).
+
+    It reads the patrol summary kept at write time (:mod:`layers.summaries`): a few thousand
+    rows, shared by the sessions of one scope until the data changes; no fix is read.
     """
     grids = state.layer("grids", ["code"])
     workers = state.layer("workers", ["id", "grid_code", "post"])
-    # Summaries are made when the fixes arrive, so a day's figures use the grids and
-    # assignments in force when its fixes were written (a rebuild uses today's).
-    store = state.get_store()
-    return state.locked(summaries.patrol_figures, store, [day], grids=grids, workers=workers)
+    return state.locked(analysis.patrol_job, state.get_store(), _acc or _account(), day=day,
+                        current=(grids, workers))
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,9 @@ class Compliance:
 def compliance(grids: pd.DataFrame, days: Sequence[pd.Timestamp]) -> Compliance:
     """Time in grid, A/B post coverage and cleaning counts for ``grids`` on ``days``."""
     url, version = state.settings().store_url, state.data_version()
-    parts = [_day_figures(url, version, pd.Timestamp(day).normalize()) for day in days]
+    acc = _account()
+    parts = [_day_figures(url, version, pd.Timestamp(day).normalize(), state.scope_key(), acc)
+             for day in days]
     codes = set(grids["code"])
     workers = masked_workers()
     if parts:

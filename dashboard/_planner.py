@@ -41,7 +41,7 @@ from geo.partition import comparison_table as engine_table
 from layers import plans
 from layers.i18n import t
 from layers.permissions import Account
-from layers.planner import ContainerPlan, grid_staff, repartition
+from layers.planner import ContainerPlan, grid_staff
 from layers.planner_text import fmt_value
 from layers.schema import SCHEMAS
 
@@ -242,15 +242,22 @@ class PlanModel:
 def run_plan(inputs: Inputs, params: Params) -> PlanModel:
     """Run the engine on ``inputs`` and build the editable model of its proposal."""
     t0 = time.perf_counter()
-    res = repartition(
-        inputs.units, inputs.containers, roads=inputs.roads, level="grid", balance=params.balance,  # type: ignore[arg-type]
-        band=(params.lo, params.hi), radius_m=params.radius_m, group_col="compound_id",
-        current_col="grid_code", current_workers=inputs.workers, staff=inputs.staff,
+    from dashboard import _auth
+    from layers.analysis import proposal_job
+    from layers.app import os_account
+
+    # the one proposal job (gridpulse repartition, POST /api/v1/plans/proposals): checked, audited
+    class _Store:  # the store lock around each store call only: the engine runs unlocked
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(state.get_store(), name)
+            return (lambda *a, **k: state.locked(attr, *a, **k)) if callable(attr) else attr
+
+    res = proposal_job(
+        _Store(), _auth.account() or os_account(), scope=inputs.scope,
+        balance=params.balance, band=(params.lo, params.hi), radius_m=params.radius_m,
         compactness_weight=params.compactness_weight, disruption_weight=params.disruption_weight,
-        street_weight=params.street_weight, time_limit_s=params.time_limit_s,
-        rng=np.random.default_rng(params.seed), report_outside=False,
-        locked=params.locked, current_regions=inputs.current if params.locked else None,
-        compounds=inputs.compounds if params.walls else None,
+        street_weight=params.street_weight, time_limit_s=params.time_limit_s, seed=params.seed,
+        locked=params.locked, walls=params.walls, inputs=inputs,
     )
     engine_s = time.perf_counter() - t0
     model = build_model(inputs, params, res)

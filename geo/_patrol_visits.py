@@ -8,11 +8,15 @@ fixes that have more than ``k`` places within reach, so the answer is exact.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import h3.api.basic_int as h3i
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:  # scipy is imported where a tree is built: `gridpulse patrols` never needs it
+    from scipy.spatial import cKDTree
 
 NEVER = np.iinfo(np.int64).min
 
@@ -141,6 +145,8 @@ def visits(
     usable = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
     if not usable.size or not fx.shape[0]:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(np.column_stack((px[usable], py[usable])))
     qi, pj, d = near_pairs(tree, fx, fy, radius_m=radius_m + float(reach[usable].max()), k=8)
     pj = usable[pj]

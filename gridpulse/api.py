@@ -13,6 +13,8 @@ Endpoints
 * ``POST /api/v1/cases/{id}/actions`` -- ``{"action": "report_for_duty", "note": ...}``.
 * ``GET  /api/v1/kpis``, ``GET /api/v1/hotspots`` -- the case KPIs and the hot spots of the
   token's scope, through the same :mod:`layers.analysis` jobs as the CLI and the pages.
+* ``GET  /api/v1/patrols``, ``POST /api/v1/plans/proposals`` -- patrol hours and re-partition
+  proposals, likewise (:mod:`gridpulse._api_reports`).
 * Every Open311 call also answers in GeoReport's XML: ``.xml`` instead of ``.json``, or
   no extension and ``Accept: application/xml`` (:mod:`gridpulse.open311_xml`).
 * ``GET  /docs`` -- the OpenAPI description as a self-contained page (no CDN: offline-safe);
@@ -452,6 +454,10 @@ def create_app(store_url: str | None = None) -> FastAPI:
     async def get_hotspots(request: Request) -> JSONResponse:
         acc = await call(request, account_of, request)
         return _json(await with_store(intake.hotspots, acc, dict(request.query_params)))
+
+    from gridpulse._api_reports import make_router  # patrol hours, plan proposals
+
+    app.include_router(make_router(lambda request: call(request, account_of, request), with_store))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -19,10 +19,13 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from geo.planner_defaults import DEFAULTS
 
 #: Fewest time steps for emerging hot spot analysis (ArcGIS Pro's Emerging Hot Spot Analysis).
 MIN_EHSA_STEPS = 10
@@ -213,7 +216,12 @@ def case_kpis(cases: pd.DataFrame, *, now: Any, since: pd.Timestamp | None = Non
     What the wall and the case board show; ``gridpulse kpis`` writes the same numbers per group
     (:func:`case_kpi_table`).
     """
-    table = case_kpi_table(cases, now=now, since=since, until=until)
+    return kpi_dict(case_kpi_table(cases, now=now, since=since, until=until))
+
+
+def kpi_dict(table: pd.DataFrame) -> dict[str, float]:
+    """The first row of a KPI table (:func:`case_kpi_table`, :func:`kpi_job`) as one dict of
+    floats (``{}`` when it counts no case): what the wall and the case board show."""
     if table.empty or int(table.iloc[0]["incidents"]) == 0:
         return {}
     return {k: (float(v) if v is not None else float("nan")) for k, v in table.iloc[0].to_dict().items()}
@@ -270,21 +278,44 @@ def hotspot_job(store: Any, account: Any, *, res: int, since: pd.Timestamp | Non
     return table, n_steps
 
 
+def _merge_where(where: Mapping[str, Any] | None, scope: Mapping[str, Any]) -> dict[str, Any]:
+    """``where`` narrowed by the scope's filters: a column both filter keeps the values in both
+    (a drill-down inside the scope stays the drill-down).
+
+    Examples
+    --------
+    >>> _merge_where({"grid_code": ["a", "b"], "stage": ["x"]}, {"grid_code": ["b", "c"]})
+    {'grid_code': ['b'], 'stage': ['x']}
+    """
+    out = dict(where or {})
+    for col, vals in scope.items():
+        if col in out:
+            mine = vals if isinstance(vals, list | tuple | set) else [vals]
+            theirs = out[col] if isinstance(out[col], list | tuple | set) else [out[col]]
+            keep = set(map(str, mine))
+            out[col] = [v for v in theirs if str(v) in keep]
+        else:
+            out[col] = vals
+    return out
+
+
 def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = None,
             until: pd.Timestamp | None = None, where: Mapping[str, Any] | None = None,
-            by: str | Callable[[pd.DataFrame], Any] | None = None) -> pd.DataFrame:
+            by: str | Callable[[pd.DataFrame], Any] | None = None,
+            overdue_only: bool = False) -> pd.DataFrame:
     """:func:`case_kpi_table` of the cases in the account's scope, as a job of ``account``:
     checked (``view.incidents``), audited (:data:`AUDIT_KPIS`).
 
     ``where``: column filters as ``Store.read`` (category, stage...); ``by``: a column of the
     incidents to group on, or a function of the cases giving each one's group code (the CLI's
-    sub-district and community), in column ``code``; ``None``: one row, index ``"all"``. The
+    sub-district and community), in column ``code``; ``None``: one row, index ``"all"``;
+    ``overdue_only``: only the cases overdue at ``now`` (the case board's filter). The
     case board's KPI row, ``gridpulse kpis`` and ``GET /api/v1/kpis`` are this function.
     """
     from layers.permissions import require
 
     require(account, "view.incidents")
-    flt = dict(where or {}) | _scope_filter(store, account)
+    flt = _merge_where(where, _scope_filter(store, account))
     cols = list(dict.fromkeys([*KPI_COLUMNS, *([by] if isinstance(by, str) else [])]))
     between = {"requested_datetime": (since, until)} if (since is not None or until is not None) \
         else None
@@ -300,6 +331,10 @@ def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = 
                                  cases["requested_datetime"])
             cases["grid_code"] = then.where(then.notna(), cases["grid_code"].astype(object))
     cases = pd.DataFrame(cases.drop(columns="geometry", errors="ignore"))
+    if overdue_only and len(cases):  # the case board's "overdue only": past due at ``now``
+        from layers.workflow import overdue
+
+        cases = cases[overdue(cases, now=now).to_numpy(bool)]
     if callable(by):
         cases = cases.assign(code=by(cases))
         by = "code"
@@ -308,5 +343,424 @@ def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = 
                  actor=account.username,
                  note=_describe(now=now, since=since, until=until, where=dict(where or {}),
                                 by=by if isinstance(by, str) else "code",
-                                scope=account.scope_code))
+                                overdue_only=overdue_only or None, scope=account.scope_code))
     return table
+
+
+# --------------------------------------------------------------------------- patrol hours
+
+#: Audit action of a patrol-hours read and of a re-partition proposal (reads: no layer changes).
+AUDIT_PATROLS = "analysis_patrols"
+AUDIT_PROPOSAL = "analysis_plan_proposal"
+#: Hours inside the own grid a worker needs per day (the 4-hour rule, 4小时网格工作制).
+PATROL_MIN_HOURS = 4.0
+#: Columns of a worker's day, as ``gridpulse patrols`` writes them (then ``day``).
+PATROL_COLUMNS: tuple[str, ...] = (
+    "worker_id", "grid_code", "post", "hours_in_grid", "meets_rule", "distance_km",
+    "first_fix", "last_fix", "hours_tracked", "n_fixes",
+)
+#: Fixes read around the day by the raw recompute (intervals across midnight count).
+PATROL_MARGIN = pd.Timedelta(hours=1)
+
+
+class AnalysisError(ValueError):
+    """A job was asked something the store cannot answer (a missing layer, an unknown code);
+    nothing was computed. ``key``/``params`` are a catalogue message (:meth:`message`)."""
+
+    def __init__(self, key: str, /, **params: Any) -> None:
+        from layers.i18n import t
+
+        self.key = key
+        self.params = dict(params)
+        super().__init__(t(key, "en", **params))
+
+    def message(self, lang: str | None = None) -> str:
+        """What went wrong, in ``lang``."""
+        from layers.i18n import t
+
+        return t(self.key, lang, **self.params)
+
+    def fix(self, lang: str | None = None) -> str | None:
+        """What to do, in ``lang`` (``None`` when the catalogue has no advice)."""
+        from layers.i18n import catalogue, t
+
+        key = f"{self.key}.fix"
+        return t(key, lang, **self.params) if key in catalogue() else None
+
+
+@dataclass(frozen=True)
+class PatrolHours:
+    """The patrol figures of one day inside an account's scope (:func:`patrol_job`).
+
+    ``per_worker``: :data:`PATROL_COLUMNS` and ``day``, one row per worker of the scope;
+    ``per_grid``: :func:`geo.patrol.post_coverage` per grid of the scope plus ``day``;
+    ``cleaning``: ``day, worker_id, reason, fixes`` (what cleaning did to each worker's fixes of the
+    day; reasons of :data:`geo.patrol.REASONS` and ``kept``);
+    ``source``: ``"summary"`` (the write-time summary) or ``"raw"`` (recomputed from the fixes).
+    """
+
+    per_worker: pd.DataFrame
+    per_grid: pd.DataFrame
+    cleaning: pd.DataFrame
+    source: str
+
+    def cleaning_totals(self, workers: Any = None) -> pd.Series:
+        """Fixes per reason (``kept`` last) over every worker, or over the ids ``workers``."""
+        from geo.patrol import REASONS
+
+        cl = self.cleaning
+        if workers is not None:
+            cl = cl[cl["worker_id"].astype(str).isin({str(w) for w in workers}).to_numpy(bool)]
+        order = [*REASONS, "kept"]
+        return cl.groupby("reason")["fixes"].sum().reindex(order, fill_value=0).astype(np.int64)
+
+
+def _cleaning_long(clean: Any) -> pd.DataFrame:
+    """``worker_id, reason, fixes`` of a :class:`geo.patrol.CleanResult`."""
+    kept = clean.fixes.groupby("worker_id").size().rename("fixes").reset_index().assign(
+        reason="kept")
+    dropped = clean.dropped.groupby(["worker_id", "reason"]).size().rename("fixes").reset_index()
+    out = pd.concat([dropped, kept], ignore_index=True)[["worker_id", "reason", "fixes"]]
+    return out.astype({"worker_id": str, "reason": str, "fixes": np.int64})
+
+
+def _need_layers(store: Any, *names: str) -> None:
+    for name in names:
+        if not store.has_layer(name):
+            raise AnalysisError("patrol.cli.no_layer", layer=name, store=store.url)
+
+
+def _check_codes(account: Any, action: str, codes: Any) -> None:
+    from layers.permissions import require
+
+    for code in codes:
+        require(account, action, scope_code=str(code))
+
+
+def patrol_job(store: Any, account: Any, *, day: Any, grids: Any = None,
+               min_hours: float = PATROL_MIN_HOURS, rules: Any = None, raw: bool = False,
+               current: tuple[Any, Any] | None = None) -> PatrolHours:
+    """Hours in the own grid per worker, A/B post coverage per grid and the cleaning counts of
+    ``day``, as a job of ``account``: checked (``view.patrol``), restricted to the account's
+    scope, audited (:data:`AUDIT_PATROLS`).
+
+    ``gridpulse patrols``, the patrol page and ``GET /api/v1/patrols`` are this function.
+
+    Parameters
+    ----------
+    store
+        An open store with ``grids``, ``workers`` and ``patrol_points``.
+    account
+        The acting :class:`~layers.permissions.Account`.
+    day
+        The local day (a date, or anything :class:`pandas.Timestamp` reads).
+    grids
+        Grid codes to narrow to (each must lie in the account's scope: one outside it is
+        refused); ``None``: every grid of the scope.
+    min_hours
+        Hours a worker needs inside the own grid (the 4-hour rule).
+    rules
+        :class:`geo.patrol.CleaningRules`; ``None``: the defaults, which the write-time summary
+        (:mod:`layers.summaries`) holds. Other rules, ``raw=True``, or a day on which another
+        plan version was in force recompute from the fixes of the day (with an hour either side).
+    current
+        ``(grids, workers)`` layers the caller already holds (``code`` + polygons;
+        ``id, grid_code, post``): a cache; ``None``: read them.
+
+    Raises
+    ------
+    layers.permissions.PermissionDenied
+        The role may not see patrols, or a grid asked for is outside the scope (nothing read,
+        nothing audited).
+    AnalysisError
+        A layer is missing.
+    """
+    from layers import summaries
+    from layers.permissions import filter_frame, require
+
+    require(account, "view.patrol")
+    wanted = None if grids is None else sorted({str(g) for g in grids})
+    if wanted:
+        _check_codes(account, "view.patrol", wanted)
+    _need_layers(store, "grids", "workers")
+    ts = pd.Timestamp(day).normalize()
+    if current is None:
+        g_all = store.read("grids", columns=["code"])
+        w_all = store.read("workers", columns=["id", "grid_code", "post"])
+    else:
+        g_all, w_all = current
+    rules_default = rules is None or rules == summaries.RULES
+    from layers import plans
+
+    past_plan = plans.has_versions(store) and (
+        plans.in_force_version(store, ts) != plans.in_force_version(store, plans.today_local()))
+    scoped = bool(account.scope_code) or wanted is not None
+
+    def in_scope_workers(workers: pd.DataFrame) -> set[str]:
+        w = filter_frame(account, workers, "workers")
+        if wanted is not None:
+            w = w[w["grid_code"].astype(str).isin(set(wanted)).to_numpy(bool)]
+        return set(w["id"].astype(str))
+
+    def in_scope_grids(codes: pd.Series) -> np.ndarray:
+        c = codes.astype(str)
+        ok = c.str.startswith(account.scope_code) if account.scope_code else pd.Series(True, index=c.index)
+        if wanted is not None:
+            ok &= c.isin(set(wanted))
+        return ok.to_numpy(bool)
+
+    if rules_default and not raw and not past_plan:  # kept at write time
+        _need_layers(store, "patrol_points")
+        fig = summaries.patrol_figures(store, [ts], grids=g_all, workers=w_all,
+                                       min_hours=min_hours)
+        pw, pg, cl = fig.per_worker, fig.per_grid, fig.cleaning
+        if scoped:
+            ids = in_scope_workers(w_all)
+            pw = pw[pw["worker_id"].astype(str).isin(ids).to_numpy(bool)]
+            pg = pg[in_scope_grids(pg["grid_code"])]
+            cl = cl[cl["worker_id"].astype(str).isin(ids).to_numpy(bool)]
+        cleaning = cl[["day", "worker_id", "reason", "fixes"]].astype(
+            {"worker_id": str, "reason": str, "fixes": np.int64})
+        source = "summary"
+    else:  # recompute; the grids and assignments in force that day
+        from geo.patrol import CleaningRules, clean_fixes, post_coverage, time_in_grid
+
+        _need_layers(store, "patrol_points")
+        rules = rules if rules is not None else CleaningRules()
+        g_day, w_day = plans.assignments_at(store, ts, g_all, w_all)
+        lo, hi = ts - PATROL_MARGIN, ts + pd.Timedelta(days=1) + PATROL_MARGIN
+        fixes = store.read("patrol_points", columns=["worker_id", "time", "accuracy_m"],
+                           between={"time": (lo.to_pydatetime(), hi.to_pydatetime())})
+        if scoped:
+            ids = in_scope_workers(w_day)
+            fixes = fixes[fixes["worker_id"].astype(str).isin(ids).to_numpy(bool)]
+            w_day = w_day[w_day["id"].astype(str).isin(ids).to_numpy(bool)]
+            g_day = g_day[in_scope_grids(g_day["code"])]
+        clean = clean_fixes(fixes, rules=rules)
+        pw = time_in_grid(clean, g_day, w_day, day=ts.date(), rules=rules, min_hours=min_hours)
+        pw = pw.assign(day=ts)
+        pg = post_coverage(clean, g_day, w_day, day=ts.date(), rules=rules).assign(day=ts)
+        cleaning = _cleaning_long(clean).assign(day=ts)[["day", "worker_id", "reason", "fixes"]]
+        source = "raw"
+    pw = pw.reset_index(drop=True)
+    store.record(AUDIT_PATROLS, "patrol_points", rows=len(pw), actor=account.username,
+                 note=_describe(day=ts.date().isoformat(), grids=",".join(wanted or []),
+                                min_hours=f"{min_hours:g}", source=source,
+                                scope=account.scope_code))
+    return PatrolHours(pw, pg.reset_index(drop=True), cleaning.reset_index(drop=True), source)
+
+
+# --------------------------------------------------------------------------- re-partition proposals
+
+#: Roads are read this far (degrees, about 2 km) around the scope: a walk may leave it.
+ROAD_PAD_DEG = 0.02
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """The layers of one proposal's scope as the engine wants them (EPSG:4326).
+
+    The planner page's ``Inputs`` has the same fields (it builds them from its cached layers
+    with the same rules); :func:`proposal_job` reads only ``containers, units, roads, current,
+    workers, staff, compounds``.
+    """
+
+    scope: str
+    level: str
+    containers: Any
+    units: Any
+    roads: Any
+    current: Any
+    workers: dict[str, float] | None
+    staff: dict[str, dict[str, int]] | None = None
+    compounds: Any = None
+
+
+def scope_codes(scope: str) -> tuple[str, str]:
+    """``("com"|"sub"|"district", code)`` of a proposal scope (``com:<code>``, ``sub:<code>``,
+    ``district``); raises :class:`AnalysisError` for anything else.
+
+    Examples
+    --------
+    >>> scope_codes("com:320106001001"), scope_codes("district")
+    (('com', '320106001001'), ('district', ''))
+    """
+    kind, _, code = str(scope).partition(":")
+    if kind == "district" and not code:
+        return kind, ""
+    if kind in ("com", "sub") and code.isdigit():
+        return kind, code
+    raise AnalysisError("reports.api.bad_body", field="scope", value=str(scope)[:40])
+
+
+def _touching(frame: Any, shapes: Any) -> Any:
+    import numpy as np
+
+    if frame is None or len(frame) == 0 or len(shapes) == 0:
+        return frame
+    hit = np.unique(frame.sindex.query(shapes.geometry.values, predicate="intersects")[1])
+    return frame.iloc[hit]
+
+
+def plan_inputs(store: Any, scope: str, *, level: str = "grid") -> PlanInputs:
+    """The inputs of a proposal for ``scope`` read from ``store``.
+
+    Grid level: the communities of the scope (containers), the buildings touching them
+    (units; a building of a dedicated grid has no current grid), the comprehensive grids of
+    those communities (current regions, with their ``workers``), the roads within
+    :data:`ROAD_PAD_DEG` of the communities, compound walls touching them, and full-time
+    workers and A/B posts per grid (:func:`layers.planner.grid_staff`). Community level: the
+    sub-districts of the scope, and the comprehensive grids touching them as units.
+    """
+    import shapely
+
+    kind, code = scope_codes(scope)
+    for name in ("communities", "grids", "buildings") if level == "grid" else ("subdistricts",
+                                                                              "grids"):
+        _need_layers(store, name)
+    grids = store.read("grids")
+    comp_all = grids[grids["kind"] == "comprehensive"]
+    if level == "grid":
+        coms = store.read("communities")
+        if kind == "com":
+            coms = coms[coms["code"].astype(str) == code]
+        elif kind == "sub":
+            coms = coms[coms["subdistrict_code"].astype(str) == code]
+        containers = coms
+        comp = comp_all[comp_all["community_code"].isin(coms["code"])]
+        bld = _touching(store.read("buildings"), coms)
+        codes = set(comp["code"].astype(str))
+        units = bld.assign(grid_code=bld["grid_code"].where(bld["grid_code"].isin(codes), None))
+        current = comp
+    else:
+        if kind == "com":
+            raise AnalysisError("planner.cli.community_level")
+        subs = store.read("subdistricts")
+        if kind == "sub":
+            subs = subs[subs["code"].astype(str) == code]
+        containers = subs
+        units = _touching(comp_all, subs)
+        current = store.read("communities") if store.has_layer("communities") else None
+        comp = units
+    if len(containers) == 0:
+        raise AnalysisError("planner.cli.unknown_code", code=code or scope)
+    roads = store.read("roads") if store.has_layer("roads") else None
+    if roads is not None and len(roads):
+        x0, y0, x1, y1 = containers.total_bounds
+        box = shapely.box(x0 - ROAD_PAD_DEG, y0 - ROAD_PAD_DEG, x1 + ROAD_PAD_DEG, y1 + ROAD_PAD_DEG)
+        roads = roads.iloc[roads.sindex.query(box, predicate="intersects")]
+    workers = None
+    if level == "grid" and "workers" in comp.columns:
+        w = pd.to_numeric(comp["workers"], errors="coerce")
+        if w.notna().any():
+            workers = dict(zip(comp["code"].astype(str), w.fillna(0).astype(float), strict=True))
+    staff = None
+    if level == "grid" and store.has_layer("workers"):
+        from layers.planner import grid_staff
+
+        staff = grid_staff(store.read("workers"))
+    compounds = None
+    if level == "grid" and store.has_layer("compounds"):
+        compounds = _touching(store.read("compounds"), containers)
+        compounds = compounds if compounds is not None and len(compounds) else None
+    return PlanInputs(scope, level, containers.reset_index(drop=True), units,
+                      roads if roads is not None and len(roads) else None, current, workers,
+                      staff, compounds)
+
+
+def proposal_job(store: Any, account: Any, *, scope: str, level: str = "grid",
+                 balance: str = "households", band: tuple[float, float] | None = None,
+                 radius_m: float = 1000.0, compactness_weight: float = 1.0,
+                 disruption_weight: float = 1.0, street_weight: float = 0.5, seed: int = 0,
+                 time_limit_s: float | None = None, max_steps: int | None = None,
+                 locked: Any = (), walls: bool = False, inputs: Any = None) -> Any:
+    """A re-partition proposal (the planner's "run"), as a job of ``account``: checked
+    (``view.planner``, and every container of the scope inside the account's scope), computed
+    by :func:`layers.planner.repartition`, audited (:data:`AUDIT_PROPOSAL`); nothing is saved.
+
+    ``gridpulse repartition``, the planner page's run and ``POST /api/v1/plans/proposals`` are
+    this function: the same options and ``seed`` give the same proposal (with ``time_limit_s``
+    unset, or not reached: ``result.search["stopped_by_time"]`` empty).
+
+    Parameters
+    ----------
+    scope
+        ``com:<community code>``, ``sub:<sub-district code>`` or ``district``.
+    level
+        ``"grid"`` (grids inside communities) or ``"community"`` (communities inside
+        sub-districts).
+    balance, band
+        The balanced quantity and its band; ``None``: :data:`layers.plans.DEFAULT_BAND` per
+        grid, the community band per community (both :data:`geo.planner_defaults.DEFAULTS`).
+    radius_m, compactness_weight, disruption_weight, street_weight, time_limit_s, max_steps
+        The engine's options (:func:`geo.partition.repartition`).
+    seed
+        Seeds the search (``numpy.random.default_rng(seed)``).
+    locked
+        Codes of current regions that must not change.
+    walls
+        Compound walls are unsplittable outlines (needs a ``compounds`` layer).
+    inputs
+        :func:`plan_inputs` of ``scope`` already read (the page's cache); ``None``: read them.
+
+    Returns
+    -------
+    geo.partition.RepartitionResult
+        With ``assignment`` indexed by the units' ``id`` (buildings; at community level the
+        grids' ``code``) when they have one.
+
+    Raises
+    ------
+    layers.permissions.PermissionDenied
+        Not a planner role, or the scope reaches outside the account's (nothing computed,
+        nothing audited).
+    AnalysisError
+        An unknown scope or locked code, a missing layer.
+    """
+    from layers import plans
+    from layers.permissions import require
+    from layers.planner import repartition
+
+    require(account, "view.planner")
+    kind, code = scope_codes(scope)
+    if inputs is None:
+        inputs = plan_inputs(store, scope, level=level)
+    if account.scope_code:
+        _check_codes(account, "view.planner",
+                     [code] if code else inputs.containers["code"].astype(str).unique())
+    if band is None:
+        band = DEFAULTS.band(level)
+    locked = sorted({str(c) for c in locked})
+    if locked:
+        known = set(inputs.current["code"].astype(str)) if inputs.current is not None else set()
+        missing = [c for c in locked if c not in known]
+        if missing:
+            raise AnalysisError("planner2.cli.lock_unknown", codes=", ".join(missing))
+    grid = level == "grid"
+    res = repartition(
+        inputs.units, inputs.containers, roads=inputs.roads, level=level,  # type: ignore[arg-type]
+        balance=balance, band=(float(band[0]), float(band[1])), radius_m=radius_m,  # type: ignore[arg-type]
+        group_col="compound_id" if grid else None,
+        current_col="grid_code" if grid else "community_code",
+        current_workers=inputs.workers if grid else None, staff=inputs.staff if grid else None,
+        compactness_weight=compactness_weight, disruption_weight=disruption_weight,
+        street_weight=street_weight, time_limit_s=time_limit_s, max_steps=max_steps,
+        rng=np.random.default_rng(seed), report_outside=False,
+        locked=locked, current_regions=inputs.current if locked else None,
+        compounds=inputs.compounds if walls and grid else None,
+    )
+    key = "id" if grid else "code"
+    if key in inputs.units.columns:  # each unit's new region by the unit's own id
+        from dataclasses import replace
+
+        res = replace(res, assignment=res.assignment.set_axis(
+            pd.Index(inputs.units[key].astype(str).to_numpy(), name=key)))
+    store.record(AUDIT_PROPOSAL, "grids" if grid else "communities", rows=len(res.regions),
+                 actor=account.username,
+                 note=_describe(scope=scope, level=level, balance=balance,
+                                band=f"{band[0]:g}-{band[1]:g}", radius_m=f"{radius_m:g}",
+                                weights=f"{compactness_weight:g}/{disruption_weight:g}/"
+                                        f"{street_weight:g}",
+                                seed=seed, locked=",".join(locked), walls=walls or None,
+                                account_scope=account.scope_code))
+    return res

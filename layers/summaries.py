@@ -1049,16 +1049,15 @@ def _expand_grids(s: pd.DataFrame, grids: pd.DataFrame, workers: pd.DataFrame,
     codes = grids["code"].astype(str).to_numpy()
     s = s.set_index("grid_code").reindex(codes)
     assigned = workers["grid_code"].astype(str).value_counts().reindex(codes).fillna(0)
-    out = pd.DataFrame({"grid_code": codes,
-                        "workers": assigned.to_numpy().astype(np.int64)}, index=grids.index)
-    out["workers_seen"] = s["workers_seen"].fillna(0).to_numpy().astype(np.int64)
+    cols: dict[str, Any] = {"grid_code": codes, "workers": assigned.to_numpy().astype(np.int64),
+                            "workers_seen": s["workers_seen"].fillna(0).to_numpy().astype(np.int64)}
     for c in ("covered_h", "a_h", "b_h"):
-        out[c] = s[c].fillna(0.0).to_numpy(float)
-    out["hours_with_presence"] = s["hours_with_presence"].fillna(0).to_numpy().astype(np.int64)
-    for h in _HOURS:
-        out[h] = s[h].fillna(0.0).to_numpy(float)
-    out["day"] = pd.Timestamp(key)
-    return out
+        cols[c] = s[c].fillna(0.0).to_numpy(float)
+    cols["hours_with_presence"] = s["hours_with_presence"].fillna(0).to_numpy().astype(np.int64)
+    for h in _HOURS:  # one frame built at once (not 24 column inserts)
+        cols[h] = s[h].fillna(0.0).to_numpy(float)
+    cols["day"] = pd.Timestamp(key)
+    return pd.DataFrame(cols, index=grids.index)
 
 
 def raw_patrol_day(store: Any, day: Any, *, grids: gpd.GeoDataFrame,

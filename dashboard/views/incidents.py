@@ -41,7 +41,7 @@ if overdue_only:
     cases = cases[workflow.overdue(cases, now=now).to_numpy()]
 
 # --- KPI strip ------------------------------------------------------------------------------
-k = inc.kpi_row(cases, now=now, since=start, until=end)
+k = inc.board_kpis(flt, now=now, overdue_only=overdue_only)  # kpi_job: one definition, audited
 cols = st.columns(9)
 strip = [
     ("incidents", widgets.fmt_int(k.get("incidents"))),

@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # heavy modules are imported by the handlers, not at start-up
 
 #: Fixes read around the day, so that intervals across midnight and jumps at its edges count.
 MARGIN = timedelta(hours=1)
+#: ``--max-gap-s`` by default: :class:`geo.patrol.CleaningRules`' own (the patrol summary's).
+DEFAULT_MAX_GAP_S = 600.0
 SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".zip", ".shp")
 
 
@@ -45,13 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--store", default=None, help=t("cli.help_store", lang))
         p.add_argument("--max-speed-kmh", type=float, default=None, help=h("help_max_speed"))
         p.add_argument("--walking", action="store_true", help=h("help_walking"))
-        p.add_argument("--max-gap-s", type=float, default=600.0, help=h("help_max_gap"))
+        p.add_argument("--max-gap-s", type=float, default=DEFAULT_MAX_GAP_S, help=h("help_max_gap"))
         p.add_argument("--encoding", default="utf-8", help=h("help_encoding"))
 
     p = subparsers.add_parser("patrols", help=h("patrols_help"), description=h("patrols_help"))
     p.add_argument("--date", required=True, metavar="DATE", help=h("help_date"))
     p.add_argument("--min-hours", type=float, default=4.0, help=h("help_min_hours"))
     p.add_argument("--raw", action="store_true", help=t("summaries.cli.help_raw", lang))
+    p.add_argument("--as", dest="as_account", default=None, metavar="ACCOUNT",
+                   help=t("reports.cli.help_as", lang))
     common(p)
     p.set_defaults(func=cmd_patrols)
 
@@ -90,6 +94,9 @@ def _date(value: str, lang: str | None) -> date:
 
 
 def _rules(args: argparse.Namespace) -> Any:
+    """The cleaning rules of the options; ``None`` for the defaults (the patrol summary's)."""
+    if args.max_speed_kmh is None and not args.walking and args.max_gap_s == DEFAULT_MAX_GAP_S:
+        return None  # the summary's rules: no need to import the engine to compare
     from geo.patrol import CleaningRules
 
     changes: dict[str, float] = {"max_gap_s": args.max_gap_s}
@@ -159,11 +166,8 @@ def _counts_line(s: pd.Series, lang: str | None) -> None:
 
 
 def cmd_patrols(args: argparse.Namespace) -> int:
-    """``gridpulse patrols``: hours in own grid per worker for one day."""
-    import pandas as pd
-
-    from geo.patrol import clean_fixes, time_in_grid
-
+    """``gridpulse patrols``: hours in own grid per worker for one day
+    (:func:`layers.analysis.patrol_job` as ``--as ACCOUNT``, else the operating-system user)."""
     lang = args.lang
     try:
         day = _date(args.date, lang)
@@ -171,32 +175,21 @@ def cmd_patrols(args: argparse.Namespace) -> int:
         return stop.code
 
     def body(store: Any) -> int:
-        from layers import summaries
+        from layers.analysis import AnalysisError, patrol_job
+        from layers.app import cli_account
+        from layers.permissions import PermissionDenied
 
-        rules = _rules(args)
-        grids = _read(store, "grids", lang, columns=["code"])
-        workers = _read(store, "workers", lang, columns=["id", "grid_code", "post"])
-        from layers import plans
-
-        past_plan = plans.has_versions(store) and (
-            plans.in_force_version(store, pd.Timestamp(day))
-            != plans.in_force_version(store, plans.today_local()))
-        if rules == summaries.RULES and not args.raw and not past_plan:  # kept at write time
-            _need(store, "patrol_points", lang)
-            fig = summaries.patrol_figures(store, [day], grids=grids, workers=workers,
-                                           min_hours=args.min_hours)
-            order = [*fig.cleaning["reason"].drop_duplicates()]
-            counts = fig.cleaning.groupby("reason")["fixes"].sum().reindex(order)
-            return _patrols_out(fig.per_worker, counts, day, args)
-        # another plan was in force that day: its grids and assignments, from the raw fixes
-        grids, workers = plans.assignments_at(store, pd.Timestamp(day), grids, workers)
-        lo = pd.Timestamp(day) - MARGIN
-        hi = pd.Timestamp(day) + timedelta(days=1) + MARGIN
-        fixes = _read(store, "patrol_points", lang, columns=["worker_id", "time", "accuracy_m"],
-                      between={"time": (lo.to_pydatetime(), hi.to_pydatetime())})
-        clean = clean_fixes(fixes, rules=rules)
-        out = time_in_grid(clean, grids, workers, day=day, rules=rules, min_hours=args.min_hours)
-        return _patrols_out(out, clean.summary.set_index("reason")["fixes"], day, args)
+        try:
+            account = cli_account(store, getattr(args, "as_account", None))
+            hours = patrol_job(store, account, day=day, min_hours=args.min_hours,
+                               rules=_rules(args), raw=args.raw)
+        except AnalysisError as exc:
+            _say(exc.key, lang, err=True, **exc.params)
+            raise _Stop(1) from None
+        except PermissionDenied as exc:
+            print(exc.message(lang), file=sys.stderr)
+            raise _Stop(1) from None
+        return _patrols_out(hours.per_worker, hours.cleaning_totals(), day, args)
 
     return _run(args, body)
 

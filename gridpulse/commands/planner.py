@@ -62,6 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--walls", action="store_true", help=t("planner2.cli.help_walls", lang))
     p.add_argument("--lock", action="append", default=None, metavar="CODE[,CODE]",
                    help=t("planner2.cli.help_lock", lang))
+    p.add_argument("--compactness-weight", type=float, default=1.0,
+                   help=t("reports.cli.help_compactness", lang))
+    p.add_argument("--disruption-weight", type=float, default=1.0,
+                   help=t("reports.cli.help_disruption", lang))
+    p.add_argument("--street-weight", type=float, default=0.5, help=t("reports.cli.help_street", lang))
+    p.add_argument("--as", dest="as_account", default=None, metavar="ACCOUNT",
+                   help=t("reports.cli.help_as", lang))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=h("help_out"))
     p.set_defaults(func=cmd_repartition)
@@ -147,11 +154,13 @@ def _band(args: argparse.Namespace, lang: str | None) -> tuple[str, tuple[float,
 
 
 def _repartition(args: argparse.Namespace, lang: str | None) -> int:
-    import numpy as np
-    import pandas as pd
-
+    """``gridpulse repartition``: :func:`layers.analysis.proposal_job` as ``--as ACCOUNT`` (else
+    the operating-system user), written to ``--out`` and printed."""
     from geo.partition import PartitionInputError
-    from layers.planner import repartition
+    from layers.accounts import AccountError
+    from layers.analysis import AnalysisError, proposal_job
+    from layers.app import cli_account
+    from layers.permissions import PermissionDenied
 
     t0 = time.perf_counter()
     _check_out(args.out, lang)
@@ -167,74 +176,25 @@ def _repartition(args: argparse.Namespace, lang: str | None) -> int:
              error="--radius-m and --time-limit-s must be positive, --seed >= 0")
         return 2
     balance, band = _band(args, lang)
+    scope = (f"com:{args.community}" if args.community else
+             f"sub:{args.subdistrict}" if args.subdistrict else "district")
+    locked = sorted({c.strip() for arg in (getattr(args, "lock", None) or [])
+                     for c in arg.split(",") if c.strip()})
     with _open(args.store, lang) as store:
-        if args.level == "grid":
-            containers = _read(store, "communities", lang)
-            if args.community:
-                containers = containers[containers["code"] == args.community]
-            elif args.subdistrict:
-                containers = containers[containers["subdistrict_code"] == args.subdistrict]
-        else:
-            containers = _read(store, "subdistricts", lang)
-            if args.subdistrict:
-                containers = containers[containers["code"] == args.subdistrict]
-        if len(containers) == 0:
-            _say("planner.cli.unknown_code", lang, err=True, code=args.community or args.subdistrict)
-            return 1
-        bbox = tuple(containers.total_bounds)
-        pad = 0.02  # degrees (about 2 km): the walk may leave the area
-        roads = store.read("roads", bbox=(bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)) \
-            if store.has_layer("roads") else None
-        # grids are the units at community level; at grid level they give workers per grid
-        need_grids = args.level == "community" or store.has_layer("grids")
-        grids = _read(store, "grids", lang, bbox=bbox) if need_grids else None
-        comp = grids[grids["kind"] == "comprehensive"] if grids is not None else None
-        workers = None
-        if comp is not None and len(comp) and "workers" in comp.columns:
-            w = pd.to_numeric(comp["workers"], errors="coerce")
-            if w.notna().any():
-                workers = dict(zip(comp["code"].astype(str), w.fillna(0), strict=True))
-        if args.level == "grid":
-            units = _read(store, "buildings", lang, bbox=bbox)
-            if comp is not None and "grid_code" in units.columns:
-                # dedicated grids overlay the comprehensive ones: not a current assignment
-                keep = units["grid_code"].isin(set(comp["code"].astype(str)))
-                units = units.assign(grid_code=units["grid_code"].where(keep, None))
-            group_col, current_col = "compound_id", "grid_code"
-            if workers is not None:
-                workers = {k: v for k, v in workers.items()
-                           if k[:12] in set(containers["code"].astype(str))}
-        else:
-            units = comp
-            group_col, current_col = None, "community_code"
-            workers = None
-        staff = None
-        if args.level == "grid" and store.has_layer("workers"):
-            from layers.planner import grid_staff
-
-            staff = grid_staff(_read(store, "workers", lang))
-        locked = sorted({c.strip() for arg in (getattr(args, "lock", None) or [])
-                         for c in arg.split(",") if c.strip()})
-        current_regions = None
-        if locked:
-            current_regions = grids if args.level == "grid" else _read(store, "communities", lang)
-            known = set(current_regions["code"].astype(str)) if current_regions is not None else set()
-            missing = [c for c in locked if c not in known]
-            if missing:
-                _say("planner2.cli.lock_unknown", lang, err=True, codes=", ".join(missing))
-                return 1
-        compounds = None
-        if args.level == "grid" and getattr(args, "walls", False) and store.has_layer("compounds"):
-            compounds = _read(store, "compounds", lang, bbox=bbox)
-            compounds = compounds if len(compounds) else None
         try:
-            res = repartition(
-                units, containers, roads=roads, level=args.level, balance=balance, band=band,
-                radius_m=args.radius_m, group_col=group_col, current_col=current_col,
-                current_workers=workers, staff=staff, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
-                rng=np.random.default_rng(args.seed), report_outside=False,
-                locked=locked, current_regions=current_regions, compounds=compounds,
-            )
+            account = cli_account(store, getattr(args, "as_account", None))
+            res = proposal_job(
+                store, account, scope=scope, level=args.level, balance=balance, band=band,
+                radius_m=args.radius_m, compactness_weight=args.compactness_weight,
+                disruption_weight=args.disruption_weight, street_weight=args.street_weight,
+                seed=args.seed, time_limit_s=args.time_limit_s, max_steps=args.max_steps,
+                locked=locked, walls=bool(getattr(args, "walls", False)))
+        except AnalysisError as exc:
+            _say(exc.key, lang, err=True, **exc.params)
+            return 1
+        except (PermissionDenied, AccountError) as exc:
+            print(exc.message(lang), file=sys.stderr)
+            return 1
         except PartitionInputError as exc:
             _say("planner.cli.failed", lang, err=True, error=exc)
             return 1
