@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from layers._store_common import WGS84
 from layers._validate_geo import LAT_RANGE, LON_RANGE
 from layers._validate_values import _BLANKS
 from layers.schema import SCHEMAS
@@ -97,7 +98,7 @@ def clean_fixes_frame(frame: pd.DataFrame) -> gpd.GeoDataFrame | None:
     if not inside.all():  # NaN is outside too: missing, swapped or foreign points go the long way
         return None
     cols = {"fix_id": fix_id, "worker_id": worker, "time": t.astype("datetime64[us]"),
-            "accuracy_m": pd.Series(a, index=frame.index, dtype="float64")}
+            "accuracy_m": pd.Series(a, index=frame.index, dtype="float64"),
+            "geometry": gpd.array.from_shapely(shapely.points(x, y), crs=WGS84)}
     return gpd.GeoDataFrame(pd.DataFrame(cols, index=frame.index, copy=False),
-                            geometry=gpd.GeoSeries(shapely.points(x, y), index=frame.index),
-                            crs=4326)
+                            geometry="geometry")

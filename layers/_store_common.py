@@ -204,9 +204,10 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
     garr = np.asarray(geoms.values, dtype=object)
     for col, cells in h3_columns(garr, s).items():
         cols[col] = pd.Series(cells, dtype="int64")
-    # a CRS object, not the code 4326: parsing the code again costs milliseconds per write
-    frame = pd.DataFrame(cols, copy=False)
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(garr, crs=WGS84), crs=WGS84)
+    # a CRS object, not the code 4326 (parsing it again costs milliseconds per write), and
+    # the geometry as a column of the frame (set_geometry would copy the frame once more)
+    cols["geometry"] = gpd.array.from_shapely(garr, crs=WGS84)  # type: ignore[assignment]
+    return gpd.GeoDataFrame(pd.DataFrame(cols, copy=False), geometry="geometry")
 
 
 def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:

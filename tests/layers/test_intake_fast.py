@@ -129,3 +129,37 @@ def test_a_fix_resent_in_the_batch_is_dropped_and_rows_keep_their_posted_numbers
     assert [(i.code, i.row) for i in e.value.issues] == [("validation.out_of_range", 2)]
     data, dropped = fx.checked_fixes(frame.iloc[:2])
     assert (len(data), dropped) == (1, 1)
+
+
+_STAGES = ["collected", "handling", "verifying", "closed", None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.one_of(st.none(), st.integers(0, 3)), st.sampled_from(["01", "02", None]),
+    st.one_of(st.none(), st.integers(0, 10**7)), st.sampled_from(_STAGES),
+    st.sampled_from(["G1", "G2", None]), st.one_of(st.none(), st.integers(0, 10**7))),
+    min_size=0, max_size=20))
+def test_summary_deltas_of_a_few_cases_equal_the_vectorised_ones(rows) -> None:
+    from layers import summaries
+
+    t0 = pd.Timestamp("2026-11-30 08:00")
+    inc = pd.DataFrame({
+        "service_request_id": [f"SR{i}" for i in range(len(rows))],
+        f"h3_{summaries.CELL_RES}": pd.Series([None if c is None else 613_000_000_000 + c
+                                                for c, *_ in rows], dtype="float64")
+        .fillna(0).astype("int64"),
+        "category_code": pd.Series([r[1] for r in rows], dtype="str"),
+        "requested_datetime": pd.Series([None if r[2] is None else t0 + pd.Timedelta(seconds=r[2])
+                                         for r in rows], dtype="datetime64[us]"),
+        "stage": pd.Series([r[3] for r in rows], dtype="str"),
+        "grid_code": pd.Series([r[4] for r in rows], dtype="str"),
+        "expected_datetime": pd.Series([None if r[5] is None else t0 + pd.Timedelta(
+            microseconds=r[5] * 1001) for r in rows], dtype="datetime64[us]")})
+    few = summaries.incident_contributions_few(inc)
+    full = summaries.incident_contributions(inc)
+    for a, b in zip(few, full, strict=True):
+        key = [c for c in a.columns if c != "n"]
+        assert list(a.columns) == list(b.columns)
+        assert sorted(map(tuple, a[[*key, "n"]].astype(object).values.tolist())) == \
+            sorted(map(tuple, b[[*key, "n"]].astype(object).values.tolist()))
