@@ -163,3 +163,19 @@ def test_summary_deltas_of_a_few_cases_equal_the_vectorised_ones(rows) -> None:
         assert list(a.columns) == list(b.columns)
         assert sorted(map(tuple, a[[*key, "n"]].astype(object).values.tolist())) == \
             sorted(map(tuple, b[[*key, "n"]].astype(object).values.tolist()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60 * 24 * 400), st.sampled_from(["0101", "0401", "0701",
+                                                                          "1101", "1301"]),
+                          st.sampled_from([1, 2, 3])), min_size=1, max_size=12))
+def test_due_times_of_a_batch_equal_the_workflow_ones(rows) -> None:
+    from layers import intake, workflow
+
+    t0 = pd.Timestamp("2026-01-01 00:00")
+    reqs = [{"requested_datetime": t0 + pd.Timedelta(minutes=m), "category_code": item[:2],
+             "item_code": item, "level": lvl} for m, item, lvl in rows]
+    got = intake.due_times_of(reqs)
+    want = workflow.due_times(pd.DataFrame(reqs))
+    assert got == [None if pd.isna(d) else pd.Timestamp(d) for d in want]
+    assert all(isinstance(d, pd.Timestamp) for d in got)  # every whistle-list item has a limit
