@@ -192,7 +192,7 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
             raise store_error("bad_column", layer=layer, column=f.name, error=str(exc)) from exc
     refuse_control_chars(cols, layer)
     if s.geometry is None:
-        return pd.DataFrame(cols, copy=False)  # copy-on-write: the columns are not shared
+        return _positional(cols, n)
     if not is_geo:
         raise store_error("no_geometry", layer=layer)
     crs = data.crs
@@ -207,7 +207,15 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
     # a CRS object, not the code 4326 (parsing it again costs milliseconds per write), and
     # the geometry as a column of the frame (set_geometry would copy the frame once more)
     cols["geometry"] = gpd.array.from_shapely(garr, crs=WGS84)  # type: ignore[assignment]
-    return gpd.GeoDataFrame(pd.DataFrame(cols, copy=False), geometry="geometry")
+    return gpd.GeoDataFrame(_positional(cols, n), geometry="geometry")
+
+
+def _positional(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
+    """A frame of ``n`` rows from columns taken by position (each column's own index is
+    ignored: pandas would otherwise union and re-index them one by one); no copies
+    (copy-on-write: the columns are not shared)."""
+    return pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v) for k, v in cols.items()},
+                        index=pd.RangeIndex(n), copy=False)
 
 
 def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
