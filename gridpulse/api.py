@@ -291,6 +291,11 @@ def create_app(store_url: str | None = None) -> FastAPI:
         return acc
 
     async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if fn is account_of:  # a token seen within TOKEN_TTL_S: no hop to a worker thread
+            auth = request.headers.get("authorization") or ""
+            hit = tokens.get(auth[7:].strip() if auth[:7].lower() == "bearer " else "")
+            if hit is not None and hit[1] is not None and time.monotonic() - hit[0] < TOKEN_TTL_S:
+                return hit[1]
         return await run_in_threadpool(fn, *args, **kwargs)
 
     async def with_store(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -491,12 +496,21 @@ def docs_html(spec: dict[str, Any]) -> str:
 
 
 def serve(store_url: str, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
-          log_level: str = "warning") -> None:
-    """Run the API with uvicorn in this process (blocks)."""
+          log_level: str = "warning", workers: int = 1) -> None:
+    """Run the API with uvicorn (blocks): in this process, or in ``workers`` processes that
+    share the port (each with its own store connections and case batcher; on a GeoPackage,
+    which allows one writer at a time, more than one only adds lock waits)."""
+    import os
+
     import uvicorn
 
-    uvicorn.run(create_app(store_url), host=address, port=port, log_level=log_level,
-                access_log=False)
+    if workers <= 1:
+        uvicorn.run(create_app(store_url), host=address, port=port, log_level=log_level,
+                    access_log=False)
+        return
+    os.environ["GRIDPULSE_STORE"] = store_url  # read by create_app in each worker process
+    uvicorn.run("gridpulse.api:create_app", factory=True, host=address, port=port,
+                log_level=log_level, access_log=False, workers=workers)
 
 
 def uvicorn_command(*, port: int, address: str = "127.0.0.1") -> list[str]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from layers._intake_base import _E, MAX_FIXES, IntakeError, _number, _text, parse_time
+from layers._intake_fast import clean_fixes_frame
 from layers.errors import StoreError
 from layers.permissions import Account, PermissionDenied, can, require
 from layers.report import Issue
@@ -71,12 +72,44 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
             raise PermissionDenied(can(account, "import", scope_code=known[wid]))
     if issues:
         raise IntakeError(issues)
+    return _write_fixes(store, account, _frame(ids, t, acc_s, fids, lon, lat))
+
+
+def _frame(ids: Sequence[Any], t: pd.Series, acc_s: pd.Series, fids: Sequence[Any],
+           lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+    """The parsed columns as one frame; a fix without ``fix_id`` gets one derived from its
+    worker and time."""
     ns = t.to_numpy().astype("datetime64[ns]").astype(np.int64)
     fix_id = [fid or uuid.uuid5(uuid.NAMESPACE_URL, f"gridpulse:fix:{w}|{n}").hex
               for fid, w, n in zip(fids, ids, ns, strict=True)]
-    frame = pd.DataFrame({"fix_id": fix_id, "worker_id": ids, "time": t.to_numpy(),
-                          "accuracy_m": acc_s.to_numpy(), "lon": lon, "lat": lat})
-    return _write_fixes(store, account, frame)
+    return pd.DataFrame({"fix_id": fix_id, "worker_id": ids, "time": t.to_numpy(),
+                         "accuracy_m": acc_s.to_numpy(), "lon": lon, "lat": lat})
+
+
+def checked_fixes(frame: pd.DataFrame, *, fast: bool = True) -> tuple[pd.DataFrame, int]:
+    """The rows of ``frame`` to store (a fix resent in the same batch once), validated, and
+    how many resent rows were dropped; :class:`IntakeError` naming every bad row (``row`` as
+    posted).
+
+    ``fast`` tries :func:`layers._intake_fast.clean_fixes_frame` first and validates like a
+    file (:func:`layers.validate.validate`) only when that declines; ``fast=False`` always
+    validates like a file. Both give the same rows or the same refusal.
+    """
+    from layers.validate import validate
+
+    dup = frame["fix_id"].duplicated().to_numpy()
+    kept = np.flatnonzero(~dup)
+    unique = frame[~dup].reset_index(drop=True) if dup.any() else frame
+    data = clean_fixes_frame(unique) if fast else None  # the common, clean batch
+    if data is None:
+        res = validate(unique, "patrol_points", file="fixes", row_offset=0)
+        if not res.ok:  # rows as posted (a fix resent in the same batch is dropped, not an error)
+            raise IntakeError([Issue(i.severity, i.code, None,
+                                     None if i.row is None else int(kept[i.row]), i.column,
+                                     i.params)
+                               for i in res.report.errors()])
+        data = res.data
+    return data, int(dup.sum())
 
 
 def _clean_fixes(fixes: Sequence[Any], own: str | None) -> tuple[Any, ...] | None:
@@ -156,17 +189,7 @@ def _fixes_or_errors(fixes: Sequence[Any], account: Account, worker_role: bool
 
 
 def _write_fixes(store: Any, account: Account, frame: pd.DataFrame) -> dict[str, Any]:
-    from layers.validate import validate
-
-    dup = frame["fix_id"].duplicated().to_numpy()
-    kept = np.flatnonzero(~dup)
-    res = validate(frame[~dup].reset_index(drop=True), "patrol_points", file="fixes",
-                   row_offset=0)
-    if not res.ok:  # rows as posted (a fix resent in the same batch is dropped, not an error)
-        raise IntakeError([Issue(i.severity, i.code, None,
-                                 None if i.row is None else int(kept[i.row]), i.column, i.params)
-                           for i in res.report.errors()])
-    data = res.data
+    data, _ = checked_fixes(frame)
     before = len(frame)
     try:
         store.write({"patrol_points": data}, mode="append", actor=account.username,

@@ -27,6 +27,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from numpy.typing import NDArray
 
@@ -59,6 +60,12 @@ _READ_DTYPES: dict[str, tuple[str, str]] = {
     "bool": ("bool", "boolean"),
     "datetime": ("datetime64[us]", "datetime64[us]"),
 }
+
+
+#: EPSG:4326 parsed once (GeoPandas re-parses an integer code on every frame it builds).
+WGS84 = pyproj.CRS.from_epsg(4326)
+#: Up to this many rows a text column is checked for control characters as one joined string.
+_JOINED_SEARCH_ROWS = 200_000
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -169,10 +176,14 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
     if missing:
         raise store_error("missing_columns", layer=layer, columns=", ".join(missing))
     n = len(data)
+    plain_index = isinstance(data.index, pd.RangeIndex) and data.index.start == 0 \
+        and data.index.step == 1
     cols: dict[str, pd.Series] = {}
     for f in s.fields:
         if f.name in data.columns:
-            src = data[f.name].reset_index(drop=True)
+            src = data[f.name]
+            if not plain_index:
+                src = src.reset_index(drop=True)
         else:
             src = pd.Series([None] * n, dtype=object)
         try:
@@ -181,18 +192,30 @@ def prepare_layer(data: pd.DataFrame, layer: str) -> pd.DataFrame:
             raise store_error("bad_column", layer=layer, column=f.name, error=str(exc)) from exc
     refuse_control_chars(cols, layer)
     if s.geometry is None:
-        return pd.DataFrame(cols)
+        return _positional(cols, n)
     if not is_geo:
         raise store_error("no_geometry", layer=layer)
-    if data.crs is None:
+    crs = data.crs
+    if crs is None:
         raise store_error("no_crs", layer=layer)
     geoms = data.geometry
-    if not data.crs.equals(4326) and data.crs.to_epsg() != 4326:
-        geoms = geoms.to_crs(4326)
+    if crs is not WGS84 and not crs.equals(WGS84) and crs.to_epsg() != 4326:
+        geoms = geoms.to_crs(WGS84)
     garr = np.asarray(geoms.values, dtype=object)
     for col, cells in h3_columns(garr, s).items():
         cols[col] = pd.Series(cells, dtype="int64")
-    return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries(garr, crs=4326), crs=4326)
+    # a CRS object, not the code 4326 (parsing it again costs milliseconds per write), and
+    # the geometry as a column of the frame (set_geometry would copy the frame once more)
+    cols["geometry"] = gpd.array.from_shapely(garr, crs=WGS84)  # type: ignore[assignment]
+    return gpd.GeoDataFrame(_positional(cols, n), geometry="geometry")
+
+
+def _positional(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
+    """A frame of ``n`` rows from columns taken by position (each column's own index is
+    ignored: pandas would otherwise union and re-index them one by one); no copies
+    (copy-on-write: the columns are not shared)."""
+    return pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v) for k, v in cols.items()},
+                        index=pd.RangeIndex(n), copy=False)
 
 
 def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
@@ -201,9 +224,16 @@ def refuse_control_chars(columns: Mapping[str, pd.Series], layer: str) -> None:
     A NUL cuts GDAL's SQL and PostgreSQL refuses it, so such text would break reads of the
     whole layer; :func:`layers.io.read_file` removes these characters from files already,
     so only a caller building frames by hand meets this.
+
+    A column is first searched as one text (its strings joined by LF, which is allowed): one
+    regular-expression pass in C instead of a vectorised call per column, which costs
+    milliseconds even for one row; the rows are named only when something was found.
     """
     for name, values in columns.items():
         if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+            continue
+        if len(values) <= _JOINED_SEARCH_ROWS and not CONTROL_CHARS.search(
+                "\n".join([v for v in values.tolist() if isinstance(v, str)])):
             continue
         if values.dtype == object:
             values = values.map(lambda v: v if isinstance(v, str) else None).astype("str")

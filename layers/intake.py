@@ -221,6 +221,41 @@ def find_duplicates(store: Any, rows: Sequence[Mapping[str, Any]], *,
     return out
 
 
+def due_times_of(rows: Sequence[Mapping[str, Any]], *, policy: Any = None
+                 ) -> list[pd.Timestamp | None]:
+    """:func:`layers.workflow.due_times` of parsed requests (``requested_datetime``,
+    ``category_code``, ``item_code``, ``level``) without building frames: the limit of each
+    distinct (category, item, level) once, then the policy's calendar once per level."""
+    from layers.workflow import DEFAULT_POLICY
+
+    pol = policy if policy is not None else DEFAULT_POLICY
+    limit: dict[tuple[Any, Any, int], float] = {}
+    by_level: dict[int, list[int]] = {}
+    hours: list[float] = [np.nan] * len(rows)
+    for i, r in enumerate(rows):
+        try:
+            lvl = int(r["level"])
+        except (TypeError, ValueError):
+            continue
+        if lvl not in (1, 2, 3) or pd.isna(r["requested_datetime"]):
+            continue
+        cat = None if pd.isna(r.get("category_code")) else r.get("category_code")
+        item = None if pd.isna(r.get("item_code")) else r.get("item_code")
+        k = (cat, item, lvl)
+        if k not in limit:
+            limit[k] = pol.limits.hours(cat, lvl, item_code=item)
+        hours[i] = limit[k]
+        if not np.isnan(hours[i]):
+            by_level.setdefault(lvl, []).append(i)
+    out: list[pd.Timestamp | None] = [None] * len(rows)
+    for lvl, idx in by_level.items():
+        start = pd.to_datetime(pd.Series([rows[i]["requested_datetime"] for i in idx]))
+        due = pol.add_hours(start.to_numpy(), np.array([hours[i] for i in idx]), level=lvl)
+        for i, d in zip(idx, due, strict=True):
+            out[i] = None if pd.isna(d) else pd.Timestamp(d)
+    return out
+
+
 def create_request(store: Any, account: Account, payload: Mapping[str, Any], *,
                    now: pd.Timestamp | None = None, request_id: str | None = None,
                    lang: str | None = None, grids: GridIndex | None = None) -> Created:
@@ -320,8 +355,7 @@ def create_requests(store: Any, items: Sequence[Item], *, now: pd.Timestamp | No
             results[i] = e
     dups = find_duplicates(store, [r for _, _, r, _ in ok], ids=[s for *_, s in ok])
     if ok:  # due times for the whole batch at once (collect would compute them one by one)
-        due = workflow.due_times(pd.DataFrame([{c: r[c] for c in (
-            "requested_datetime", "category_code", "item_code", "level")} for _, _, r, _ in ok]))
+        due = due_times_of([r for _, _, r, _ in ok])
         for (_, _, row, _), d in zip(ok, due, strict=True):
             row["expected_datetime"] = None if pd.isna(d) else pd.Timestamp(d)
     groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]] = {}
@@ -553,7 +587,7 @@ def store_error_json(error: StoreError, lang: str | None = None) -> dict[str, An
 __all__ = [
     "KPI_BY", "DUPLICATE_HOURS", "DUPLICATE_RADIUS_M", "MAX_FIXES", "Created", "GridIndex", "IntakeError",
     "Keyed", "Outcome", "case_action", "claim", "complete", "release", "create_request", "create_requests", "created_json",
-    "find_duplicate", "find_duplicates", "fingerprint",
+    "due_times_of", "find_duplicate", "find_duplicates", "fingerprint",
     "get_request", "grid_index", "hotspots", "kpis", "idempotent", "issue_json", "list_requests", "metres_between",
     "new_request_id", "parse_request", "parse_time", "post_fixes", "refusal_json", "services",
     "store_error_json",

@@ -153,7 +153,11 @@ class _Tx:
             self._prefix = "main."
         else:
             self.dialect = "pg"
+            self._schema = str(store.schema)
             self._prefix = _q(store.schema) + "."
+        #: Tables seen to exist in this transaction (summaries never drop a table, so a
+        #: positive answer holds until the transaction ends): one round trip, not one each.
+        self._seen: set[str] = set()
 
     def t(self, name: str) -> str:
         return self._prefix + _q(name)
@@ -173,10 +177,29 @@ class _Tx:
             self.raw.executemany(text.replace("?", "%s"), rows)
 
     def exists(self, name: str) -> bool:
+        if name in self._seen:
+            return True
         if self.dialect == "sqlite":
-            return bool(self.run("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?",
-                                 (name,)))
-        return bool(self.run("SELECT to_regclass(?) IS NOT NULL", (self.t(name),))[0][0])
+            found = bool(self.run("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND "
+                                  "name = ?", (name,)))
+        else:
+            found = bool(self.run("SELECT to_regclass(?) IS NOT NULL", (self.t(name),))[0][0])
+        if found:
+            self._seen.add(name)
+        return found
+
+    def _existing(self, names: Sequence[str]) -> None:
+        """Note which of ``names`` exist, in one query."""
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" * len(names))
+            rows = self.run(f"SELECT name FROM main.sqlite_master WHERE type = 'table' AND "
+                            f"name IN ({marks})", list(names))
+        else:
+            rows = self.run("SELECT c.relname FROM pg_catalog.pg_class c JOIN "
+                            "pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = ? AND c.relname = ANY(?)",
+                            (self._schema, list(names)))
+        self._seen.update(str(r[0]) for r in rows)
 
     def dt(self, ts: pd.Timestamp) -> Any:
         """A naive datetime as this engine compares it (GeoPackage: GDAL's text)."""
@@ -188,6 +211,7 @@ class _Tx:
 
     def ensure_tables(self) -> None:
         types = _TYPES[self.dialect]
+        self._existing(list(_COLUMNS))
         for table, cols in _COLUMNS.items():
             if self.exists(table):
                 continue
@@ -246,6 +270,23 @@ class _Tx:
         delta = delta.sort_values(list(key))  # one lock order for concurrent writers (PostgreSQL)
         cols = [*key, "n"]
         rows = _rows(delta[cols], table, cols)
+        self.many(f"INSERT INTO {self.t(table)} AS s ({', '.join(map(_q, cols))}) VALUES "
+                  f"({', '.join('?' * len(cols))}) ON CONFLICT ({', '.join(map(_q, key))}) "
+                  "DO UPDATE SET n = s.n + excluded.n", rows)
+        cond = " AND ".join(f"{_q(k)} = ?" for k in key)
+        self.many(f"DELETE FROM {self.t(table)} WHERE {cond} AND n = 0",
+                  [r[:-1] for r in rows])
+
+    def add_counts(self, table: str, counts: Mapping[tuple[Any, ...], int]) -> None:
+        """:meth:`add` for a few deltas given as ``{key tuple (in _KEYS order): n}``."""
+        key = _KEYS[table]
+        kinds = dict(_COLUMNS[table])
+        cast = [int if kinds[k] == "int" else str for k in key]
+        rows = [(*(None if v is None else f(v) for f, v in zip(cast, k, strict=True)), int(n))
+                for k, n in sorted(counts.items()) if n]  # one lock order (PostgreSQL)
+        if not rows:
+            return
+        cols = [*key, "n"]
         self.many(f"INSERT INTO {self.t(table)} AS s ({', '.join(map(_q, cols))}) VALUES "
                   f"({', '.join('?' * len(cols))}) ON CONFLICT ({', '.join(map(_q, key))}) "
                   "DO UPDATE SET n = s.n + excluded.n", rows)
@@ -353,6 +394,38 @@ def incident_contributions(inc: pd.DataFrame, sign: int = 1) -> tuple[pd.DataFra
     opened = opened.groupby(["grid_code", "due"], sort=True).size().rename("n").reset_index()
     opened["n"] *= sign
     return cells, opened
+
+
+#: Up to this many appended cases the summary deltas are counted in plain Python
+#: (:func:`incident_contributions_few`): a pandas group-by costs milliseconds even for one row.
+FEW_ROWS = 256
+
+
+def contribution_counts(inc: pd.DataFrame) -> tuple[dict[tuple[Any, ...], int],
+                                                     dict[tuple[Any, ...], int]]:
+    """What ``inc``'s rows add to the two incident summaries, counted row by row with
+    :func:`_contribution`: ``{(week, cell, category): n}`` and ``{(grid, due): n}``."""
+    cols = {c: inc[c].tolist() for c in _INCIDENT_COLS if c in inc.columns}
+    cells: dict[tuple[Any, ...], int] = {}
+    opened: dict[tuple[Any, ...], int] = {}
+    for values in zip(*cols.values(), strict=True):
+        r = {k: (None if v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v) else v)
+             for k, v in zip(cols, values, strict=True)}
+        ck, ok = _contribution(r)
+        cells[ck] = cells.get(ck, 0) + 1
+        if ok is not None:
+            opened[ok] = opened.get(ok, 0) + 1
+    return cells, opened
+
+
+def incident_contributions_few(inc: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`incident_contributions` (``sign=1``) from :func:`contribution_counts`: the same
+    rows, sorted by key."""
+    cells, opened = contribution_counts(inc)
+    c = _delta_frame(dict(sorted(cells.items())), _KEYS[INCIDENT_CELLS])
+    o = _delta_frame(dict(sorted(opened.items())), _KEYS[GRID_OPEN])
+    return (c[["cell", "category_code", "week", "n"]].astype({"cell": "int64", "n": "int64"}),
+            o.astype({"due": "int64", "n": "int64"}))
 
 
 def _sum_deltas(frames: Sequence[pd.DataFrame], key: Sequence[str]) -> pd.DataFrame:
@@ -821,9 +894,15 @@ def after_write(store: Any, raw: Any, prepared: Mapping[str, pd.DataFrame], *, m
         if mode == "replace":
             _rebuild_incidents(tx, prepared.get("incidents"))
         elif tx.basis("incidents") is not None:
-            cells, opened = incident_contributions(prepared["incidents"])
-            tx.add(INCIDENT_CELLS, cells)
-            tx.add(GRID_OPEN, opened)
+            inc = prepared["incidents"]
+            if len(inc) <= FEW_ROWS:  # an API batch: no frames at all
+                for table, counts in zip((INCIDENT_CELLS, GRID_OPEN), contribution_counts(inc),
+                                         strict=True):
+                    tx.add_counts(table, counts)
+            else:
+                cells, opened = incident_contributions(inc)
+                tx.add(INCIDENT_CELLS, cells)
+                tx.add(GRID_OPEN, opened)
     if reset or ("patrol_points" in names and mode == "replace"):
         tx.unbuild("patrol")  # rebuilt once by the next read, outside this write
     elif names & {"grids", "workers"}:

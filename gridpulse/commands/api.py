@@ -1,6 +1,6 @@
 """``gridpulse api``: the intake API alone (``gridpulse serve`` runs it next to the dashboard).
 
-    gridpulse api [--port 8502] [--address 127.0.0.1] [--store URL]
+    gridpulse api [--port 8502] [--address 127.0.0.1] [--store URL] [--workers 1]
     gridpulse api --token ACCOUNT [--days 365] [--label TEXT]   (issue an API token, once)
 
 The API listens on 127.0.0.1 (this machine only) unless ``--address`` says otherwise; put a
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8502, help=t("api.help_api_port", lang))
     p.add_argument("--address", default=None, help=t("dashboard.serve.help_address", lang))
     p.add_argument("--store", default=None, help=t("cli.help_store", lang))
+    p.add_argument("--workers", type=int, default=1, help=t("throughput.help_workers", lang))
     p.add_argument("--token", default=None, metavar="ACCOUNT", help=t("api.help_token", lang))
     p.add_argument("--days", type=int, default=365, help=t("auth.cli.help_days", lang))
     p.add_argument("--label", default="", help=argparse.SUPPRESS)
@@ -54,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
 
     address = args.address or DEFAULT_ADDRESS
     print(t("api.api_url", args.lang, address=address, port=args.port), file=sys.stderr)
-    serve(url, port=args.port, address=address)
+    serve(url, port=args.port, address=address, workers=max(1, int(args.workers)))
     return 0
