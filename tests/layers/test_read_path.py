@@ -194,3 +194,111 @@ def test_a_case_history_returns_the_same_rows_as_before(stores, case, descending
     pd.testing.assert_frame_equal(new, old)
     pd.testing.assert_frame_equal(new.reset_index(drop=True), expected.reset_index(drop=True))
     assert len(new) == int((events()["service_request_id"] == srid).sum())
+
+
+# -- the GeoPackage's small reads: sqlite3 instead of GDAL, the same frame ---------------------
+
+
+def incidents_frame() -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(5)
+    n = 60
+    gaps = rng.random((6, n)) < 0.3
+    geoms = shapely.points(118.77 + rng.random(n) * 0.01, 32.06 + rng.random(n) * 0.005)
+    geoms[7] = None  # a case without a location
+    return gpd.GeoDataFrame({
+        "service_request_id": [f"S{i:03d}" for i in range(n)],
+        "description": np.where(gaps[0], None, [f"描述 {i} 'q'" for i in range(n)]),
+        "requested_datetime": T0 + pd.to_timedelta(rng.integers(0, 10 * 24 * 3600, n), unit="s")
+        + pd.to_timedelta(np.where(rng.random(n) < 0.5, 0, rng.integers(1, 1000, n)), unit="ms"),
+        "closed_datetime": pd.Series(T0 + pd.to_timedelta(rng.integers(0, 99, n), unit="h")).where(~gaps[1]),
+        "category_code": "01", "item_code": "0101", "level": rng.integers(1, 4, n),
+        "source": "patrol", "stage": rng.choice(["collected", "dispatched", "closed"], n),
+        "grid_code": np.where(gaps[2], None, rng.choice(["320106001001001", "320106001001002"], n)),
+        "reworks": pd.array(np.where(gaps[3], None, rng.integers(0, 3, n)), dtype="Int64"),
+    }, geometry=geoms, crs=4326)
+
+
+def roads_frame() -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(6)
+    n = 30
+    x, y = 118.77 + rng.random(n) * 0.01, 32.06 + rng.random(n) * 0.005
+    lines = [shapely.LineString([(a, b), (a + 0.001, b + 0.0005)]) for a, b in zip(x, y, strict=True)]
+    lines[3] = shapely.LineString()  # an empty line: GDAL decodes it, the small read steps aside
+    return gpd.GeoDataFrame({
+        "id": [f"R{i:03d}" for i in range(n)], "kind": rng.choice(["primary", "footway"], n),
+        "name": np.where(rng.random(n) < 0.3, None, [f"路{i}" for i in range(n)]),
+        "walkable": pd.array(np.where(rng.random(n) < 0.2, None, rng.random(n) < 0.5), dtype="boolean"),
+    }, geometry=lines, crs=4326)
+
+
+@pytest.fixture(scope="module")
+def small_reads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    store = open_store(str(tmp_path_factory.mktemp("small") / "store.gpkg"))
+    store.write({"patrol_points": fixes(), "incident_events": events(),
+                 "incidents": incidents_frame(), "roads": roads_frame()}, actor="test")
+    yield store
+    store.close()
+
+
+def _both(store: Store, layer: str, kw: dict[str, Any], *, small_rows: int | None = None
+          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from layers import _gpkg
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_gpkg, "SMALL_READ_ROWS", 0)
+        gdal = store.read(layer, **kw)
+        if small_rows is not None:
+            mp.setattr(_gpkg, "SMALL_READ_ROWS", small_rows)
+        else:
+            mp.undo()
+        return gdal, store.read(layer, **kw)
+
+
+_READS = st.one_of(
+    st.tuples(st.just("incidents"), st.fixed_dictionaries({
+        "where": st.sampled_from([{"stage": "closed"}, {"grid_code": None}, {"stage": ["collected", "closed"]},
+                                  {"grid_code": "320106001001002"}, {"stage": "nope"}]),
+        "columns": st.sampled_from([None, ["service_request_id", "reworks", "closed_datetime"], []]),
+        "order_by": st.sampled_from([None, "requested_datetime", "reworks", "description"]),
+        "limit": st.one_of(st.none(), st.integers(0, 70)),
+        "descending": st.booleans()})),
+    st.tuples(st.just("roads"), st.fixed_dictionaries({
+        "where": st.sampled_from([{"walkable": True}, {"walkable": None}, {"kind": "footway"}]),
+        "bbox": st.sampled_from([None, (118.771, 32.06, 118.776, 32.064)])})),
+    st.tuples(st.just("patrol_points"), st.fixed_dictionaries({
+        "where": st.sampled_from([{"worker_id": w} for w in WORKERS]),
+        "bbox": st.sampled_from([None, (118.772, 32.061, 118.777, 32.0635)]),
+        "between": st.sampled_from([{"time": (T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=2))}, None])})),
+    st.tuples(st.just("incident_events"), st.fixed_dictionaries({
+        "where": st.sampled_from([{"service_request_id": f"C{c:03d}"} for c in range(N_CASES + 1)]),
+        "order_by": st.sampled_from([None, "time", "note"])})),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(read=_READS, small_rows=st.sampled_from([None, 3]))
+def test_a_small_read_by_sqlite3_is_the_frame_gdal_reads(small_reads, read, small_rows) -> None:
+    layer, kw = read
+    gdal, fast = _both(small_reads, layer, kw, small_rows=small_rows)
+    assert type(fast) is type(gdal)
+    pd.testing.assert_frame_equal(fast, gdal)
+    if isinstance(gdal, gpd.GeoDataFrame):
+        assert fast.crs == gdal.crs
+
+
+def test_the_small_read_decodes_geopackage_blobs_and_steps_aside_for_empty_ones(small_reads) -> None:
+    from layers._gpkg_sql import gpkg_geometries
+
+    with sqlite3.connect(small_reads.url) as conn:
+        blobs = [r[0] for r in conn.execute("SELECT geom FROM roads ORDER BY fid")]
+        points = [r[0] for r in conn.execute("SELECT geom FROM incidents ORDER BY fid")]
+    assert blobs[3][3] & 0x10  # GDAL flags the empty line
+    assert gpkg_geometries(blobs) is None
+    plain = gpkg_geometries([*blobs[:3], None])
+    assert plain is not None and plain[-1] is None
+    assert shapely.equals_exact(plain[:3], np.asarray(roads_frame().geometry.values[:3]), 0).all()
+    got = gpkg_geometries(points)
+    assert got is not None and got[7] is None
+    want = np.asarray(incidents_frame().geometry.values)
+    keep = np.arange(len(want)) != 7
+    assert shapely.equals_exact(got[keep], want[keep], 0).all()
