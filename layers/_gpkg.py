@@ -70,7 +70,14 @@ from layers._gpkg_files import (
     hold_side_lock,
     unlink_db,
 )
-from layers._gpkg_sql import dt_text, inline, register_functions, sql_value, store_errors
+from layers._gpkg_sql import (
+    dt_text,
+    gpkg_geometries,
+    inline,
+    register_functions,
+    sql_value,
+    store_errors,
+)
 from layers._gpkg_sql import read_frame as _read_frame
 from layers._store_api import Between
 from layers.schema import SCHEMAS
@@ -86,6 +93,13 @@ _GPKG_BOOKKEEPING = frozenset({
 #: A ``between`` read scans the rowid range of its matches when the range holds at most this
 #: many rows per match, else it follows the column's index (:meth:`GeoPackageStore._range_access`).
 SCAN_FACTOR = 8.0
+#: A filtered read (``where``, ``bbox``, ``limit``, ``order_by``: a drill-down) whose result has
+#: at most this many rows is fetched with ``sqlite3`` and decoded here; a bigger one, when the
+#: first ``SMALL_READ_ROWS + 1`` rows show it, goes through GDAL's Arrow read as before. GDAL
+#: opens the whole GeoPackage (every layer's metadata) on each read: ~60-150 ms on the full
+#: demo for a case's 6 events or one worker's day, against a few ms by ``sqlite3``
+#: (``benchmarks/store_read.py --layouts``, ``docs/read_path.md``). ``0`` turns it off.
+SMALL_READ_ROWS = 5000
 _GEOMETRY_TYPES = {"Point": "Point", "Polygon": "Polygon", "LineString": "LineString",
                    "Point|Polygon": "Unknown"}
 
@@ -503,11 +517,43 @@ class GeoPackageStore(SqlStore):
             sql += " ORDER BY " + ", ".join([*order, "fid"])
             if limit is not None:
                 sql += f" LIMIT {int(limit)}"
-            df = _read_frame(self.path, sql=inline(sql, params))
+            small = self._read_small(sql, params, cols, geom) if SMALL_READ_ROWS > 0 else None
+            df = small if small is not None else _read_frame(self.path, sql=inline(sql, params))
         df = df[[*cols, "geometry"]] if s.geometry is not None else df[cols]
         if s.geometry is not None and df.crs is None:
             df = df.set_crs(4326)
         return sc.conform(df, name)
+
+    def _read_small(self, sql: str, params: Sequence[Any], cols: list[str],
+                    geom: str | None) -> pd.DataFrame | None:
+        """The rows of ``sql`` fetched by ``sqlite3`` when there are at most
+        :data:`SMALL_READ_ROWS` of them (else ``None``: the caller reads through GDAL).
+
+        ``sql`` selects the geometry column first when ``geom`` is set, then ``cols``; the
+        frame has the columns GDAL's read gives (``_read`` conforms both the same way).
+        """
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            rows = conn.execute(sql, [sql_value(p) for p in params]).fetchmany(SMALL_READ_ROWS + 1)
+        finally:
+            conn.close()
+        if len(rows) > SMALL_READ_ROWS:
+            return None
+        names = [geom, *cols] if geom else list(cols)
+        if not names:  # ``SELECT fid``: no columns asked for
+            names = ["fid"]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        df = pd.DataFrame({n: pd.Series(list(v), dtype=object) for n, v in zip(names, columns, strict=True)})
+        if not geom:
+            return df[cols]
+        geoms = gpkg_geometries(df.pop(geom).tolist())
+        if geoms is None:
+            return None
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(df[cols], geometry=gpd.GeoSeries(geoms, crs=4326, index=df.index),
+                                crs=4326)
 
     def _range_access(self, conn: sqlite3.Connection, name: str,
                       between: Between) -> tuple[int, bool, int, int] | None:

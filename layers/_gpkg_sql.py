@@ -145,3 +145,24 @@ def read_frame(path: Path, **kwargs: Any) -> pd.DataFrame:
     return gpd.GeoDataFrame(df, geometry="geometry", crs=meta["crs"])
 
 
+
+
+def gpkg_geometries(blobs: Sequence[bytes | None]) -> Any:
+    """Shapely geometries of GeoPackage geometry blobs, or ``None`` when one is not plain.
+
+    A plain blob is ``GP``, the standard (not extended) type, not flagged empty: its WKB
+    follows the 8-byte header and the envelope. Anything else (an empty geometry, an
+    extended type, a foreign blob) returns ``None``: the caller reads through GDAL instead,
+    which decodes every kind the same way it always did.
+    """
+    import numpy as np
+
+    data: list[bytes | None] = []
+    for b in blobs:
+        if b is None:
+            data.append(None)
+            continue
+        if len(b) < 8 or b[:2] != b"GP" or b[3] & 0x30:  # 0x10 empty, 0x20 extended type
+            return None
+        data.append(bytes(b[8 + _ENVELOPE_BYTES.get((b[3] >> 1) & 0x07, 0):]))
+    return shapely.from_wkb(np.array(data, dtype=object))
