@@ -152,10 +152,10 @@ def summary_counts(store: Any, res: int, flt: IncidentFilter) -> pd.DataFrame:
         if flt.start is not None:  # the first Monday on or after the start
             first = pd.Timestamp(flt.start).normalize()
             first += day if first < flt.start else pd.Timedelta(0)
-            lo = first + (7 - first.dayofweek) % 7 * day
+            lo = first + (7 - first.day_of_week) % 7 * day
         if flt.end is not None:  # the Monday of the end's week: weeks before it end by the end
             hi = pd.Timestamp(flt.end).normalize()
-            hi -= hi.dayofweek * day
+            hi -= hi.day_of_week * day
         if lo is None or hi is None or lo + 7 * day <= hi:
             last = None if hi is None else (hi - 7 * day).strftime("%Y-%m-%d")
             parts.append(summaries.cell_counts(
