@@ -20,6 +20,13 @@ process and its children: ``VmRSS``, and their peak ``VmHWM``) is read from ``/p
 start-up, after each visit and after each pass. A page that does not settle in 300 s reports
 ``null``.
 
+``server`` (per visit): the server's own seconds (wall and CPU, per script run or fragment
+run) from :func:`dashboard.state.timed` lines (``GP_TIMING_LOG``): ``run`` is a whole script
+run, ``wall.kpis``/``wall.map``/``wall.feeds`` the wall's fragments. ``--refresh-s S`` keeps the
+wall open S seconds after the warm pass and reports the server seconds of one 30 s refresh;
+``--sessions N`` opens N sessions at once and reports the memory with all of them open.
+A ``--tree`` without the instrumentation reports ``null`` there.
+
 ``--fresh``: runs ``gridpulse serve --preset PRESET`` on a new, empty GeoPackage (what ``make
 serve`` does on a fresh machine after installing) and reports the seconds until the server
 answers, until the explorer's map shows (signed in as the demo admin), and until the demo's
@@ -31,6 +38,7 @@ extracted with ``git archive``), so before and after are measured in the same ru
 Run::
 
     .venv/bin/python benchmarks/cold_start.py STORE.gpkg [--tree DIR] [--pages wall patrol]
+        [--refresh-s 35] [--sessions 20]
     .venv/bin/python benchmarks/cold_start.py --fresh [--preset full]
 """
 
@@ -132,6 +140,77 @@ def visit(browser: Any, server: str, path: str, store: str, *, quiet_s: float) -
     return res
 
 
+class Timings:
+    """The server's per-run timing lines (:func:`dashboard.state.timed`, ``GP_TIMING_LOG``).
+
+    A tree without that instrumentation writes nothing: its figures are ``None``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def take(self) -> dict[str, Any] | None:
+        """Sections logged since the last call: per name, the runs' seconds and CPU seconds."""
+        if not self.path.exists():
+            return None
+        with open(self.path, encoding="utf-8") as f:
+            f.seek(self.offset)
+            text = f.read()
+            self.offset = f.tell()
+        out: dict[str, Any] = {}
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            d = out.setdefault(rec["name"], {"n": 0, "s": [], "cpu_s": []})
+            d["n"] += 1
+            d["s"].append(round(rec["s"], 3))
+            d["cpu_s"].append(round(rec["cpu_s"], 3))
+        return out or None
+
+
+def wall_refresh(browser: Any, server: str, store: str, timings: Timings, *,
+                 wait_s: float) -> dict[str, Any]:
+    """Keep the wall open for ``wait_s`` (past its refresh) and report the fragments' server time."""
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    add_session_cookie(ctx, server, store)
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server}/wall", timeout=TIMEOUT_S * 1000)
+        settle(page, quiet_s=1.0, timeout_s=TIMEOUT_S)
+        timings.take()  # the page's first run
+        time.sleep(wait_s)
+        got = timings.take() or {}
+    finally:
+        ctx.close()
+    frag = {k: v for k, v in got.items() if k.startswith("wall.")}
+    per_refresh = None
+    if frag:
+        n = max(v["n"] for v in frag.values())
+        per_refresh = round(sum(sum(v["s"]) for v in frag.values()) / n, 3)
+    return {"waited_s": wait_s, "sections": frag or None, "server_s_per_refresh": per_refresh}
+
+
+def many_sessions(browser: Any, server: str, store: str, n: int) -> dict[str, Any]:
+    """Open ``n`` signed-in sessions at once, cycling through the pages, keep them all open,
+    and report the server's memory with every one of them open."""
+    ctxs = []
+    try:
+        for i in range(n):
+            ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+            add_session_cookie(ctx, server, store)
+            page = ctx.new_page()
+            page.goto(f"{server}/{PAGES[i % len(PAGES)]}", timeout=TIMEOUT_S * 1000)
+            settle(page, quiet_s=0.5, timeout_s=TIMEOUT_S)
+            ctxs.append(ctx)
+        return {"open": len(ctxs), **rss_mb(server.proc.pid)}
+    finally:
+        for ctx in ctxs:
+            ctx.close()
+
+
 def pages(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -141,8 +220,9 @@ def pages(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"benchmark": "cold_start", "store": store, "tree": str(tree),
                            "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2),
                            "quiet_s": args.quiet_s, "pages": {}}
+    timings = Timings(home / "timing.jsonl")
     try:
-        with streamlit_server(store, home, tree=tree) as server:
+        with streamlit_server(store, home, tree=tree, GP_TIMING_LOG=str(timings.path)) as server:
             out["server_health_s"] = round(server.start_s, 2)
             out["memory_after_start"] = rss_mb(server.proc.pid)
             with sync_playwright() as p:
@@ -152,9 +232,17 @@ def pages(args: argparse.Namespace) -> dict[str, Any]:
                         name = path or "explorer"
                         res = visit(browser, server, path, store, quiet_s=args.quiet_s)
                         res.update(rss_mb(server.proc.pid))
+                        res["server"] = timings.take()
                         out["pages"].setdefault(name, {})[phase] = res
                         print(json.dumps({phase: name, **res}), file=sys.stderr, flush=True)
                     out[f"memory_after_{phase}"] = rss_mb(server.proc.pid)
+                if args.refresh_s and "wall" in args.pages:
+                    out["wall_refresh"] = wall_refresh(browser, server, store, timings,
+                                                       wait_s=args.refresh_s)
+                    print(json.dumps({"wall_refresh": out["wall_refresh"]}), file=sys.stderr, flush=True)
+                if args.sessions:
+                    out["sessions"] = many_sessions(browser, server, store, args.sessions)
+                    print(json.dumps({"sessions": out["sessions"]}), file=sys.stderr, flush=True)
                 browser.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -248,6 +336,12 @@ def main() -> None:
     ap.add_argument("--quiet-s", type=float, default=1.5)
     ap.add_argument("--fresh", action="store_true", help="gridpulse serve on an empty store")
     ap.add_argument("--preset", default="full", help="demo preset of --fresh")
+    ap.add_argument("--refresh-s", type=float, default=0.0,
+                    help="after the warm pass, keep the wall open this long (> its 30 s refresh) "
+                         "and report the fragments' server seconds per refresh")
+    ap.add_argument("--sessions", type=int, default=0,
+                    help="after the passes, open this many sessions at once (each page in turn) "
+                         "and report the server's memory with all of them open")
     args = ap.parse_args()
     if not args.fresh and args.store is None:
         ap.error("give STORE, or --fresh")

@@ -38,10 +38,10 @@ from dashboard._incidents import (
 )
 from geo.crs import convert_geometries, convert_lonlat
 from geo.emerging import PATTERNS
-from geo.hexes import cells_to_polygons
+from geo.hexes import cells_to_parents, cells_to_polygons
 from geo.hotspots import hex_weights, rates_per_1000
 from geo.incident_stats import by_hour_of_week, by_month, counts_by, monthly_topics
-from layers import analysis, taxonomy
+from layers import analysis, summaries, taxonomy
 from layers.i18n import t
 from layers.schema import SOURCES
 
@@ -113,8 +113,70 @@ def _h3_counts(url: str, version: str, res: int, key: tuple[Any, ...], by: tuple
     if "incidents" not in state.locked(store.layer_names):
         return pd.DataFrame({"cell": pd.Series([], dtype="int64"), **{b: [] for b in by},
                              "count": pd.Series([], dtype="int64")})
+    if summary_allows(res, flt, by):
+        return state.locked(summary_counts, store, res, flt)
     return state.locked(store.h3_counts, "incidents", res=res, where=flt.where() or None,
                         between=flt.between() or None, by=list(by))
+
+
+def summary_allows(res: int, flt: IncidentFilter, by: Sequence[str] = ()) -> bool:
+    """True when :func:`summary_counts` can answer, and faster: a time window (without one
+    the store's indexed ``GROUP BY`` over every row is quicker), cells at the summary's
+    resolution or coarser, no grouping, and no filter but the categories."""
+    return (not by and res <= summaries.CELL_RES
+            and (flt.start is not None or flt.end is not None)
+            and not (flt.stages or flt.departments or flt.items or flt.levels or flt.sources
+                     or flt.grids))
+
+
+def summary_counts(store: Any, res: int, flt: IncidentFilter) -> pd.DataFrame:
+    """``Store.h3_counts("incidents", res=res, ...)`` of ``flt`` from the per cell / week /
+    category summary kept at write time (:func:`layers.summaries.cell_counts`).
+
+    The whole ISO weeks inside the window come from the summary; the part-weeks at either
+    end (at most six days each) are counted from the raw rows (an indexed time range); cells
+    coarser than :data:`layers.summaries.CELL_RES` are the H3 parents of its cells, which is
+    how the store derives its coarser ``h3_<res>`` columns. The same counts as the raw
+    ``GROUP BY`` (``tests/dashboard/test_hotspot_summary.py``), a fraction of the time on a
+    year of cases.
+    """
+    day = pd.Timedelta(days=1)
+    cats = list(flt.categories)
+    where = {"category_code": cats} if cats else None
+    parts: list[pd.DataFrame] = []
+    edges: list[tuple[pd.Timestamp | None, pd.Timestamp | None]] = []
+    if flt.start is None and flt.end is None:
+        parts.append(summaries.cell_counts(store, categories=cats))
+    else:
+        lo = hi = None
+        if flt.start is not None:  # the first Monday on or after the start
+            first = pd.Timestamp(flt.start).normalize()
+            first += day if first < flt.start else pd.Timedelta(0)
+            lo = first + (7 - first.day_of_week) % 7 * day
+        if flt.end is not None:  # the Monday of the end's week: weeks before it end by the end
+            hi = pd.Timestamp(flt.end).normalize()
+            hi -= hi.day_of_week * day
+        if lo is None or hi is None or lo + 7 * day <= hi:
+            last = None if hi is None else (hi - 7 * day).strftime("%Y-%m-%d")
+            parts.append(summaries.cell_counts(
+                store, weeks=(None if lo is None else lo.strftime("%Y-%m-%d"), last), categories=cats))
+            if lo is not None and flt.start < lo:
+                edges.append((flt.start, lo))
+            if hi is not None and hi < flt.end:
+                edges.append((hi, flt.end))
+        else:  # not one whole week: all raw
+            edges.append((flt.start, flt.end))
+    for a, b in edges:
+        parts.append(store.h3_counts("incidents", res=summaries.CELL_RES, where=where,
+                                     between={"requested_datetime": (a, b)}))
+    cells = pd.concat([p[["cell", "count"]] for p in parts], ignore_index=True)
+    cell = cells["cell"].to_numpy(dtype="int64")
+    if res < summaries.CELL_RES:
+        cell = cells_to_parents(cell, res)
+    out = (pd.DataFrame({"cell": cell, "count": cells["count"].to_numpy(dtype="int64")})
+           .groupby("cell", sort=True)["count"].sum().reset_index())
+    out = out[out["count"] != 0].reset_index(drop=True)
+    return out.astype({"cell": "int64", "count": "int64"})
 
 
 def domain_cells(res: int) -> np.ndarray:

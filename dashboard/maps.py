@@ -32,6 +32,10 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,10 +50,11 @@ from branca.element import Element
 from dashboard._map_elements import (  # noqa: F401 (re-exported: moved there)
     FitBesideLegend,
     Legend,
-    PolygonLayer,
     TileErrorNotice,
+    _js,
     feature_collection,
 )
+from dashboard._map_elements import PolygonLayer as _PolygonLayer
 from geo.crs import convert_geometries, convert_lonlat, to_metric
 from geo.hexes import cells_to_polygons
 from layers.config import Settings
@@ -176,6 +181,93 @@ def available_basemaps(s: Settings) -> list[str]:
             continue
         out.append(b)
     return out
+
+
+# --------------------------------------------------------------------------- cached GeoJSON
+
+#: Largest total size (characters) of the GeoJSON texts :func:`geojson_text` keeps.
+GEOJSON_CACHE_CHARS = 48_000_000
+_GEOJSON: OrderedDict[bytes, str] = OrderedDict()
+_GEOJSON_LOCK = threading.Lock()
+
+
+def _digest(gdf: gpd.GeoDataFrame, properties: Sequence[str], style_index: np.ndarray) -> bytes:
+    """A digest of what :func:`feature_collection` writes: geometries, properties, classes."""
+    h = hashlib.blake2b(digest_size=20)
+    wkb = shapely.to_wkb(np.asarray(gdf.geometry.values, dtype=object))
+    h.update(np.array([-1 if b is None else len(b) for b in wkb], dtype=np.int64).tobytes())
+    h.update(b"".join(b for b in wkb if b is not None))
+    h.update(json.dumps([list(properties)] + [gdf[c].tolist() for c in properties],
+                        default=str, ensure_ascii=False).encode())
+    h.update(np.asarray(style_index, dtype=np.int64).tobytes())
+    return h.digest()
+
+
+def geojson_text(gdf: gpd.GeoDataFrame, *, properties: Sequence[str] = (),
+                 style_index: Any = None) -> str:
+    """``feature_collection(gdf, ...)`` as the compact, script-safe JSON a layer embeds.
+
+    Built once per content and shared (a digest of the geometries' WKB, the properties and
+    the classes keys a bounded cache): a map drawn again (every rerun, every session, the
+    wall's 30 s refresh) skips building and serialising thousands of polygons, and
+    streamlit-folium renders a map several times per run.
+    """
+    idx = np.zeros(len(gdf), dtype=int) if style_index is None else np.asarray(style_index)
+    key = _digest(gdf, properties, idx)
+    with _GEOJSON_LOCK:
+        text = _GEOJSON.get(key)
+        if text is not None:
+            _GEOJSON.move_to_end(key)
+            return text
+    text = _js(feature_collection(gdf, properties=properties, style_index=idx))
+    with _GEOJSON_LOCK:
+        _GEOJSON[key] = text
+        total = sum(len(v) for v in _GEOJSON.values())
+        while len(_GEOJSON) > 1 and total > GEOJSON_CACHE_CHARS:
+            _, old = _GEOJSON.popitem(last=False)
+            total -= len(old)
+    return text
+
+
+class PolygonLayer(_PolygonLayer):
+    """:class:`dashboard._map_elements.PolygonLayer` with its GeoJSON from :func:`geojson_text`.
+
+    The same layer, the same script; only the text is built once per content. ``data`` (the
+    feature collection) is parsed back from that text when asked for.
+    """
+
+    def __init__(
+        self,
+        gdf: gpd.GeoDataFrame,
+        *,
+        name: str,
+        styles: Sequence[Mapping[str, Any]],
+        style_index: Any = None,
+        tooltip: Sequence[tuple[str, str]] = (),
+        interactive: bool = True,
+        show: bool = True,
+        css_name: str = "layer",
+    ) -> None:
+        idx = np.zeros(len(gdf), dtype=int) if style_index is None else np.asarray(style_index)
+        if len(idx) != len(gdf):
+            raise ValueError("style_index must have one entry per feature")
+        # the parent sets styles, fields and names; its features are built here, from the cache
+        super().__init__(gdf.iloc[:0], name=name, styles=styles, tooltip=tooltip,
+                         interactive=interactive, show=show, css_name=css_name)
+        self._text = geojson_text(gdf, properties=[c for c, _ in tooltip], style_index=idx)
+        self._bounds = gdf.total_bounds if len(gdf) else None
+
+    @property  # type: ignore[override]
+    def data(self) -> dict[str, Any]:
+        return json.loads(self._text)
+
+    @data.setter
+    def data(self, value: Any) -> None:  # the parent's (empty) collection: the text is the data
+        pass
+
+    @property
+    def data_js(self) -> str:
+        return self._text
 
 
 # --------------------------------------------------------------------------- geometry

@@ -19,9 +19,13 @@ so the address bar is always a link to the current view; the page itself is the 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
+import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -75,10 +79,31 @@ def locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def data_version() -> str:
-    """A token that changes whenever the store is written (its newest audit-log row)."""
+    """A token that changes whenever the store is written (its newest audit-log row).
+
+    Called many times per script run (every cached read is keyed by it), so it first asks
+    the store for the newest audit row id only (:func:`_audit_head`: one indexed ``max(fid)``
+    on a connection kept open); the audit log is append-only, so while that id is unchanged
+    the token is too, and the 50 newest rows are read only after a write.
+    """
+    store = get_store()
+    url = settings().store_url
+    try:
+        head = _audit_head(store)
+    except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
+        return "empty"
+    seen = _VERSIONS.get(url)
+    if head is not None and seen is not None and seen[0] == head:
+        return seen[1]
+    version = _version_of(store)
+    if head is not None:
+        _VERSIONS[url] = (head, version)
+    return version
+
+
+def _version_of(store: Store) -> str:
     from layers.app import is_data_action
 
-    store = get_store()
     try:
         log = locked(store.audit_log, limit=50)
     except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
@@ -89,6 +114,70 @@ def data_version() -> str:
     data = log[[is_data_action(a) for a in log["action"]]]
     row = data.iloc[0] if len(data) else log.iloc[-1]
     return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
+
+
+#: Store URL -> (newest audit row id, data version) of the last :func:`data_version`.
+_VERSIONS: dict[str, tuple[Any, str]] = {}
+#: GeoPackage path -> (inode, read-only connection) used by :func:`_audit_head`.
+_HEADS: dict[str, tuple[int, sqlite3.Connection]] = {}
+
+
+def _audit_head(store: Store) -> Any:
+    """The newest audit-log row id of ``store`` (``None`` when it has no audit log); on a
+    GeoPackage with the file's inode.
+
+    On a GeoPackage a read-only ``sqlite3`` connection is kept open (opening one costs ~10 ms
+    on a 1 GB file, the query itself microseconds); it is reopened when the file is replaced
+    (a new inode: the demo fill renames a new file over the store). Other engines ask through
+    their own reader (:func:`layers.summaries._last_audit`).
+    """
+    path = getattr(store, "path", None)
+    if path is None or not hasattr(store, "_connect"):
+        from layers.summaries import _last_audit
+
+        return locked(_last_audit, store)
+    key = str(path)
+    with _LOCK:
+        ino = os.stat(key).st_ino
+        have = _HEADS.get(key)
+        if have is None or have[0] != ino:
+            if have is not None:
+                have[1].close()
+            conn = sqlite3.connect(f"file:{key}?mode=ro", uri=True, check_same_thread=False,
+                                   isolation_level=None)
+            _HEADS[key] = have = (ino, conn)
+        try:
+            row = have[1].execute("SELECT max(fid) FROM audit_log").fetchone()
+        except sqlite3.OperationalError:  # no audit log yet
+            return None
+        # a new file (same path) starts its own audit log: its ids may repeat the old file's
+        return None if row is None or row[0] is None else (ino, row[0])
+
+
+#: Where :func:`timed` appends its JSON lines (a path in this environment variable; unset:
+#: nothing is measured). ``benchmarks/cold_start.py`` sets it to report server time per page.
+TIMING_ENV = "GP_TIMING_LOG"
+
+
+@contextlib.contextmanager
+def timed(name: str) -> Iterator[None]:
+    """Measure a section of a script run (wall and CPU seconds of this thread) into the file
+    named by :data:`TIMING_ENV`, one JSON line per section: ``{"name", "s", "cpu_s", "end"}``.
+
+    Costs nothing when the variable is unset.
+    """
+    path = os.environ.get(TIMING_ENV)
+    if not path:
+        yield
+        return
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        line = json.dumps({"name": name, "s": round(time.perf_counter() - t0, 4),
+                           "cpu_s": round(time.thread_time() - c0, 4), "end": time.time()})
+        with _LOCK, open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
 
 def follow_changes(every_s: float | None = None) -> None:

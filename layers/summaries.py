@@ -1170,6 +1170,39 @@ def incident_cells(store: Any, *, weeks: Sequence[str] | None = None) -> pd.Data
     return _select(store, INCIDENT_CELLS, f"week IN ({', '.join('?' * len(weeks))})", weeks)
 
 
+def cell_counts(store: Any, *, weeks: tuple[str | None, str | None] | None = None,
+                categories: Sequence[str] = ()) -> pd.DataFrame:
+    """Incidents per H3 cell at :data:`CELL_RES` (``cell, count``, by cell), summed in the engine.
+
+    ``weeks=(first, last)`` keeps the ISO weeks whose Monday (``YYYY-MM-DD``) is in
+    ``[first, last]`` (either ``None``: open), i.e. the cases received in
+    ``[first, last + 7 days)``; ``None`` keeps every row, cases without a receipt time too.
+    ``categories`` keeps those category codes (empty: all). Cell ``0`` (no location) is left
+    out, as :meth:`layers.store.Store.h3_counts` leaves it out.
+    """
+    _fresh(store, "incidents")
+    cond, params = ["cell <> 0"], []
+    if weeks is not None:
+        cond.append("week <> ''")
+        if weeks[0] is not None:
+            cond.append("week >= ?")
+            params.append(weeks[0])
+        if weeks[1] is not None:
+            cond.append("week <= ?")
+            params.append(weeks[1])
+    if categories:
+        cond.append(f"category_code IN ({', '.join('?' * len(categories))})")
+        params.extend(categories)
+    with _reading(store) as tx:
+        if not tx.exists(INCIDENT_CELLS):
+            rows = []
+        else:
+            rows = tx.run(f"SELECT cell, sum(n) FROM {tx.t(INCIDENT_CELLS)} WHERE {' AND '.join(cond)} "
+                          "GROUP BY cell HAVING sum(n) <> 0 ORDER BY cell", tuple(params))
+    df = pd.DataFrame(rows, columns=["cell", "count"])
+    return df.astype({"cell": "int64", "count": "int64"})
+
+
 def grid_open(store: Any, *, now: Any) -> pd.DataFrame:
     """Per grid: ``open`` cases and ``overdue`` ones at ``now`` (due before ``now``)."""
     _fresh(store, "incidents")
@@ -1189,7 +1222,7 @@ def grid_open(store: Any, *, now: Any) -> pd.DataFrame:
 __all__ = [
     "CELL_RES", "GRID_OPEN", "INCIDENT_CELLS", "MARGIN", "META", "NO_DUE", "PATROL_GRID",
     "PATROL_DIRTY", "PATROL_WORKER", "PatrolFigures", "RULES", "SUMMARIES", "TABLES", "after_write", "basis_of",
-    "before_apply", "compute_patrol_day", "day_window", "days_touched", "grid_open",
+    "before_apply", "cell_counts", "compute_patrol_day", "day_window", "days_touched", "grid_open",
     "incident_cells", "incident_contributions", "patrol_days", "patrol_figures",
     "raw_patrol_day", "rebuild", "settle", "week_of",
 ]

@@ -28,6 +28,11 @@ if not state.has_data():
 
 @st.fragment(run_every=refresh_s)
 def header_and_kpis() -> None:
+    with state.timed("wall.kpis"):
+        _header_and_kpis()
+
+
+def _header_and_kpis() -> None:
     now = state.now()
     stamp = pd.Timestamp.now(tz=LOCAL_TZ)
     clock = stamp.strftime("%Y-%m-%d %H:%M:%S")  # ticks in the browser between refreshes (wall.CLOCK_JS)
@@ -52,6 +57,10 @@ with map_col:
 
     @st.fragment(run_every=refresh_s)
     def status_map() -> None:
+        with state.timed("wall.map"):
+            _status_map()
+
+    def _status_map() -> None:
         m = wall.base_map(cfg)
         fg = wall.status_group(cfg, wall.grid_status(state.now()))
         maps.show(m, key="wall_map", height=760, returned_objects=(), feature_group=fg)
@@ -62,6 +71,10 @@ with feed_col:
 
     @st.fragment(run_every=refresh_s)
     def feeds() -> None:
+        with state.timed("wall.feeds"):
+            _feeds()
+
+    def _feeds() -> None:
         now = state.now()
         inc = wall.incidents()
         places = wall.places()

@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate and store the demo district; exit 0 on success, 1 otherwise."""
     from data.demo import is_demo, load_into
+    from gridpulse.commands.serve import warm_summaries
     from layers.store import open_store
 
     lang = getattr(args, "lang", None)
@@ -71,6 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if not swap:
                 counts = load_into(store, preset, seed=args.seed, progress=progress,
                                    anchor="now" if getattr(args, "live", False) else None)
+                warm_summaries(store)  # not left to the first page that reads patrol figures
         if swap:
             target = Path(path)
             fresh = target.with_name(f".{target.name}.demo-{os.getpid()}.gpkg")
@@ -78,6 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 with open_store(str(fresh)) as new_store:
                     counts = load_into(new_store, preset, seed=args.seed, progress=progress,
                                        anchor="now" if getattr(args, "live", False) else None)
+                    warm_summaries(new_store)
                 os.replace(fresh, target)
             finally:
                 fresh.unlink(missing_ok=True)
