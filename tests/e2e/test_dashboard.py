@@ -272,14 +272,15 @@ def _measure_wall(browser, server: str, width: int, height: int, artifacts_dir) 
             time.sleep(0.5)
         time.sleep(0.5)
         page.screenshot(path=str(artifacts_dir / f"e2e-wall-{width}x{height}.png"))
-        return page.evaluate(_WALL_JS), _map_frame(page).evaluate(_MAP_JS)
+        frame = _map_frame(page)
+        measured = frame.evaluate(_MAP_JS)
+        # every fit the map made (maps.FitBesideLegend): why, when, legend width, map size, padding
+        measured["fits"] = frame.evaluate("window.__gp_fits || []")
+        return page.evaluate(_WALL_JS), measured
     finally:
         ctx.close()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect (session 18): the wall's map sometimes keeps a fit made before the legend had its "
-    "final width, so the legend covers the district's left edge; seen in 3 of 6 full runs"))
 def test_wall_at_4k(browser, server, artifacts_dir) -> None:
     """Everything on the wall, the map's legend and controls included, scales with the screen; the
     district fills its panel beside the legend; no feed line is cut; the legend shows the map's colours."""
@@ -293,8 +294,10 @@ def test_wall_at_4k(browser, server, artifacts_dir) -> None:
     for m in (hd_map, uhd_map):
         x0, y0, x1, y1 = m["district"]
         fill = max((x1 - x0) / m["w"], (y1 - y0) / m["h"])
-        assert fill >= 0.95, f"the district fills {fill:.0%} of the map panel"
-        assert m["legend_box"][2] <= x0 + 2, "the legend covers the district"
+        assert fill >= 0.95, f"the district fills {fill:.0%} of the map panel; fits: {m['fits']}"
+        assert m["legend_box"][2] <= x0 + 2, f"the legend covers the district; fits: {m['fits']}"
+        # the last fit counted the legend as laid out in its corner (not the unstyled block)
+        assert m["fits"] and m["fits"][-1]["legend"] > 0, m["fits"]
         # five degrees of trouble; each swatch is the map fill at the map's opacity
         assert len(m["swatches"]) == 5
         drawn = {f.split("@")[0]: float(f.split("@")[1]) for f in m["fills"]}
