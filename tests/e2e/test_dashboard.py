@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.e2e._helpers import MAP, TIMEOUT_MS, is_local
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose, is_local, open_list
 
 pytestmark = pytest.mark.e2e
 
@@ -332,8 +332,7 @@ def test_data_page_validates_previews_and_cancels_an_upload(page, server, demo_g
     path = tmp_path / "设施.csv"
     pd.DataFrame(rows).to_csv(path, index=False, encoding="gbk")
     _open(page, server, "/data", "数据导入与导出")
-    page.get_by_label("导入到图层").click()
-    page.get_by_role("option", name="公共服务设施（facilities）").click()
+    choose(page, page.get_by_label("导入到图层"), "公共服务设施（facilities）")
     page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(path))
     page.get_by_text("校验报告").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_text("存在错误，不能写入").wait_for(timeout=TIMEOUT_MS)
@@ -382,8 +381,7 @@ def test_streamlit_own_english_is_replaced_in_chinese(page, server) -> None:
     assert button == '"选择文件"|0px', button
     assert size.startswith('"拖放文件到此处，每个文件不超过 200 MB"') and size.endswith("|0px"), size
     _open(page, server, "/incidents", "事件办理台账")
-    page.locator(".st-key-inc_stage [role='combobox']").first.click()
-    page.get_by_role("option").first.wait_for(timeout=TIMEOUT_MS)
+    open_list(page, "inc_stage")
     assert page.get_by_role("option", name="Select all").count() == 0
     page.keyboard.type("zzzz")
     empty = page.locator("[role='listbox'][data-empty='true'] [role='option'] > span")
