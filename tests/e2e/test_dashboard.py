@@ -313,6 +313,53 @@ def test_wall_at_4k(browser, server, artifacts_dir) -> None:
         assert w["rows"] >= 5 and w["clipped"] == 0 and w["ellipsis"] == 0
 
 
+def _district_clear(m: dict) -> tuple[bool, float]:
+    x0, y0, x1, y1 = m["district"]
+    fill = max((x1 - x0) / m["w"], (y1 - y0) / m["h"])
+    return m["legend_box"][2] <= x0 + 2 and fill >= 0.95, fill
+
+
+def test_wall_refits_when_the_legend_gets_its_style_late(browser, server) -> None:
+    """The race behind issue 16, replayed on purpose: the map is fitted while Leaflet's stylesheet
+    is missing (as when streamlit-folium re-inserts it and the fit runs before it has loaded), so
+    the legend is a full-width block and the fit cannot count it; when the stylesheet applies, the
+    legend shrinks into its corner and the map must refit beside it with no window event."""
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page = ctx.new_page()
+    try:
+        _open(page, server, "/wall", "网格化服务管理指挥中心")
+        _map_paths(page, at_least=20)
+        frame = _map_frame(page)
+        deadline = time.monotonic() + 30.0
+        while not _district_clear(frame.evaluate(_MAP_JS))[0] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _district_clear(frame.evaluate(_MAP_JS))[0], frame.evaluate("window.__gp_fits")
+        # take the stylesheets away and fit (a window resize): the legend is an unplaced block
+        frame.evaluate("""() => {
+            document.querySelectorAll('link[rel=stylesheet]').forEach(l => { l.disabled = true; });
+            window.dispatchEvent(new Event('resize'));
+            window.__gp_mark = window.__gp_fits.length; }""")
+        unstyled = frame.evaluate("window.__gp_fits.slice(window.__gp_mark)")
+        assert unstyled and unstyled[-1]["legend"] == -1 and unstyled[-1]["pad"] == 6, unstyled
+        # the stylesheet arrives: no window event, only the legend changes size
+        frame.evaluate("""() => {
+            window.__gp_mark = window.__gp_fits.length;
+            document.querySelectorAll('link[rel=stylesheet]').forEach(l => { l.disabled = false; }); }""")
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            m = frame.evaluate(_MAP_JS)
+            if _district_clear(m)[0]:
+                break
+            time.sleep(0.25)
+        fits = frame.evaluate("window.__gp_fits.slice(window.__gp_mark)")
+        ok, fill = _district_clear(m)
+        assert ok, (f"after the stylesheet applied: legend right {m['legend_box'][2]:.0f} px, "
+                    f"district {m['district']}, fill {fill:.0%}; fits since: {fits}")
+        assert fits and fits[-1]["legend"] > 0 and fits[-1]["pad"] == fits[-1]["legend"], fits
+    finally:
+        ctx.close()
+
+
 def test_data_page_validates_previews_and_cancels_an_upload(page, server, demo_gpkg, tmp_path,
                                                            artifacts_dir) -> None:
     import pandas as pd
