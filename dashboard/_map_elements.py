@@ -266,10 +266,20 @@ class TileErrorNotice(MacroElement):
 class FitBesideLegend(MacroElement):
     """Fit ``bounds`` so the legend (a :class:`Legend` on the ``side`` corner) covers none of it.
 
-    The legend's width is only known in the browser, so the fit runs there: on load and on every
-    resize of the frame, with padding on the legend's side of the legend's width (when the frame
-    is wide enough; a narrow frame keeps the plain fit). ``bounds`` are display lon/lat
-    ``(minx, miny, maxx, maxy)``.
+    The legend's width is only known in the browser, so the fit runs there, with padding on the
+    legend's side of the legend's width (when the frame is wide enough; a narrow frame keeps the
+    plain fit). ``bounds`` are display lon/lat ``(minx, miny, maxx, maxy)``.
+
+    When to fit: a fit made once, or on window events, can be wrong whatever its delay.
+    streamlit-folium evaluates the map script after the frame's ``load`` event and re-inserts the
+    page's ``<link>`` stylesheets (``head.innerHTML += header``); until Leaflet's stylesheet has
+    loaded again the legend is an unpositioned full-width block, so a fit then measures the frame,
+    not the legend, and when the stylesheet arrives the legend shrinks into its corner without
+    any window event. So the map refits whenever the map's container or the legend changes size
+    (``ResizeObserver``, which also reports each element once when first observed) and whenever a
+    stylesheet finishes loading, and counts the legend only while it is laid out as a control
+    (absolutely positioned corner, floated). The last fits are kept in ``window.__gp_fits``
+    (reason, time, legend width, map size, padding) for tests and for anyone debugging a layout.
     """
 
     _template = Template(
@@ -278,25 +288,56 @@ class FitBesideLegend(MacroElement):
         (function () {
             var m = {{ this._parent.get_name() }};
             var b = L.latLngBounds({{ this.bounds_js }});
-            function fit() {
+            var box = m.getContainer(), seen = null, ro = null;
+            var log = window.__gp_fits = window.__gp_fits || [];
+            function legend() {
+                var lg = box.querySelector(".gp-legend");
+                if (!lg || !lg.parentNode) { return null; }
+                // styled as a Leaflet control? (before leaflet.css applies it is a static block)
+                var placed = getComputedStyle(lg.parentNode).position === "absolute"
+                    && getComputedStyle(lg).cssFloat !== "none";
+                return {el: lg, w: placed ? lg.offsetWidth + 16 : -1};
+            }
+            function fit(why) {
                 m.invalidateSize(false);
-                var lg = m.getContainer().querySelector(".gp-legend");
-                var w = lg ? lg.offsetWidth + 16 : 0;
-                var x = m.getSize().x;
-                var side = (w > 0 && x - w > 0.55 * x) ? w : {{ this.pad }};
+                var lg = legend();
+                if (lg && ro && seen !== lg.el) { seen = lg.el; ro.observe(lg.el); }
+                var x = m.getSize().x, w = lg ? lg.w : 0;
+                var side = (w > 0 && x - w > {{ this.min_share }} * x) ? w : {{ this.pad }};
                 var opts = {animate: false};
                 opts[{{ this.side_js }}] = [side, {{ this.pad }}];
                 opts[{{ this.other_js }}] = [{{ this.pad }}, {{ this.pad }}];
                 m.fitBounds(b, opts);
+                log.push({why: why, t: Math.round(performance.now()), legend: lg ? lg.w : null,
+                          size: [x, m.getSize().y], pad: side});
+                if (log.length > 40) { log.shift(); }
             }
-            window.addEventListener("resize", fit);
-            setTimeout(fit, 30);
+            if (window.ResizeObserver) {
+                ro = new ResizeObserver(function () { fit("resize-observed"); });
+                ro.observe(box);
+            }
+            window.addEventListener("resize", function () { fit("window-resize"); });
+            // a stylesheet (re)loaded after the map was drawn can move and resize the legend
+            document.addEventListener("load", function (e) {
+                if (e.target && e.target.tagName === "LINK") { fit("stylesheet"); }
+            }, true);
+            if (document.fonts && document.fonts.ready) {
+                document.fonts.ready.then(function () { fit("fonts"); });
+            }
+            setTimeout(function () { fit("start"); }, 30);
         })();
         {% endmacro %}
         """
     )
 
-    def __init__(self, bounds: Sequence[float], *, side: str = "right", pad_px: int = 8) -> None:
+    def __init__(
+        self,
+        bounds: Sequence[float],
+        *,
+        side: str = "right",
+        pad_px: int = 8,
+        min_share: float = 0.55,
+    ) -> None:
         super().__init__()
         self._name = "FitBesideLegend"
         x0, y0, x1, y1 = (float(v) for v in bounds)
@@ -304,3 +345,4 @@ class FitBesideLegend(MacroElement):
         self.side_js = _html.js("paddingBottomRight" if side == "right" else "paddingTopLeft")
         self.other_js = _html.js("paddingTopLeft" if side == "right" else "paddingBottomRight")
         self.pad = int(pad_px)
+        self.min_share = float(min_share)  # the map keeps at least this share of its width

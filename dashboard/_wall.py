@@ -7,7 +7,6 @@ Everything is sized in viewport units (``vw``/``vh``), so the same page reads th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import folium
@@ -395,38 +394,19 @@ def status_legend(lang: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
               for c, s in zip(STATUS_COLOURS, STATUS, strict=True)])]
 
 
-class _FitAndScale(MacroElement):
-    """Fit the district tightly (beside the legend) whenever the frame changes size; a scale bar sized to it.
-
-    The frame's height is set by CSS after Leaflet has drawn the map, so a fit made while
-    building the map would be stale: re-fit on load and on every resize.
-    """
+class _ScaleBar(MacroElement):
+    """A metric scale bar sized to the screen (the wall's frame is a fixed share of it)."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        (function () {
-            var m = {{ this._parent.get_name() }};
-            var b = L.latLngBounds({{ this.bounds }});
-            L.control.scale({maxWidth: Math.round(window.innerWidth * 0.14), imperial: false}).addTo(m);
-            function fit() {
-                m.invalidateSize(false);
-                // keep the district clear of the legend (bottom left) when the frame is wide enough
-                var lg = document.querySelector(".gp-legend");
-                var w = lg ? lg.offsetWidth + 16 : 6;
-                var fits = m.getSize().x - w > 0.6 * m.getSize().x;
-                m.fitBounds(b, {paddingTopLeft: [fits ? w : 6, 6], paddingBottomRight: [6, 6], animate: false});
-            }
-            window.addEventListener("resize", fit);
-            window.addEventListener("load", fit);
-            setTimeout(fit, 50);
-        })();
+        L.control.scale({maxWidth: Math.round(window.innerWidth * 0.14), imperial: false})
+            .addTo({{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
-    def __init__(self, bounds: list[list[float]]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._name = "FitAndScale"
-        self.bounds = json.dumps(bounds)
+        self._name = "ScaleBar"
 
 
 def base_map(cfg: maps.MapConfig) -> folium.Map:
@@ -434,12 +414,14 @@ def base_map(cfg: maps.MapConfig) -> folium.Map:
     subs = state.display_layer("subdistricts", cfg)
     bounds = subs.total_bounds if len(subs) else None
     m = maps.base_map(cfg, bounds=bounds, font_px=16, fill_frame=True)
-    m.control_scale = False  # replaced by one sized to the frame (:class:`_FitAndScale`)
+    m.control_scale = False  # replaced by one sized to the screen (:class:`_ScaleBar`)
     m.options["zoomSnap"] = 0.05
     m.get_root().header.add_child(Element(f"<style>{MAP_CSS}</style>"), name="gp_wall_css")
     if bounds is not None:
-        x0, y0, x1, y1 = (float(v) for v in bounds)
-        _FitAndScale([[y0, x0], [y1, x1]]).add_to(m)
+        # fitted in the browser beside the bottom-left legend, refitted whenever the frame or
+        # the legend changes size (the frame's height is CSS; the legend's needs leaflet.css)
+        maps.FitBesideLegend([float(v) for v in bounds], side="left", pad_px=6, min_share=0.6).add_to(m)
+    _ScaleBar().add_to(m)
     maps.Legend(status_legend(cfg.lang), dark=True, font_px=16, position="bottomleft").add_to(m)
     return maps.finish(m, cfg)
 

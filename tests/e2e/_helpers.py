@@ -109,6 +109,89 @@ def rerun_after(page: Any, action: Any, *, quiet_s: float = 1.0,
     return settle(page, quiet_s=quiet_s, timeout_s=timeout_s)
 
 
+# --------------------------------------------------------------------------- widgets
+
+#: How long one attempt to open a select list waits for its options.
+_LIST_WAIT_MS = 10_000
+
+
+def _combobox(page: Any, box: Any) -> Any:
+    return page.locator(f".st-key-{box} [role='combobox']") if isinstance(box, str) else box
+
+
+def open_list(page: Any, box: Any, *, typed: str = "", tries: int = 3) -> Any:
+    """Open the option list of a selectbox or multiselect and return its options' locator.
+
+    ``box`` is a widget key (``.st-key-<key>``) or a locator of the widget's combobox.
+    ``typed`` is typed into the box first: Streamlit's option lists are virtualised (only a
+    screenful of options is in the page), so an option further down exists only once typing has
+    filtered the list. The page is settled first (a click during a rerun lands on a widget
+    that is about to be replaced and is lost) and the list is opened again, up to ``tries``
+    times, when no option shows up.
+    """
+    combo = _combobox(page, box)
+    options = page.get_by_role("option")
+    for attempt in range(tries):
+        settle(page, quiet_s=0.5)
+        combo.click()
+        if typed:
+            combo.press_sequentially(typed)  # into the box itself: never a stray key to the page
+        try:
+            options.first.wait_for(timeout=_LIST_WAIT_MS)
+            return options
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the click was lost
+            page.keyboard.press("Escape")
+            if attempt == tries - 1:
+                raise
+    return options
+
+
+def choose(page: Any, box: Any, option: Any = None, *, typed: str | None = None, nth: int = 0,
+           tries: int = 3) -> str:
+    """Pick an option in a selectbox or multiselect and wait for the rerun; returns its text.
+
+    ``option`` is the option's exact name, a compiled regular expression, or None for the
+    ``nth`` option listed. ``typed`` filters the list first (default: the option's name when it
+    is a string; see :func:`open_list` for why). A selectbox already showing ``option`` is left
+    alone. A selectbox must show the picked option afterwards, else the pick is tried again
+    (up to ``tries`` times); a multiselect's list is closed after the pick.
+    """
+    combo = _combobox(page, box)
+    multi = combo.evaluate("e => !!e.closest(\"[data-testid='stMultiSelect']\")")
+    if isinstance(option, str) and not multi and _norm(combo.input_value()) == _norm(option):
+        return option
+    if typed is None:
+        typed = option if isinstance(option, str) else ""
+    shown = ""
+    for attempt in range(tries):
+        options = open_list(page, combo, typed=typed, tries=tries)
+        wanted = options.nth(nth) if option is None else page.get_by_role(
+            "option", name=option, exact=isinstance(option, str)).first
+        try:
+            wanted.wait_for(timeout=_LIST_WAIT_MS)
+            text = wanted.inner_text()
+            wanted.click(timeout=_LIST_WAIT_MS)
+        except Exception:  # noqa: BLE001 - the list was re-rendered under the click: again
+            page.keyboard.press("Escape")
+            if attempt == tries - 1:
+                raise
+            continue
+        if multi:
+            page.keyboard.press("Escape")
+        settle(page, quiet_s=0.5)
+        if multi:
+            return text
+        shown = combo.input_value()
+        if _norm(shown) == _norm(text):
+            return text
+    raise AssertionError(f"the selectbox shows {shown!r} after picking {option or nth!r} "
+                         f"{tries} times")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
 def wait_for_map(page: Any, *, timeout_s: float = 90.0) -> bool:
     """Wait until a map frame is on the page and has drawn at least one shape; False when
     none has within ``timeout_s``."""

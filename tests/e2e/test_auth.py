@@ -13,7 +13,7 @@ import pytest
 
 from layers import accounts
 from layers.store import open_store
-from tests.e2e._helpers import TIMEOUT_MS, settle, shot
+from tests.e2e._helpers import TIMEOUT_MS, choose, open_list, settle, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -61,12 +61,9 @@ def _sign_in(page, server: str, user: str, password: str = PASSWORD, path: str =
 
 def _case_options(page, typed: str = "") -> list[str]:
     """The case ids the case selectbox offers (the first screenful, or those matching ``typed``)."""
-    box = page.locator(".st-key-inc_case [role='combobox']")
-    box.click()
-    if typed:
-        page.keyboard.type(typed)
+    options = open_list(page, "inc_case", typed=typed)
     settle(page, quiet_s=0.5)
-    texts = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    texts = [t.strip() for t in options.all_inner_texts()]
     page.keyboard.press("Escape")
     return [t.split()[0] for t in texts if re.match(r"^[A-Z]+\d+", t)]
 
@@ -111,18 +108,12 @@ def test_a_grid_worker_sees_their_grid_and_cannot_whistle(browser, server, demo_
         assert shown and set(shown) <= mine  # only the cases of their own grid
         collected = inc[(inc["grid_code"] == grid) & (inc["stage"] == "collected")]
         srid = str(collected.sort_values("requested_datetime")["service_request_id"].iloc[-1])
-        page.locator(".st-key-inc_case [role='combobox']").click()
-        page.keyboard.type(srid)
-        page.get_by_role("option", name=re.compile("^" + srid)).first.click()
-        settle(page)
+        choose(page, "inc_case", re.compile("^" + re.escape(srid)), typed=srid)
         page.get_by_text(f"事件 {srid}").first.wait_for(timeout=TIMEOUT_MS)
         assert page.get_by_text("专职网格员").count() >= 1  # acting as: from the account
         page.locator(".st-key-inc_show_all").get_by_text("显示全部操作").click()
         settle(page)
-        box = page.locator(".st-key-inc_action [role='combobox']")
-        box.click()
-        page.get_by_role("option", name="街道吹哨 ✕", exact=True).click()  # marked illegal
-        settle(page)
+        choose(page, "inc_action", "街道吹哨 ✕")  # marked illegal
         page.get_by_role("button", name="执行").click()
         page.get_by_text("「专职网格员」无权办理事件（街道吹哨）").wait_for(timeout=TIMEOUT_MS)
         assert page.get_by_text("未作任何修改").count() >= 1

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e._helpers import MAP, TIMEOUT_MS, shot
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,7 @@ def test_a_case_upload_appends_by_default_and_a_replace_shows_the_orphans(
 
     page.goto(server + "/data")
     page.get_by_text("数据导入与导出").first.wait_for(timeout=TIMEOUT_MS)
-    page.get_by_label("导入到图层").click()
-    page.get_by_role("option", name=f"{SCHEMAS['incidents'].title_zh}（incidents）").click()
+    choose(page, page.get_by_label("导入到图层"), f"{SCHEMAS['incidents'].title_zh}（incidents）")
     page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(path))
     # reading + validating against the store's 8,000 cases: slow on a cold, busy server
     page.get_by_text("校验报告").first.wait_for(timeout=3 * TIMEOUT_MS)

@@ -96,6 +96,8 @@ def test_explorer_date_picker_and_planner_history(browser, dated, artifacts_dir)
         assert _comp_paths(page) == now - 1
 
         page.goto(f"{url}/planner?sub={SUB}&com={COM}")
+        page.get_by_text("保存与版本").first.wait_for(timeout=TIMEOUT_MS)
+        settle(page)  # a tab clicked while the first run is still drawing can be redrawn unclicked
         page.get_by_text("保存与版本").first.click()
         page.get_by_text("整体方案版本").first.wait_for(timeout=TIMEOUT_MS)
         settle(page)

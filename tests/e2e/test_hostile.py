@@ -25,7 +25,7 @@ import pytest
 
 from layers.schema import SCHEMAS
 from layers.store import open_store
-from tests.e2e._helpers import MAP, TIMEOUT_MS, is_local, settle, shot, streamlit_server
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose, is_local, settle, shot, streamlit_server
 from tests.e2e._hostile import OUTSIDE, write_hostile_store
 
 pytestmark = pytest.mark.e2e
@@ -208,15 +208,7 @@ def _wait_heading(page: Any, text: str) -> None:
 
 def _choose_typed(page: Any, key: str, typed: str) -> str:
     """Type into the searchable selectbox ``key`` and take the first option; returns its text."""
-    box = page.locator(f".st-key-{key} [role='combobox']")
-    box.click()
-    page.keyboard.type(typed)
-    option = page.get_by_role("option").first
-    option.wait_for(timeout=TIMEOUT_MS)
-    text = option.inner_text()
-    option.click()
-    settle(page)
-    return text
+    return choose(page, key, typed=typed)
 
 
 # --------------------------------------------------------------------------- the fixture itself

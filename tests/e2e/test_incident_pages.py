@@ -10,10 +10,9 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from layers.store import open_store
-from tests.e2e._helpers import MAP, TIMEOUT_MS, is_local, settle, shot
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose, is_local, settle, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -26,25 +25,6 @@ def _map_paths(page, *, at_least: int = 1, frame_index: int = 0):
     while paths.count() < at_least and time.monotonic() < deadline:
         time.sleep(0.25)
     return paths
-
-
-def _choose(page, key: str, option: str) -> None:
-    """Pick ``option`` in the selectbox or multiselect with widget key ``key``."""
-    box = page.locator(f".st-key-{key} [role='combobox']")
-    if box.input_value() == option:  # a selectbox already showing it
-        return
-    wanted = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # a click that lands during a rerun can be swallowed: open the list again
-        box.click()
-        try:
-            wanted.wait_for(timeout=10_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-            settle(page)
-    wanted.click()
-    page.keyboard.press("Escape")
-    settle(page)
 
 
 def _fill(page, key: str, text: str) -> None:
@@ -63,9 +43,7 @@ def test_hotspot_page_draws_hexagons_and_gi_classes(page, server, artifacts_dir)
     settle(page)
     shot(page, artifacts_dir, "e2e-hotspots-hex.png")
     # finer hexagons: the small demo's clusters stand out after the FDR correction at res 10
-    page.locator(".st-key-hot_res [role='combobox']").click()
-    page.get_by_role("option", name=re.compile(r"^10 级")).click()
-    settle(page)
+    choose(page, "hot_res", re.compile(r"^10 级"), typed="10 级")
     hexes = _map_paths(page, at_least=hexes + 1).count()
     page.get_by_role("radio", name="冷热点（Gi*）").click()
     settle(page)
@@ -107,31 +85,9 @@ def _open_case(page, server, srid: str, stage: str) -> None:
     page.goto(server + "/incidents")
     page.get_by_text("事件办理台账").first.wait_for(timeout=TIMEOUT_MS)
     settle(page)
-    _choose(page, "inc_stage", stage)
-    _pick_case(page, srid)
+    choose(page, "inc_stage", stage)
+    choose(page, "inc_case", re.compile("^" + re.escape(srid)), typed=srid)
     page.get_by_text(f"事件 {srid}").first.wait_for(timeout=TIMEOUT_MS)
-
-
-def _pick_case(page, srid: str) -> None:
-    """Choose case ``srid`` in the case selectbox, typing its id to filter the list.
-
-    The list is virtualised (only a screenful of options is in the page), so the id is typed;
-    a click that lands during a rerun can be swallowed, so the list is opened again up to
-    three times before giving up.
-    """
-    box = page.locator(".st-key-inc_case [role='combobox']")
-    wanted = page.get_by_role("option", name=re.compile("^" + re.escape(srid))).first
-    for _ in range(3):
-        box.click()
-        page.keyboard.type(srid)
-        try:
-            wanted.wait_for(timeout=10_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-            settle(page)
-    wanted.click()
-    settle(page)
 
 
 def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir) -> None:
@@ -140,12 +96,8 @@ def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir
     page.get_by_text("事件办理台账").first.wait_for(timeout=TIMEOUT_MS)
     settle(page)
     shot(page, artifacts_dir, "e2e-incidents-board.png")
-    _choose(page, "inc_stage", "问题收集")
-    page.locator(".st-key-inc_case [role='combobox']").click()
-    first = page.get_by_role("option").nth(1)
-    srid = re.match(r"\S+", first.inner_text()).group(0)
-    first.click()
-    settle(page)
+    choose(page, "inc_stage", "问题收集")
+    srid = re.match(r"\S+", choose(page, "inc_case", nth=1)).group(0)  # the first case listed
     page.get_by_text(f"事件 {srid}").first.wait_for(timeout=TIMEOUT_MS)
     assert _map_paths(page, at_least=1).count() >= 1  # the grid outline and the point
     store = open_store(str(store_path))
@@ -160,7 +112,7 @@ def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir
     _open_case(page, server, srid, "问题收集")
     page.locator(".st-key-inc_show_all").get_by_text("显示全部操作").click()
     settle(page)
-    _choose(page, "inc_action", "派遣 ✕")
+    choose(page, "inc_action", "派遣 ✕")
     page.get_by_role("button", name="执行").click()
     page.get_by_text("「专职网格员」无权办理事件（派遣）").wait_for(timeout=TIMEOUT_MS)
     assert page.get_by_text("未作任何修改").count() >= 1
@@ -196,7 +148,7 @@ def test_a_case_goes_round_the_whole_loop(page, server, demo_gpkg, artifacts_dir
         users.add(user)
         _sign_in_as(page, server, store_path, user, role=role, scope_code=scope, department=dept)
         _open_case(page, server, srid, stage)
-        _choose(page, "inc_action", action)
+        choose(page, "inc_action", action)
         if action.startswith("核实不通过"):
             _fill(page, "inc_note", "现场复核仍有积水，请重新处置")
         page.get_by_role("button", name="执行").click()

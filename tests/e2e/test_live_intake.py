@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e._helpers import MAP, TIMEOUT_MS
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose
 from tests.e2e.conftest import ROOT, SignedInBrowser, _free_port
 
 pytestmark = pytest.mark.e2e
@@ -190,9 +190,7 @@ def test_a_flagged_duplicate_is_merged_on_the_case_board(raw_browser, live, arti
     page.goto(live["server"] + "/incidents")
     page.get_by_text("事件办理台账").first.wait_for(timeout=TIMEOUT_MS)
     settle(page)
-    page.locator(".st-key-inc_case [role='combobox']").click()
-    page.get_by_role("option", name=re.compile("^" + re.escape(dup))).first.click()
-    settle(page)
+    choose(page, "inc_case", re.compile("^" + re.escape(dup)), typed=dup)
     page.get_by_text(f"疑似重复：与案件 {kept} 同类且相近").wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name=f"合并到案件 {kept}").click()
     page.get_by_text(f"已合并：案件 {dup} 作为重复件结案，保留案件 {kept}").wait_for(

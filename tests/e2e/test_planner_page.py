@@ -16,7 +16,7 @@ import pytest
 
 from layers.store import open_store
 from tests._signin import ADMIN
-from tests.e2e._helpers import MAP, TIMEOUT_MS
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose
 
 pytestmark = pytest.mark.e2e
 
@@ -172,8 +172,8 @@ def test_planner_runs_moves_saves_and_rolls_back(page, server, demo_gpkg, movabl
     page.get_by_text("一刻钟服务圈").first.click()
     page.get_by_text("15 分钟覆盖率").first.wait_for(timeout=TIMEOUT_MS)
     _idle(page)
-    page.locator("[data-testid='stSelectbox']").filter(has_text="设施类型").click()
-    page.get_by_role("option", name="社区卫生服务站").click()  # clinics: a gap and new sites
+    facility_type = page.locator("[data-testid='stSelectbox']").filter(has_text="设施类型")
+    choose(page, facility_type.locator("[role='combobox']"), "社区卫生服务站")  # clinics: a gap and new sites
     page.get_by_text("建议新增点位").first.wait_for(timeout=TIMEOUT_MS)
     _idle(page)
     _paths(page, 0, "iso15", 1)
