@@ -717,7 +717,6 @@ def proposal_job(store: Any, account: Any, *, scope: str, level: str = "grid",
     AnalysisError
         An unknown scope or locked code, a missing layer.
     """
-    from layers import plans
     from layers.permissions import require
     from layers.planner import repartition
 
