@@ -342,7 +342,7 @@ def kpi_job(store: Any, account: Any, *, now: Any, since: pd.Timestamp | None = 
     store.record(AUDIT_KPIS, "incidents", rows=int(table["incidents"].sum()) if len(table) else 0,
                  actor=account.username,
                  note=_describe(now=now, since=since, until=until, where=dict(where or {}),
-                                by=by if isinstance(by, str) else "code",
+                                by=by if isinstance(by, str) or by is None else "code",
                                 overdue_only=overdue_only or None, scope=account.scope_code))
     return table
 
