@@ -92,6 +92,7 @@ from layers._intake_reads import (
     kpis,
 )
 from layers._records import IDEMPOTENCY
+from layers._store_common import WGS84
 from layers.errors import StoreError
 from layers.i18n import normalize_lang
 from layers.permissions import Account, PermissionDenied, can, filter_frame, require
@@ -432,8 +433,10 @@ def _write_cases(store: Any, user: str, group: Sequence[tuple[int, dict[str, Any
     from layers.schema import SCHEMAS
 
     cols = SCHEMAS["incidents"].columns
-    frame = gpd.GeoDataFrame({c: [g[2].get(c) for g in group] for c in cols},
-                             geometry=[g[1]["geometry"] for g in group], crs=4326)
+    frame = gpd.GeoDataFrame({**{c: [g[2].get(c) for g in group] for c in cols},
+                              "geometry": gpd.array.from_shapely(
+                                  np.array([g[1]["geometry"] for g in group], dtype=object),
+                                  crs=WGS84)}, geometry="geometry")
     events = pd.DataFrame([g[3] for g in group])
     keys = [{"key": keyed[i][0], "username": user, "fingerprint": keyed[i][1].fingerprint,
              "state": "done", "status": 201, "created": when,

@@ -61,7 +61,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
                              str(port), "--workers", "2"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 240  # two processes importing the stack on a busy machine
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{api}/health", timeout=1).status_code == 200:
