@@ -26,7 +26,9 @@ transaction; the GeoPackage R*Tree triggers call ``ST_IsEmpty``/``ST_MinX``... w
 this module registers on its own connections.
 
 Reads go through pyogrio with ``use_arrow=True``; filters, bbox (through the R*Tree),
-column lists, order and limit are pushed down as SQLite SQL. Counts, ``h3_counts``,
+column lists, order and limit are pushed down as SQLite SQL; a filtered read of at most
+:data:`SMALL_READ_ROWS` rows (a drill-down: one worker's day, one case's events) is fetched
+by ``sqlite3`` instead, sparing GDAL's open of the whole file (``docs/read_path.md``). Counts, ``h3_counts``,
 the audit log and versions are plain SQL on ``sqlite3``.
 
 Side files (staging and whole-file ``new`` GeoPackages) carry a ``.lock`` companion that the

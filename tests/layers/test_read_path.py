@@ -149,6 +149,17 @@ def test_a_worker_day_on_the_geopackage_is_read_through_the_worker_time_index(st
     assert "patrol_points_worker_id_time (worker_id=? AND time>? AND time<?)" in plan
 
 
+_WHOLE: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+def _whole(store: Store, layer: str) -> pd.DataFrame:
+    """The whole layer as read (once per store: the stores of a module are not written again)."""
+    key = (store.url, layer)
+    if key not in _WHOLE:
+        _WHOLE[key] = store.read(layer)
+    return _WHOLE[key].copy()
+
+
 def _expected(whole: pd.DataFrame, where: dict[str, Any], lo: Any, hi: Any) -> pd.DataFrame:
     keep = pd.Series(True, index=whole.index)
     for col, val in where.items():
@@ -171,7 +182,7 @@ def test_a_worker_window_returns_the_same_rows_as_before(stores, worker, start_m
     lo = None if start_min is None else T0 + pd.Timedelta(minutes=start_min)
     hi = None if length_min is None else (lo or T0) + pd.Timedelta(minutes=length_min)
     kw: dict[str, Any] = {"columns": columns, "where": {"worker_id": worker}, "between": {"time": (lo, hi)}}
-    whole = after.read("patrol_points")
+    whole = _whole(after, "patrol_points")
     expected = _expected(whole, {"worker_id": worker}, lo, hi)
     expected = expected[[*(columns or sc.stored_columns(sc.SCHEMAS["patrol_points"])), "geometry"]]
     old, new = before.read("patrol_points", **kw), after.read("patrol_points", **kw)
@@ -187,7 +198,7 @@ def test_a_case_history_returns_the_same_rows_as_before(stores, case, descending
     kw: dict[str, Any] = {"where": {"service_request_id": srid}, "order_by": "time",
                           "descending": descending}
     old, new = before.read("incident_events", **kw), after.read("incident_events", **kw)
-    whole = after.read("incident_events")
+    whole = _whole(after, "incident_events")
     whole["_fid"] = np.arange(len(whole))  # read order is fid order: the tie-break of equal times
     expected = whole[whole["service_request_id"] == srid].sort_values(
         ["time", "_fid"], ascending=[not descending, True], kind="stable").drop(columns="_fid")
