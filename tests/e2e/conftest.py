@@ -10,9 +10,11 @@ session created in the demo store through :mod:`layers.accounts` is added to the
 ``browser.new_context(signed_in=False)`` gives an anonymous visitor;
 ``browser.new_context(token=...)`` another account's session (:func:`tests._signin.session_token`).
 
-No test is re-run on failure: the waits look at Streamlit's own run state
-(:func:`tests.e2e._helpers.settle`), and the server is known to be ours before a test starts
-(:func:`tests.e2e._helpers.streamlit_server`), so a failure is a failure.
+The waits look at Streamlit's own run state (:func:`tests.e2e._helpers.settle`), picks from
+select lists go through :func:`tests.e2e._helpers.choose` (settle, type to filter, re-open a list
+whose click was lost), and the server is known to be ours before a test starts
+(:func:`tests.e2e._helpers.streamlit_server`). One re-run is still allowed (see
+:func:`pytest_collection_modifyitems` for why).
 """
 
 from __future__ import annotations
@@ -110,7 +112,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     real conditions (server log + health, Streamlit's run state, no stale element), which removed
     the known causes of flakiness; one re-run stays as a safety net because a step can still miss
     its time budget when the machine is loaded (the live-intake tests assert a 10 s budget). A
-    failure that repeats is real. Unit and AppTest tests are never re-run."""
+    failure that repeats is real. Unit and AppTest tests are never re-run.
+
+    Issue 16: two full runs with re-runs disabled, at a load average of 25-29 on 2 cores, were not
+    clean (test_auth's scoped-account tests, the case upload, the hostile wall), so the re-run
+    stays; the one failure examined was a page that did not draw within ``TIMEOUT_MS`` (120 s),
+    not a lost click or a wrong map fit. Drop it only when two such runs are clean."""
     here = Path(__file__).resolve().parent
     for item in items:
         if Path(str(item.fspath)).resolve().parent == here:
