@@ -243,8 +243,8 @@ def run_plan(inputs: Inputs, params: Params) -> PlanModel:
     """Run the engine on ``inputs`` and build the editable model of its proposal."""
     t0 = time.perf_counter()
     from dashboard import _auth
-    from layers.analysis import proposal_job
     from layers.app import os_account
+    from layers.proposals import proposal_job
 
     # the one proposal job (gridpulse repartition, POST /api/v1/plans/proposals): checked, audited
     class _Store:  # the store lock around each store call only: the engine runs unlocked

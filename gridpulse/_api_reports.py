@@ -6,7 +6,7 @@ of the request's token (its role and scope are checked there, and the job is aud
 * ``GET  /api/v1/patrols?date=YYYY-MM-DD[&grid=CODE[,CODE]][&min_hours=4][&raw=false]`` --
   :func:`layers.analysis.patrol_job`: per worker the columns of ``gridpulse patrols``, per grid
   the A/B post coverage, and the cleaning counts;
-* ``POST /api/v1/plans/proposals`` -- :func:`layers.analysis.proposal_job` (nothing is saved):
+* ``POST /api/v1/plans/proposals`` -- :func:`layers.proposals.proposal_job` (nothing is saved):
   ``{"scope": "com:<code>"|"sub:<code>"|"district", "level", "balance", "band": [min, max],
   "radius_m", "seed", "weights": {"compactness", "disruption", "street"}, "locked": [...],
   "walls", "time_limit_s", "max_steps"}`` gives the proposed grids as a GeoJSON
@@ -126,7 +126,7 @@ def patrols(store: Any, account: Any, params: Mapping[str, Any]) -> dict[str, An
 
 
 def proposal_options(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword options of :func:`layers.analysis.proposal_job` from a request body;
+    """The keyword options of :func:`layers.proposals.proposal_job` from a request body;
     raises the API's 422 error naming the first bad field."""
     unknown = sorted(set(body) - PROPOSAL_KEYS)
     if unknown:
@@ -182,9 +182,10 @@ def proposal_options(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def proposal(store: Any, account: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    """``POST /api/v1/plans/proposals``: :func:`layers.analysis.proposal_job` as JSON."""
+    """``POST /api/v1/plans/proposals``: :func:`layers.proposals.proposal_job` as JSON."""
     from geo.partition import PartitionInputError
-    from layers.analysis import AnalysisError, proposal_job
+    from layers.analysis import AnalysisError
+    from layers.proposals import proposal_job
 
     opts = proposal_options(body)
     try:

@@ -154,13 +154,14 @@ def _band(args: argparse.Namespace, lang: str | None) -> tuple[str, tuple[float,
 
 
 def _repartition(args: argparse.Namespace, lang: str | None) -> int:
-    """``gridpulse repartition``: :func:`layers.analysis.proposal_job` as ``--as ACCOUNT`` (else
+    """``gridpulse repartition``: :func:`layers.proposals.proposal_job` as ``--as ACCOUNT`` (else
     the operating-system user), written to ``--out`` and printed."""
     from geo.partition import PartitionInputError
     from layers.accounts import AccountError
-    from layers.analysis import AnalysisError, proposal_job
+    from layers.analysis import AnalysisError
     from layers.app import cli_account
     from layers.permissions import PermissionDenied
+    from layers.proposals import proposal_job
 
     t0 = time.perf_counter()
     _check_out(args.out, lang)

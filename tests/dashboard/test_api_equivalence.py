@@ -21,7 +21,7 @@ from dashboard import _hotspots as hot
 from dashboard import _incidents as inc
 from data.demo import DEMO_ANCHOR
 from gridpulse.cli import main
-from layers import accounts, analysis
+from layers import accounts, analysis, proposals
 from layers.store import open_store
 
 NOW = pd.Timestamp(DEMO_ANCHOR).tz_localize(None) if pd.Timestamp(DEMO_ANCHOR).tzinfo \
@@ -365,7 +365,7 @@ def test_proposal_job_is_checked_and_audited(world, tmp_path: Path) -> None:
         from layers.permissions import PermissionDenied
 
         with pytest.raises(PermissionDenied) as e:
-            analysis.proposal_job(s, cli_account(s, "eq-planner-sub"), scope=f"com:{other}")
+            proposals.proposal_job(s, cli_account(s, "eq-planner-sub"), scope=f"com:{other}")
         assert e.value.decision.key == "auth.decision.out_of_scope"
     bad = client.post("/api/v1/plans/proposals", headers=tokens["eq-planner"],
                       json={"scope": f"com:{other}", "band": [500, 300]})
