@@ -269,13 +269,7 @@ class _Tx:
             return
         delta = delta.sort_values(list(key))  # one lock order for concurrent writers (PostgreSQL)
         cols = [*key, "n"]
-        rows = _rows(delta[cols], table, cols)
-        self.many(f"INSERT INTO {self.t(table)} AS s ({', '.join(map(_q, cols))}) VALUES "
-                  f"({', '.join('?' * len(cols))}) ON CONFLICT ({', '.join(map(_q, key))}) "
-                  "DO UPDATE SET n = s.n + excluded.n", rows)
-        cond = " AND ".join(f"{_q(k)} = ?" for k in key)
-        self.many(f"DELETE FROM {self.t(table)} WHERE {cond} AND n = 0",
-                  [r[:-1] for r in rows])
+        self._upsert(table, key, _rows(delta[cols], table, cols))
 
     def add_counts(self, table: str, counts: Mapping[tuple[Any, ...], int]) -> None:
         """:meth:`add` for a few deltas given as ``{key tuple (in _KEYS order): n}``."""
@@ -284,8 +278,11 @@ class _Tx:
         cast = [int if kinds[k] == "int" else str for k in key]
         rows = [(*(None if v is None else f(v) for f, v in zip(cast, k, strict=True)), int(n))
                 for k, n in sorted(counts.items()) if n]  # one lock order (PostgreSQL)
-        if not rows:
-            return
+        if rows:
+            self._upsert(table, key, rows)
+
+    def _upsert(self, table: str, key: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add each row's ``n`` to its key's count (new keys inserted); drop counts that reach 0."""
         cols = [*key, "n"]
         self.many(f"INSERT INTO {self.t(table)} AS s ({', '.join(map(_q, cols))}) VALUES "
                   f"({', '.join('?' * len(cols))}) ON CONFLICT ({', '.join(map(_q, key))}) "
