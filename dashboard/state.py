@@ -95,25 +95,64 @@ def data_version() -> str:
     seen = _VERSIONS.get(url)
     if head is not None and seen is not None and seen[0] == head:
         return seen[1]
-    version = _version_of(store)
+    new_rows = _rows_since(seen[0] if seen is not None else None, head)
+    version = _version_of(store, new_rows, seen[1] if seen is not None else None)
     if head is not None:
         _VERSIONS[url] = (head, version)
     return version
 
 
-def _version_of(store: Store) -> str:
+def _rows_since(before: Any, head: Any) -> int | None:
+    """How many audit rows were added between two heads of :func:`_audit_head` (``None``: unknown,
+    e.g. a replaced file or the first call)."""
+    def fid(h: Any) -> Any:
+        return h[1] if isinstance(h, tuple) else h
+
+    if before is None or head is None:
+        return None
+    if isinstance(before, tuple) != isinstance(head, tuple) or (
+            isinstance(head, tuple) and before[0] != head[0]):
+        return None  # another file at the same path
+    try:
+        n = int(fid(head)) - int(fid(before))
+    except (TypeError, ValueError):
+        return None
+    return n if n > 0 else None
+
+
+#: Audit rows read at most when looking back for the newest data change (then "all older").
+_LOOK_BACK: tuple[int, ...] = (50, 1_000, 20_000)
+
+
+def _version_of(store: Store, new_rows: int | None = None, previous: str | None = None) -> str:
+    """The newest audit row that changed a layer, as a token.
+
+    Reads (analyses, sign-ins, exports) are audited too but change no layer: they keep the
+    caches warm. When only ``new_rows`` rows arrived since the ``previous`` token, only those
+    are read (none of them a data change: the token stays); otherwise the log is searched
+    back in growing steps, so any number of read rows after the last write still gives the
+    same token.
+    """
     from layers.app import is_data_action
 
-    try:
-        log = locked(store.audit_log, limit=50)
-    except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
-        return "empty"
-    if log is None or len(log) == 0:
-        return "empty"
-    # sign-ins, account changes and downloads change no layer: they keep the caches warm
-    data = log[[is_data_action(a) for a in log["action"]]]
-    row = data.iloc[0] if len(data) else log.iloc[-1]
-    return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
+    steps = (new_rows,) if new_rows is not None and previous is not None else _LOOK_BACK
+    log = None
+    for limit in steps:
+        try:
+            log = locked(store.audit_log, limit=limit)
+        except Exception:  # noqa: BLE001 - an empty or half-created store has no audit log yet
+            return "empty"
+        if log is None or len(log) == 0:
+            return previous or "empty"
+        data = log[[is_data_action(a) for a in log["action"]]]
+        if len(data):
+            row = data.iloc[0]
+            return "|".join(str(row.get(c, "")) for c in ("time", "action", "layer", "rows", "note"))
+        if previous is not None and new_rows is not None:
+            return previous  # only read rows since the last token
+        if len(log) < limit:
+            break  # the whole log read: no data change in it
+    return "nodata"
 
 
 #: Store URL -> (newest audit row id, data version) of the last :func:`data_version`.

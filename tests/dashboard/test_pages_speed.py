@@ -99,6 +99,17 @@ def test_the_data_version_follows_writes_and_a_replaced_file(env, tmp_path, monk
         store.write({"grids": grids}, mode="replace", actor="tests", note="same grids again")
     second = state.data_version()
     assert second != first and "same grids again" in second
+    # audited reads (each view of the case board, patrol hours, hotspots) change no layer: more
+    # of them than one look-back holds still give the same token, in this process and a new one
+    with open_store(str(path)) as store:
+        for i in range(3):
+            store.record("analysis_kpis", "incidents", rows=i, actor="speed-test", note=f"view {i}")
+        assert state.data_version() == second
+        for i in range(120):
+            store.record("analysis_patrols", "patrol_points", rows=i, actor="speed-test")
+    assert state.data_version() == second
+    state._VERSIONS.clear()  # a new dashboard process: looks back past the read rows
+    assert state.data_version() == second
     os.replace(shutil.copy(env, tmp_path / "other.gpkg"), path)  # a new file at the same path
     assert state.data_version() == first
 
