@@ -107,6 +107,17 @@ def scenarios(path: Path) -> dict[str, dict[str, Any]]:
         grid = conn.execute("SELECT r.minx, r.maxx, r.miny, r.maxy FROM workers w JOIN grids g ON "
                             "g.code = w.grid_code JOIN rtree_grids_geom r ON r.id = g.fid "
                             "WHERE w.id = ?", (worker,)).fetchone()
+    out = _scenario_set(days, lo, hi, worker, last_inc, case)
+    out["fixes_grid_day"] = {"layer": "patrol_points", "columns": FIX_COLS, "between": {"time": (lo, hi)},
+                             "bbox": (grid[0], grid[2], grid[1], grid[3])}
+    return out
+
+
+def _scenario_set(days: list[Any], lo: pd.Timestamp, hi: pd.Timestamp, worker: Any,
+                  last_inc: pd.Timestamp, case: Any) -> dict[str, dict[str, Any]]:
+    """The reads both engines are measured on, from what :func:`scenarios` / :func:`pg_scenarios`
+    found in the store (days with fixes, a typical day's window, its busiest worker, the newest
+    case time, the case with most events)."""
     last = pd.Timestamp(days[-1][0])
     week_hi = last_inc.normalize() + pd.Timedelta(days=1)
     return {
@@ -116,9 +127,6 @@ def scenarios(path: Path) -> dict[str, dict[str, Any]]:
         "fixes_30_days": {"layer": "patrol_points", "columns": FIX_COLS,
                           "between": {"time": (last - pd.Timedelta(days=29),
                                                last + pd.Timedelta(days=1))}},
-        "fixes_grid_day": {"layer": "patrol_points", "columns": FIX_COLS,
-                           "between": {"time": (lo, hi)},
-                           "bbox": (grid[0], grid[2], grid[1], grid[3])},
         "incidents_week": {"layer": "incidents", "columns": None,
                            "between": {"requested_datetime": (week_hi - pd.Timedelta(days=7), week_hi)}},
         "case_events": {"layer": "incident_events", "columns": None,
@@ -364,19 +372,7 @@ def pg_scenarios(url: str) -> dict[str, dict[str, Any]]:
         last_inc = pd.Timestamp(conn.execute("SELECT max(requested_datetime) FROM incidents").fetchone()[0])
         case = conn.execute("SELECT service_request_id FROM incident_events GROUP BY 1 "
                             "ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-    last = pd.Timestamp(days[-1][0])
-    week_hi = last_inc.normalize() + pd.Timedelta(days=1)
-    return {
-        "fixes_worker_day": {"layer": "patrol_points", "columns": FIX_COLS,
-                             "where": {"worker_id": worker}, "between": {"time": (lo, hi)}},
-        "fixes_day": {"layer": "patrol_points", "columns": FIX_COLS, "between": {"time": (lo, hi)}},
-        "fixes_30_days": {"layer": "patrol_points", "columns": FIX_COLS,
-                          "between": {"time": (last - pd.Timedelta(days=29), last + pd.Timedelta(days=1))}},
-        "incidents_week": {"layer": "incidents", "columns": None,
-                           "between": {"requested_datetime": (week_hi - pd.Timedelta(days=7), week_hi)}},
-        "case_events": {"layer": "incident_events", "columns": None,
-                        "where": {"service_request_id": case}, "order_by": "time"},
-    }
+    return _scenario_set(days, lo, hi, worker, last_inc, case)
 
 
 #: Physical layouts tried on PostGIS, in order (each step changes the tables of the medium demo).
