@@ -57,8 +57,6 @@ ERROR_STYLE = {"color": "#d7191c", "weight": 4, "opacity": 1.0, "fill": False, "
 WARNING_STYLE = {"color": "#f2a900", "weight": 3, "opacity": 1.0, "fill": False, "dashArray": "3 4"}
 COMMUNITY_STYLE = {"color": "#1d3557", "weight": 2.5, "opacity": 0.9, "fill": False}
 PICK_STYLE = {"color": "#00b4d8", "weight": 4, "opacity": 1.0, "fill": False}
-#: Roads are read this far (degrees, about 2 km) around the scope: a walk may leave it.
-ROAD_PAD_DEG = 0.02
 #: Violations listed on the page (the rest are counted).
 MAX_LISTED = 60
 #: Columns of the comparison table, in order.
@@ -152,29 +150,13 @@ def scope_compounds(containers: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame) -
 
 def inputs_from_layers(scope: str, communities: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
                        buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame) -> Inputs:
-    """Communities, buildings, roads, current comprehensive grids and their workers of ``scope``."""
-    coms = communities
-    kind, _, code = scope.partition(":")
-    if kind == "com":
-        coms = coms[coms["code"] == code]
-    elif kind == "sub":
-        coms = coms[coms["subdistrict_code"] == code]
-    comp = grids[(grids["kind"] == "comprehensive") & grids["community_code"].isin(coms["code"])]
-    bld = buildings
-    if len(coms):  # the scope's buildings: touching its communities, not merely inside their bounding box
-        bld = bld.iloc[np.unique(bld.sindex.query(coms.geometry.values, predicate="intersects")[1])]
-    codes = set(comp["code"].astype(str))
-    # dedicated grids overlay the comprehensive ones: not a current assignment
-    units = bld.assign(grid_code=bld["grid_code"].where(bld["grid_code"].isin(codes), None))
-    if len(roads) and len(coms):
-        x0, y0, x1, y1 = coms.total_bounds
-        box = shapely.box(x0 - ROAD_PAD_DEG, y0 - ROAD_PAD_DEG, x1 + ROAD_PAD_DEG, y1 + ROAD_PAD_DEG)
-        roads = roads.iloc[roads.sindex.query(box, predicate="intersects")]
-    w = pd.to_numeric(comp["workers"], errors="coerce") if "workers" in comp.columns else None
-    workers = (dict(zip(comp["code"].astype(str), w.fillna(0).astype(float), strict=True))
-               if w is not None and w.notna().any() else None)
-    return Inputs(scope, coms.reset_index(drop=True), units, roads if len(roads) else None,
-                  comp, grids[["code", "name", "kind", "community_code"]], workers)
+    """Communities, buildings, roads, current comprehensive grids and their workers of ``scope``
+    (:func:`layers.proposals.scope_layers`, the cut the CLI and the API plan on)."""
+    from layers.proposals import scope_layers
+
+    coms, comp, units, near, workers = scope_layers(scope, communities, grids, buildings, roads)
+    return Inputs(scope, coms.reset_index(drop=True), units, near, comp,
+                  grids[["code", "name", "kind", "community_code"]], workers)
 
 
 # --------------------------------------------------------------------------- the plan model

@@ -71,6 +71,40 @@ def _touching(frame: Any, shapes: Any) -> Any:
     return frame.iloc[hit]
 
 
+def scope_layers(scope: str, communities: Any, grids: Any, buildings: Any,
+                 roads: Any) -> tuple[Any, Any, Any, Any, dict[str, float] | None]:
+    """The grid-level inputs of ``scope`` cut from whole layers (frames in, frames out; no I/O).
+
+    Returns the scope's communities, their comprehensive grids, the buildings touching the
+    communities with ``grid_code`` blanked where it is no comprehensive grid of the scope (a
+    dedicated grid is no current assignment), the roads within :data:`ROAD_PAD_DEG` of the
+    communities (``None`` when there are none), and each grid's ``workers`` figure (``None`` when
+    the layer has none). :func:`plan_inputs` and the planner page both cut their inputs here.
+    """
+    import shapely
+
+    kind, code = scope_codes(scope)
+    coms = communities
+    if kind == "com":
+        coms = coms[coms["code"].astype(str) == code]
+    elif kind == "sub":
+        coms = coms[coms["subdistrict_code"].astype(str) == code]
+    comp = grids[(grids["kind"] == "comprehensive") & grids["community_code"].isin(coms["code"])]
+    bld = _touching(buildings, coms)
+    codes = set(comp["code"].astype(str))
+    units = bld.assign(grid_code=bld["grid_code"].where(bld["grid_code"].isin(codes), None))
+    if roads is not None and len(roads) and len(coms):
+        x0, y0, x1, y1 = coms.total_bounds
+        box = shapely.box(x0 - ROAD_PAD_DEG, y0 - ROAD_PAD_DEG, x1 + ROAD_PAD_DEG, y1 + ROAD_PAD_DEG)
+        roads = roads.iloc[roads.sindex.query(box, predicate="intersects")]
+    workers = None
+    if "workers" in comp.columns:
+        w = pd.to_numeric(comp["workers"], errors="coerce")
+        if w.notna().any():
+            workers = dict(zip(comp["code"].astype(str), w.fillna(0).astype(float), strict=True))
+    return coms, comp, units, roads if roads is not None and len(roads) else None, workers
+
+
 def plan_inputs(store: Any, scope: str, *, level: str = "grid") -> PlanInputs:
     """The inputs of a proposal for ``scope`` read from ``store``.
 
@@ -89,18 +123,11 @@ def plan_inputs(store: Any, scope: str, *, level: str = "grid") -> PlanInputs:
         _need_layers(store, name)
     grids = store.read("grids")
     comp_all = grids[grids["kind"] == "comprehensive"]
+    roads = store.read("roads") if store.has_layer("roads") else None
+    workers = None
     if level == "grid":
-        coms = store.read("communities")
-        if kind == "com":
-            coms = coms[coms["code"].astype(str) == code]
-        elif kind == "sub":
-            coms = coms[coms["subdistrict_code"].astype(str) == code]
-        containers = coms
-        comp = comp_all[comp_all["community_code"].isin(coms["code"])]
-        bld = _touching(store.read("buildings"), coms)
-        codes = set(comp["code"].astype(str))
-        units = bld.assign(grid_code=bld["grid_code"].where(bld["grid_code"].isin(codes), None))
-        current = comp
+        containers, current, units, roads, workers = scope_layers(
+            scope, store.read("communities"), grids, store.read("buildings"), roads)
     else:
         if kind == "com":
             raise AnalysisError("planner.cli.community_level")
@@ -110,19 +137,12 @@ def plan_inputs(store: Any, scope: str, *, level: str = "grid") -> PlanInputs:
         containers = subs
         units = _touching(comp_all, subs)
         current = store.read("communities") if store.has_layer("communities") else None
-        comp = units
+        if roads is not None and len(roads) and len(containers):
+            x0, y0, x1, y1 = containers.total_bounds
+            box = shapely.box(x0 - ROAD_PAD_DEG, y0 - ROAD_PAD_DEG, x1 + ROAD_PAD_DEG, y1 + ROAD_PAD_DEG)
+            roads = roads.iloc[roads.sindex.query(box, predicate="intersects")]
     if len(containers) == 0:
         raise AnalysisError("planner.cli.unknown_code", code=code or scope)
-    roads = store.read("roads") if store.has_layer("roads") else None
-    if roads is not None and len(roads):
-        x0, y0, x1, y1 = containers.total_bounds
-        box = shapely.box(x0 - ROAD_PAD_DEG, y0 - ROAD_PAD_DEG, x1 + ROAD_PAD_DEG, y1 + ROAD_PAD_DEG)
-        roads = roads.iloc[roads.sindex.query(box, predicate="intersects")]
-    workers = None
-    if level == "grid" and "workers" in comp.columns:
-        w = pd.to_numeric(comp["workers"], errors="coerce")
-        if w.notna().any():
-            workers = dict(zip(comp["code"].astype(str), w.fillna(0).astype(float), strict=True))
     staff = None
     if level == "grid" and store.has_layer("workers"):
         from layers.planner import grid_staff
