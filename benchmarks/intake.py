@@ -71,11 +71,51 @@ def prepare(url: str) -> dict:
     return {"token": token, "points": points, "workers": workers}
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live descendants, from ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from ``/proc/stat``."""
+    v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return float(sum(v) - idle), float(sum(v))
+
+
 def _count(url: str, layer: str) -> int:
     from layers.store import open_store
 
     with open_store(url) as s:
         return s.count(layer) if s.has_layer(layer) else 0
+
+
+def _measured(server_pid: int, run) -> dict:
+    """``run()``'s result with the CPU it cost: the server process tree, this load
+    generator, and how busy the whole machine was (1.0 = every core)."""
+    c0, s0, m0 = time.process_time(), _proc_cpu_s(server_pid), _machine_busy()
+    res = run()
+    c1, s1, m1 = time.process_time(), _proc_cpu_s(server_pid), _machine_busy()
+    items = max(res["items_accepted"], 1)
+    res["cpu"] = {"server_s": round(s1 - s0, 1), "client_s": round(c1 - c0, 1),
+                  "server_ms_per_item": round((s1 - s0) * 1000 / items, 3),
+                  "machine_busy": round((m1[0] - m0[0]) / max(m1[1] - m0[1], 1), 2)}
+    return res
 
 
 async def _drive(api: str, seconds: float, concurrency: int, make) -> dict:
@@ -150,7 +190,8 @@ def run_engine(name: str, url: str, args: argparse.Namespace) -> dict:
                     {"service_code": codes[int(rng.integers(len(codes)))], "lat": y, "long": x,
                      "description": "benchmark"}, 1)
 
-        res = asyncio.run(_drive(api, args.seconds, args.concurrency, case))
+        res = _measured(proc.pid, lambda: asyncio.run(
+            _drive(api, args.seconds, args.concurrency, case)))
         res["stored"] = _count(url, "incidents") - before
         res["count_in_equals_stored"] = res["stored"] == res["items_accepted"]
         out["cases"] = res
@@ -168,7 +209,8 @@ def run_engine(name: str, url: str, args: argparse.Namespace) -> dict:
                                "accuracy_m": 5.0} for k in range(args.batch)]}
             return "/api/v1/fixes", head, body, args.batch
 
-        res = asyncio.run(_drive(api, args.seconds, max(2, args.concurrency // 4), fixes))
+        res = _measured(proc.pid, lambda: asyncio.run(
+            _drive(api, args.seconds, max(2, args.concurrency // 4), fixes)))
         res["stored"] = _count(url, "patrol_points") - before
         res["count_in_equals_stored"] = res["stored"] == res["items_accepted"]
         res["batch"] = args.batch

@@ -15,8 +15,9 @@ from typing import Any, Literal
 import pandas as pd
 
 WriteMode = Literal["replace", "append"]
-#: Column filters: ``{"stage": "handling"}`` or ``{"category_code": ["01", "02"]}``.
-Where = Mapping[str, Any]
+#: Column filters: ``{"stage": "handling"}``, ``{"category_code": ["01", "02"]}``, or on
+#: several columns together ``{("category_code", "h3_9"): [("01", cell), ...]}``.
+Where = Mapping[str | tuple[str, ...], Any]
 #: Half-open time ranges: ``{"requested_datetime": (start, end)}`` (either end may be ``None``).
 Between = Mapping[str, tuple[Any, Any]]
 

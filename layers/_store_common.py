@@ -330,9 +330,21 @@ def compile_filters(
     """``where``/``between`` as one SQL condition with placeholders, and its parameters.
 
     ``where={"stage": "closed"}`` is equality, a list/tuple/set is ``IN``, ``None`` is
-    ``IS NULL``; ``between={"requested_datetime": (start, end)}`` is half-open
-    ``start <= col < end`` (either end may be ``None``). Returns ``("", [])`` when there
-    is nothing to filter.
+    ``IS NULL``; a tuple of columns as the key takes a list of value tuples and matches rows
+    whose columns equal one of them together (``where={("category_code", "h3_9"): [("04",
+    cell), ...]}``, text and integer columns; a tuple holding a missing value matches
+    nothing); ``between={"requested_datetime": (start, end)}`` is
+    half-open ``start <= col < end`` (either end may be ``None``). Returns ``("", [])`` when
+    there is nothing to filter.
+
+    Examples
+    --------
+    >>> sql, params = compile_filters("incidents", where={("category_code", "h3_9"): [
+    ...     ("04", 1), ("05", 2)]}, between=None, placeholder="?", datetime_param=str)
+    >>> print(sql.replace(KEY_SEPARATOR, "|"))
+    (CAST("category_code" AS TEXT) || '|' || CAST("h3_9" AS TEXT)) IN (?, ?)
+    >>> [p.replace(KEY_SEPARATOR, "|") for p in params]
+    ['04|1', '05|2']
     """
     s = schema_of(layer)
     known = set(stored_columns(s))
@@ -346,6 +358,9 @@ def compile_filters(
         return column_kind(s, col)
 
     for col, val in (where or {}).items():
+        if isinstance(col, tuple):
+            clauses.append(_row_values(col, val, kind_of, placeholder, datetime_param, params))
+            continue
         kind = kind_of(col)
         q = quote_ident(col)
         if isinstance(val, list | tuple | set | frozenset | np.ndarray | pd.Series | pd.Index):
@@ -378,6 +393,42 @@ def compile_filters(
                 clauses.append(f"{q} {op} {placeholder}")
                 params.append(v)
     return " AND ".join(clauses), params
+
+
+#: Joins the values of a compound :func:`compile_filters` key into one text (a control
+#: character: :func:`refuse_control_chars` keeps it out of every stored text).
+KEY_SEPARATOR = "\x1f"
+
+
+def _row_values(cols: tuple[str, ...], rows: Any, kind_of: Callable[[str], str],
+                placeholder: str, datetime_param: Callable[[pd.Timestamp], Any],
+                params: list[Any]) -> str:
+    """The condition of a compound :func:`compile_filters` key: the columns' text joined by
+    :data:`KEY_SEPARATOR` ``IN`` the wanted tuples joined likewise.
+
+    One text per row rather than SQL row values: PostgreSQL hashes a long ``IN`` list of one
+    expression (a row-value ``IN (VALUES ...)`` became a nested loop of every row against
+    every tuple when the statistics lagged behind a fast-growing table: 184 ms against 6 ms
+    for 12,000 rows and 152 tuples) and SQLite builds an index for it. Text and integer
+    columns only, whose text is the same on both engines.
+    """
+    kinds = [kind_of(c) for c in cols]
+    bad = [c for c, k in zip(cols, kinds, strict=True) if k not in ("str", "code", "int")]
+    if bad:
+        raise TypeError(f"a compound filter takes text or integer columns, not {bad}")
+    wanted: set[str] = set()
+    for row in rows:
+        if len(row) != len(cols):
+            raise TypeError(f"{len(cols)} values expected for {cols}, got {row!r}")
+        vals = [scalar_param(v, k, datetime_param) for v, k in zip(row, kinds, strict=True)]
+        if None not in vals:  # NULL equals nothing
+            wanted.add(KEY_SEPARATOR.join(str(v) for v in vals))
+    if not wanted:
+        return "1 = 0"
+    params.extend(sorted(wanted))
+    sep = "'" + KEY_SEPARATOR + "'"
+    expr = f" || {sep} || ".join(f"CAST({quote_ident(c)} AS TEXT)" for c in cols)
+    return f"({expr}) IN ({', '.join([placeholder] * len(wanted))})"
 
 
 def check_columns(layer: str, columns: Iterable[str] | None) -> list[str]:
