@@ -17,7 +17,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,11 @@ from layers import intake
 from layers.app import act_on_case
 from layers.workflow import OPEN_STAGES
 from tests._intake_world import IN_A
-from tests.layers.test_intake import T0, quick_hashes, world  # noqa: F401 - fixtures
+from tests.layers import test_intake as base
+from tests.layers.test_intake import T0
+
+world = base.world
+quick_hashes = base.quick_hashes
 
 M_LAT = 1 / 110_574.0
 
