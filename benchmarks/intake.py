@@ -166,6 +166,9 @@ async def _drive(api: str, seconds: float, concurrency: int, make,
     async def worker(send, i: int) -> None:
         nonlocal items
         n = 0
+        # clients start one by one, as phones and platforms do: a burst of connects would all
+        # be accepted by one uvicorn worker process (asyncio accepts a backlog per wake-up)
+        await asyncio.sleep(i * 0.02)
         while time.monotonic() < stop:
             path, headers, body, size = make(i, n)
             n += 1

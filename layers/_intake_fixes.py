@@ -5,6 +5,7 @@ Split out of :mod:`layers.intake`, which re-exports :func:`post_fixes`.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -79,11 +80,29 @@ def _frame(ids: Sequence[Any], t: pd.Series, acc_s: pd.Series, fids: Sequence[An
            lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
     """The parsed columns as one frame; a fix without ``fix_id`` gets one derived from its
     worker and time."""
-    ns = t.to_numpy().astype("datetime64[ns]").astype(np.int64)
-    fix_id = [fid or uuid.uuid5(uuid.NAMESPACE_URL, f"gridpulse:fix:{w}|{n}").hex
+    ns = t.to_numpy().astype("datetime64[ns]").astype(np.int64).tolist()
+    fix_id = [fid or uuid5_hex(f"gridpulse:fix:{w}|{n}")
               for fid, w, n in zip(fids, ids, ns, strict=True)]
     return pd.DataFrame({"fix_id": fix_id, "worker_id": ids, "time": t.to_numpy(),
                          "accuracy_m": acc_s.to_numpy(), "lon": lon, "lat": lat})
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def uuid5_hex(name: str) -> str:
+    """``uuid.uuid5(uuid.NAMESPACE_URL, name).hex`` without building a :class:`uuid.UUID`
+    (a quarter of the cost; the ids of a 500-fix batch took a tenth of its API time).
+
+    Examples
+    --------
+    >>> uuid5_hex("gridpulse:fix:W1|0") == uuid.uuid5(uuid.NAMESPACE_URL, "gridpulse:fix:W1|0").hex
+    True
+    """
+    h = bytearray(hashlib.sha1(_URL_NAMESPACE + name.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return h.hex()
 
 
 def checked_fixes(frame: pd.DataFrame, *, fast: bool = True) -> tuple[pd.DataFrame, int]:

@@ -179,3 +179,11 @@ def test_due_times_of_a_batch_equal_the_workflow_ones(rows) -> None:
     want = workflow.due_times(pd.DataFrame(reqs))
     assert got == [None if pd.isna(d) else pd.Timestamp(d) for d in want]
     assert all(isinstance(d, pd.Timestamp) for d in got)  # every whistle-list item has a limit
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(max_size=80))
+def test_derived_fix_ids_are_the_uuid5_of_their_name(name) -> None:
+    import uuid
+
+    assert fx.uuid5_hex(name) == uuid.uuid5(uuid.NAMESPACE_URL, name).hex

@@ -461,3 +461,34 @@ def test_a_mark_bumped_while_settling_writes_stays(pg_url: str, monkeypatch: pyt
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _dirty_keys_by_windows(times: pd.Series, workers: pd.Series, sqlite: bool) -> list:
+    """The marks as they were computed before: every candidate day's window tested."""
+    t = sm._datetimes(times)
+    ids = workers.astype(object).where(workers.notna(), None)
+    variants = [t, t.dt.round("ms")] if sqlite else [t]
+    keys: set = set()
+    for tv in variants:
+        for day in sm.days_touched(tv):
+            lo, hi = sm.day_window(day)
+            inside = ((tv >= lo) & (tv < hi)).to_numpy()
+            keys |= {(day.strftime("%Y-%m-%d"), str(w)) for w in ids[inside] if w is not None}
+    return sorted(keys)
+
+
+_NEAR_MIDNIGHT = st.integers(-2 * 3600 * 10**6, 2 * 3600 * 10**6).map(
+    lambda us: pd.Timestamp("2026-11-20") + pd.Timedelta(microseconds=us))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), _NEAR_MIDNIGHT,
+                                         st.datetimes(pd.Timestamp("2026-01-01").to_pydatetime(),
+                                                      pd.Timestamp("2027-01-01").to_pydatetime())),
+                               st.sampled_from(["W1", "W2", None])), max_size=30),
+       sqlite=st.booleans())
+def test_dirty_marks_are_the_days_whose_window_holds_a_fix(rows, sqlite) -> None:
+    times = pd.Series(pd.to_datetime([t for t, _ in rows]), dtype="datetime64[us]")
+    workers = pd.Series([w for _, w in rows], dtype=object)
+    assert sm.dirty_keys(times, workers, sqlite=sqlite) == \
+        _dirty_keys_by_windows(times, workers, sqlite)
