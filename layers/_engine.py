@@ -196,10 +196,19 @@ class SqlStore(Store):
                           f"WHERE layer = {self.PH}", [False, layer])
 
     def _put(self, tx: Any, layer: str, df: pd.DataFrame, *, append: bool) -> None:
+        if append and not self._exists(tx, layer):
+            # the first append creates the table: wait for any other creator, then look again
+            # (two creators would each put their own table in place, the later one dropping
+            # the first one's rows)
+            self._lock_creation(tx, layer)
         if append and self._exists(tx, layer):
             self._append(tx, layer, df)
         else:
             self._replace(tx, layer, df)
+
+    def _lock_creation(self, tx: Any, layer: str) -> None:
+        """Serialise the creation of ``layer`` with other writers until ``tx`` ends (a no-op
+        where writers are serialised whole, as on a GeoPackage)."""
 
     def _layer_written(self, tx: Any, layer: str, df: pd.DataFrame, *, action: str, actor: str,
                        note: str) -> None:

@@ -152,8 +152,12 @@ class PostGISStore(SqlStore):
             self._close_adbc()
 
     def _exists(self, cur: psycopg.Cursor, name: str) -> bool:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL",
-                    (sql.Identifier(self.schema, name).as_string(cur),))
+        # the catalog read with the statement's own snapshot: ``to_regclass`` goes through the
+        # session's cache, which may still miss a table another transaction has just
+        # committed (seen after waiting for :meth:`_lock_creation`)
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN "
+                    "pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relname = %s)", (self.schema, name))
         return bool(cur.fetchone()[0])
 
     # -- DDL and loading ---------------------------------------------------------------------------
@@ -254,6 +258,12 @@ class PostGISStore(SqlStore):
 
     def _append(self, cur: psycopg.Cursor, layer: str, df: pd.DataFrame) -> None:
         self._copy(cur, layer, layer, df)
+
+    def _lock_creation(self, cur: psycopg.Cursor, layer: str) -> None:
+        """A transaction-level advisory lock on ``schema.layer``: a second creator waits for
+        the first one's COMMIT, and its next look (READ COMMITTED) finds the table."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"gridpulse-create:{self.schema}.{layer}",))
 
     # -- primitives of the template (:class:`layers._engine.SqlStore`) ------------------------------
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests._intake_world import IN_A, IN_B, fill
+from tests._servers import http_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,24 +46,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[st
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
     env.update(GRIDPULSE_STORE=str(path), PYTHONPATH=str(ROOT))
-    log = open(tmp_path_factory.mktemp("log") / "api.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(uvicorn_command(port=port), cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.terminate()
-        pytest.fail(f"the API did not start; see {log.name}")
-    yield url, tokens, path
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with http_server(uvicorn_command(port=port), port=port, env=env, cwd=ROOT,
+                     log=tmp_path_factory.mktemp("log") / "api.log") as url:
+        yield url, tokens, path
 
 
 def _h(token: str, lang: str = "en", **extra: str) -> dict[str, str]:

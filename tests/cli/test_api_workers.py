@@ -10,9 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import httpx
 import pytest
 
 from tests._intake_world import IN_A, fill
+from tests._servers import http_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,31 +55,20 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
     env.update(PYTHONPATH=str(ROOT))
-    log = open(tmp_path / "api.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "gridpulse", "api", "--store", url, "--port",
-                             str(port), "--workers", "2"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    api = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # two processes importing the stack on a busy machine
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail(f"the API did not start; see {log.name}")
+    cmd = [sys.executable, "-m", "gridpulse", "api", "--store", url, "--port", str(port),
+           "--workers", "2"]
     try:
-        yield api, tokens, url
+        # two processes importing the stack on a busy machine: up to 240 s to answer; the
+        # whole process group is stopped after (tests/_servers.py says why)
+        with http_server(cmd, port=port, env=env, cwd=ROOT, log=tmp_path / "api.log",
+                         timeout_s=240) as api:
+            yield api, tokens, url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
         if schema is not None:
             import psycopg
 
             with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '60s'")  # fail, never hang, if one is left
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -103,7 +91,7 @@ def test_two_workers_share_keys_and_fix_ids_through_the_store(served) -> None:
         posted = list(pool.map(lambda _: httpx.post(f"{api}/api/v1/fixes", json=fixes,
                                                     headers=head, timeout=60), range(4)))
     assert all(r.status_code == 201 for r in posted), [r.text for r in posted]
-    assert sum(r.json()["accepted"] for r in posted) == 5
+    assert sum(r.json()["accepted"] for r in posted) == 5, [r.json() for r in posted]
     with open_store(url) as s:
         assert s.count("incidents") == 1
         assert s.count("patrol_points") == 5

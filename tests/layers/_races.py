@@ -109,3 +109,51 @@ def race_worker(url: str, side: int, n: int, barrier: mps.Barrier, out: Any) -> 
         results.append(("-", "error", traceback.format_exc()))
         barrier.abort()
     out.put((side, results))
+
+
+def fixes_of(side: int, n: int) -> gpd.GeoDataFrame:
+    """``n`` GPS fixes of ``side``'s own worker, with fix ids no other side uses."""
+    return gpd.GeoDataFrame({
+        "fix_id": [f"S{side}-F{k}" for k in range(n)], "worker_id": f"W{side}",
+        "time": pd.date_range(T0, periods=n, freq="min"), "accuracy_m": 5.0},
+        geometry=[shapely.Point(118.771 + side * 1e-4, 32.061 + k * 1e-5) for k in range(n)],
+        crs=4326)
+
+
+def first_append_worker(urls: list[str], side: int, barrier: mps.Barrier, out: Any,
+                        delay_s: float = 0.004) -> None:
+    """For each store of ``urls`` (each without ``patrol_points``), append this side's fixes
+    together with the other side: the first append of a layer creates it. Side 1 starts
+    ``delay_s`` later in each store than in the one before (0, 4, 8 ... ms).
+
+    Puts ``(side, [(url, "ok" | "refused" | "error", detail), ...])`` on ``out``; "refused" is
+    a :class:`~layers.errors.StoreError` (a clean refusal the caller can retry).
+    """
+    import threading
+    import time
+
+    from layers.errors import StoreError
+    from layers.store import open_store
+
+    results: list[tuple[str, str, str]] = []
+    try:
+        for url in urls:
+            with open_store(url) as store:
+                store.has_layer("patrol_points")  # connect before the start
+                try:
+                    barrier.wait(timeout=120)
+                except threading.BrokenBarrierError:
+                    results.append((url, "error", "barrier broken"))
+                    break
+                if side == 1:  # the second starts later and later: one of them falls in
+                    time.sleep(delay_s * len(results))  # the other's window, whatever it is
+                try:
+                    store.write({"patrol_points": fixes_of(side, 3 + side)}, mode="append",
+                                actor=f"side-{side}")
+                    results.append((url, "ok", ""))
+                except StoreError as exc:
+                    results.append((url, "refused", exc.key))
+    except Exception:  # noqa: BLE001 - reported to the test, which fails on it
+        results.append(("-", "error", traceback.format_exc()))
+        barrier.abort()
+    out.put((side, results))
