@@ -15,6 +15,7 @@ check that every accepted item is stored (count in = count stored). The load gen
 on the same machine as the server (say so when quoting figures).
 
     python benchmarks/intake.py [--seconds 60] [--concurrency 16] [--batch 500] [--workers 1]
+                                [--client raw|httpx] [--tree OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -217,10 +218,11 @@ def run_engine(name: str, url: str, args: argparse.Namespace) -> dict:
     prep_s = time.perf_counter() - t0
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
-    env.update(GRIDPULSE_STORE=url, PYTHONPATH=str(ROOT))
+    tree = Path(args.tree).resolve() if args.tree else ROOT
+    env.update(GRIDPULSE_STORE=url, PYTHONPATH=str(tree))
     cmd = uvicorn_command(port=port) + (["--workers", str(args.workers)] if args.workers > 1
                                         else [])
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    proc = subprocess.Popen(cmd, cwd=tree, env=env)
     api = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -284,6 +286,8 @@ def main() -> None:
                    help="load generator: keep-alive asyncio streams (lean) or httpx")
     p.add_argument("--pg", default=os.environ.get("GRIDPULSE_TEST_PG", ""))
     p.add_argument("--only", choices=("gpkg", "postgis"), default=None)
+    p.add_argument("--tree", default="", help="serve another checkout of GridPulse (a "
+                   "\"before\"; the store is prepared by this one)")
     args = p.parse_args()
     results = []
     tmp = Path(tempfile.mkdtemp())
@@ -301,6 +305,7 @@ def main() -> None:
     print(json.dumps({"benchmark": "intake", "cpus": os.cpu_count(),
                       "load_avg_1m": round(os.getloadavg()[0], 1), "concurrency": args.concurrency,
                       "uvicorn_workers": args.workers, "client": args.client,
+                      "tree": args.tree or str(ROOT),
                       "results": results},
                      ensure_ascii=False, indent=1))
 

@@ -73,15 +73,23 @@ def plan_from_store(store: Any) -> Plan:
     days = max((t.max() - t.min()).total_seconds() / 86400.0, 1.0) if len(t) else 1.0
     hourly = np.bincount(t.dt.hour.to_numpy(), minlength=24)[:24] / days if len(t) else \
         np.full(24, 1.0)
-    freq = inc["item_code"].value_counts()
-    items = freq.index.astype(str).to_numpy()
-    item_p = (freq / freq.sum()).to_numpy(float)
-    pts = inc.geometry.to_numpy()
-    xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
-    codes = inc["item_code"].astype(str).to_numpy()
-    places = {c: xy[codes == c][-500:] for c in items}
     grids = store.read("grids", columns=["code"])
     gmap = dict(zip(grids["code"].astype(str), grids.geometry, strict=True))
+    located = inc[inc.geometry.notna() & ~inc.geometry.is_empty & inc["item_code"].notna()]
+    if len(located):
+        freq = located["item_code"].astype(str).value_counts()
+        items = freq.index.to_numpy()
+        item_p = (freq / freq.sum()).to_numpy(float)
+        pts = located.geometry.to_numpy()
+        xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
+        codes = located["item_code"].astype(str).to_numpy()
+        places = {c: xy[codes == c][-500:] for c in items}
+    else:  # a district without history yet: every whistle-list item, at every grid
+        items = np.array(sorted(taxonomy.ITEMS), dtype=object)
+        item_p = np.full(len(items), 1.0 / len(items))
+        inner = [g.representative_point() for g in gmap.values()]
+        xy = np.array([(p.x, p.y) for p in inner], dtype=float)
+        places = {c: xy for c in items}
     w = store.read("workers", columns=["id", "grid_code"])
     w = w[w["grid_code"].astype(str).isin(gmap)].reset_index(drop=True)
     start = [gmap[str(g)].representative_point() for g in w["grid_code"]]

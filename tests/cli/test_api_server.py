@@ -259,3 +259,29 @@ def test_open311_answers_in_georeport_xml(api) -> None:
     assert missing.status_code == 404 and err.tag == "errors"
     assert err.findtext("error/code") == "404" and err.findtext("error/key") == "api.error.not_found"
     assert httpx.get(f"{url}/open311/v2/services.xml").status_code == 401
+
+
+def test_a_district_without_history_still_gets_a_simulated_day(tmp_path) -> None:
+    """``plan_from_store`` on grids and workers but no incidents: every whistle-list item,
+    reported inside the grids (it used to fail choosing from no items at all)."""
+    import shapely
+
+    from gridpulse import simulate
+    from layers import accounts, taxonomy
+    from layers.store import open_store
+
+    saved = accounts.HASHER
+    accounts.HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    try:
+        with open_store(str(tmp_path / "new.gpkg")) as s:
+            fill(s)
+            assert s.count("incidents") == 0
+            plan = simulate.plan_from_store(s)
+    finally:
+        accounts.HASHER = saved
+    assert sorted(plan.items) == sorted(taxonomy.ITEMS)
+    assert abs(plan.item_p.sum() - 1) < 1e-9
+    grids = shapely.union_all(list(plan.grids.values()))
+    for item in plan.items:
+        assert len(plan.places[item]) and all(
+            grids.contains(shapely.Point(x, y)) for x, y in plan.places[item])

@@ -72,7 +72,7 @@ def build_cases(n: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     return frame, pd.DataFrame(events)
 
 
-def race_worker(url: str, side: int, n: int, barrier: mps.Barrier, out: Any) -> None:
+def race_worker(url: str, n: int, side: int, barrier: mps.Barrier, out: Any) -> None:
     """Act on cases ``0..n-1`` in turn, each one started together with the other side.
 
     Puts ``(side, [(case id, outcome, detail), ...])`` on ``out``; an outcome is ``won``,
@@ -120,11 +120,11 @@ def fixes_of(side: int, n: int) -> gpd.GeoDataFrame:
         crs=4326)
 
 
-def first_append_worker(urls: list[str], side: int, barrier: mps.Barrier, out: Any,
-                        delay_s: float = 0.004) -> None:
+def first_append_worker(urls: list[str], delay_s: float, side: int, barrier: mps.Barrier,
+                        out: Any) -> None:
     """For each store of ``urls`` (each without ``patrol_points``), append this side's fixes
     together with the other side: the first append of a layer creates it. Side 1 starts
-    ``delay_s`` later in each store than in the one before (0, 4, 8 ... ms).
+    ``delay_s`` later in each store than in the one before (0, 1, 2 ... times ``delay_s``).
 
     Puts ``(side, [(url, "ok" | "refused" | "error", detail), ...])`` on ``out``; "refused" is
     a :class:`~layers.errors.StoreError` (a clean refusal the caller can retry).
@@ -157,3 +157,31 @@ def first_append_worker(urls: list[str], side: int, barrier: mps.Barrier, out: A
         results.append(("-", "error", traceback.format_exc()))
         barrier.abort()
     out.put((side, results))
+
+
+def run_sides(target: Any, args: tuple[Any, ...], *, timeout_s: float = 240.0
+              ) -> dict[int, list[tuple[str, str, str]]]:
+    """Run ``target(*args, side, barrier, out)`` in two ``spawn`` processes (sides 0 and 1)
+    sharing a barrier; their results by side. A worker that does not report within
+    ``timeout_s`` raises :class:`TimeoutError`; the processes are gone afterwards."""
+    import multiprocessing as mp
+    import queue
+
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, side, barrier, out)) for side in (0, 1)]
+    for p in procs:
+        p.start()
+    results: dict[int, list[tuple[str, str, str]]] = {}
+    try:
+        for _ in procs:
+            side, res = out.get(timeout=timeout_s)
+            results[side] = res
+    except queue.Empty:
+        raise TimeoutError(f"a worker did not finish within {timeout_s:.0f} s") from None
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    return results

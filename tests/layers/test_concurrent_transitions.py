@@ -10,8 +10,6 @@ Afterwards every case must have exactly one accepted transition, a legal event c
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -43,26 +41,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def run_races(url: str, n: int) -> dict[int, list[tuple[str, str, str]]]:
     """Run the two workers over ``n`` cases; their results by side."""
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_races.race_worker, args=(url, side, n, barrier, out))
-             for side in (0, 1)]
-    for p in procs:
-        p.start()
-    results: dict[int, list[tuple[str, str, str]]] = {}
     try:
-        for _ in procs:
-            side, res = out.get(timeout=240)
-            results[side] = res
-    except queue.Empty:  # pragma: no cover - a hung worker
-        pytest.fail("a race worker did not finish within 240 s")
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():  # pragma: no cover
-                p.kill()
-    return results
+        return _races.run_sides(_races.race_worker, (url, n), timeout_s=240)
+    except TimeoutError as exc:  # pragma: no cover - a hung worker
+        pytest.fail(str(exc))
 
 
 def test_two_processes_never_both_move_one_case(store_url: str) -> None:

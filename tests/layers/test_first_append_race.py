@@ -12,8 +12,6 @@ Known answer per store: every write that returned stored its rows (3 fixes from 
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,24 +43,11 @@ def test_two_first_appends_keep_every_accepted_row(store_urls: list[str]) -> Non
     for url in store_urls:  # each store exists, without the layer
         with open_store(url) as s:
             assert not s.has_layer("patrol_points")
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_races.first_append_worker, args=(store_urls, side, barrier, out))
-             for side in (0, 1)]
-    for p in procs:
-        p.start()
-    results: dict[int, list[tuple[str, str, str]]] = {}
-    try:
-        for _ in procs:
-            side, res = out.get(timeout=300)
-            results[side] = res
-    except queue.Empty:  # pragma: no cover - a hung worker
-        pytest.fail("a worker did not finish within 300 s")
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():  # pragma: no cover
-                p.kill()
+    try:  # side 1 starts 4 ms later in each store than in the one before
+        results = _races.run_sides(_races.first_append_worker, (store_urls, 0.004),
+                                   timeout_s=300)
+    except TimeoutError as exc:  # pragma: no cover - a hung worker
+        pytest.fail(str(exc))
     errors = [r for res in results.values() for r in res if r[1] == "error"]
     assert not errors, errors
     for i, url in enumerate(store_urls):
