@@ -220,8 +220,7 @@ def run_engine(name: str, url: str, args: argparse.Namespace) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
     tree = Path(args.tree).resolve() if args.tree else ROOT
     env.update(GRIDPULSE_STORE=url, PYTHONPATH=str(tree))
-    cmd = uvicorn_command(port=port) + (["--workers", str(args.workers)] if args.workers > 1
-                                        else [])
+    cmd = uvicorn_command(port=port, workers=args.workers)
     proc = subprocess.Popen(cmd, cwd=tree, env=env)
     api = f"http://127.0.0.1:{port}"
     for _ in range(300):

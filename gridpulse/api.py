@@ -513,10 +513,11 @@ def serve(store_url: str, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1
                 log_level=log_level, access_log=False, workers=workers)
 
 
-def uvicorn_command(*, port: int, address: str = "127.0.0.1") -> list[str]:
-    """The command line that runs the API in a child process (``GRIDPULSE_STORE`` from env)."""
+def uvicorn_command(*, port: int, address: str = "127.0.0.1", workers: int = 1) -> list[str]:
+    """The command line that runs the API in a child process (``GRIDPULSE_STORE`` from env),
+    in ``workers`` processes sharing the port when more than one."""
     import sys
 
     return [sys.executable, "-m", "uvicorn", "--factory", "gridpulse.api:create_app",
             "--host", address, "--port", str(port), "--log-level", "warning",
-            "--no-access-log"]
+            "--no-access-log", *(["--workers", str(workers)] if workers > 1 else [])]

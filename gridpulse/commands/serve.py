@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-demo", action="store_true", help=hp("no_demo"))
     p.add_argument("--api-port", type=int, default=8502, help=t("api.help_api_port", lang))
     p.add_argument("--no-api", action="store_true", help=t("api.help_no_api", lang))
+    p.add_argument("--api-workers", type=int, default=1, help=t("throughput.help_workers", lang))
     p.add_argument("--simulate", action="store_true", help=t("api.help_sim_flag", lang))
     p.add_argument("--speed", type=float, default=1.0, help=t("api.help_speed", lang))
     p.set_defaults(func=run)
@@ -435,8 +436,9 @@ def run_with_api(cmd: list[str], env: dict[str, str], args: argparse.Namespace,
             if stopping.is_set():
                 return
             print(t("api.api_url", lang, address=address, port=args.api_port), file=sys.stderr)
-            procs.append(subprocess.Popen(uvicorn_command(port=args.api_port, address=address),
-                                          env=env))
+            workers = max(1, int(getattr(args, "api_workers", 1) or 1))
+            procs.append(subprocess.Popen(uvicorn_command(port=args.api_port, address=address,
+                                                          workers=workers), env=env))
             if getattr(args, "simulate", False):
                 sim = [sys.executable, "-m", "gridpulse", "simulate", "--api",
                        f"http://127.0.0.1:{args.api_port}", "--speed", str(args.speed)]

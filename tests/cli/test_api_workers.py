@@ -95,3 +95,16 @@ def test_two_workers_share_keys_and_fix_ids_through_the_store(served) -> None:
     with open_store(url) as s:
         assert s.count("incidents") == 1
         assert s.count("patrol_points") == 5
+
+
+def test_serve_and_the_benchmark_start_the_workers_asked_for() -> None:
+    """``gridpulse serve --api-workers N`` and ``gridpulse api --workers N`` reach uvicorn."""
+    from gridpulse.api import uvicorn_command
+    from gridpulse.cli import build_parser
+
+    one, two = uvicorn_command(port=8502), uvicorn_command(port=8502, workers=2)
+    assert "--workers" not in one
+    assert two[two.index("--workers") + 1] == "2" and two[:len(one)] == one
+    args = build_parser().parse_args(["serve", "--api-workers", "2"])
+    assert args.api_workers == 2
+    assert build_parser().parse_args(["serve"]).api_workers == 1
