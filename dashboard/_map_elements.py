@@ -279,6 +279,7 @@ class FitBesideLegend(MacroElement):
     (``ResizeObserver``, which also reports each element once when first observed) and whenever a
     stylesheet finishes loading, and counts the legend only while it is laid out as a control
     (absolutely positioned corner, floated). The last fits are kept in ``window.__gp_fits``
+    (each numbered ``n``, counted in ``window.__gp_fit_n``)
     (reason, time, legend width, map size, padding) for tests and for anyone debugging a layout.
     """
 
@@ -308,8 +309,9 @@ class FitBesideLegend(MacroElement):
                 opts[{{ this.side_js }}] = [side, {{ this.pad }}];
                 opts[{{ this.other_js }}] = [{{ this.pad }}, {{ this.pad }}];
                 m.fitBounds(b, opts);
-                log.push({why: why, t: Math.round(performance.now()), legend: lg ? lg.w : null,
-                          size: [x, m.getSize().y], pad: side});
+                window.__gp_fit_n = (window.__gp_fit_n || 0) + 1;  // never shifted: a mark
+                log.push({n: window.__gp_fit_n, why: why, t: Math.round(performance.now()),
+                          legend: lg ? lg.w : null, size: [x, m.getSize().y], pad: side});
                 if (log.length > 40) { log.shift(); }
             }
             if (window.ResizeObserver) {

@@ -334,24 +334,31 @@ def test_wall_refits_when_the_legend_gets_its_style_late(browser, server) -> Non
         while not _district_clear(frame.evaluate(_MAP_JS))[0] and time.monotonic() < deadline:
             time.sleep(0.5)
         assert _district_clear(frame.evaluate(_MAP_JS))[0], frame.evaluate("window.__gp_fits")
-        # take the stylesheets away and fit (a window resize): the legend is an unplaced block
+        # take the stylesheets away and fit (a window resize): the legend is an unplaced block.
+        # Fits are counted in __gp_fit_n (the log keeps only the last 40, so its length is no
+        # mark); the ones after a mark are those whose n is above it.
+        since = "window.__gp_fits.filter(f => f.n > window.__gp_mark)"
         frame.evaluate("""() => {
+            window.__gp_mark = window.__gp_fit_n || 0;
             document.querySelectorAll('link[rel=stylesheet]').forEach(l => { l.disabled = true; });
-            window.dispatchEvent(new Event('resize'));
-            window.__gp_mark = window.__gp_fits.length; }""")
-        unstyled = frame.evaluate("window.__gp_fits.slice(window.__gp_mark)")
+            window.dispatchEvent(new Event('resize')); }""")
+        deadline = time.monotonic() + 10.0
+        unstyled = frame.evaluate(since)
+        while not unstyled and time.monotonic() < deadline:
+            time.sleep(0.1)
+            unstyled = frame.evaluate(since)
         assert unstyled and unstyled[-1]["legend"] == -1 and unstyled[-1]["pad"] == 6, unstyled
         # the stylesheet arrives: no window event, only the legend changes size
         frame.evaluate("""() => {
-            window.__gp_mark = window.__gp_fits.length;
+            window.__gp_mark = window.__gp_fit_n || 0;
             document.querySelectorAll('link[rel=stylesheet]').forEach(l => { l.disabled = false; }); }""")
         deadline = time.monotonic() + 20.0
         while time.monotonic() < deadline:
             m = frame.evaluate(_MAP_JS)
-            if _district_clear(m)[0]:
+            fits = frame.evaluate(since)
+            if _district_clear(m)[0] and fits and fits[-1]["legend"] > 0:
                 break
             time.sleep(0.25)
-        fits = frame.evaluate("window.__gp_fits.slice(window.__gp_mark)")
         ok, fill = _district_clear(m)
         assert ok, (f"after the stylesheet applied: legend right {m['legend_box'][2]:.0f} px, "
                     f"district {m['district']}, fill {fill:.0%}; fits since: {fits}")
