@@ -199,7 +199,6 @@ def find_duplicates(store: Any, rows: Sequence[Mapping[str, Any]], *,
         near = store.read("incidents", columns=["service_request_id", "category_code",
                                                 "requested_datetime"],
                           where={("category_code", h3col): pairs,
-                                 h3col: sorted({h for _, h in pairs}),  # indexed on both engines
                                  "stage": sorted(OPEN_STAGES)},
                           between={"requested_datetime": (min(times) - pd.Timedelta(hours=hours),
                                                           max(times) + pd.Timedelta(seconds=1))})
