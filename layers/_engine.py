@@ -196,12 +196,14 @@ class SqlStore(Store):
                           f"WHERE layer = {self.PH}", [False, layer])
 
     def _put(self, tx: Any, layer: str, df: pd.DataFrame, *, append: bool) -> None:
-        if append and not self._exists(tx, layer):
+        exists = append and self._exists(tx, layer)
+        if append and not exists:
             # the first append creates the table: wait for any other creator, then look again
             # (two creators would each put their own table in place, the later one dropping
             # the first one's rows)
             self._lock_creation(tx, layer)
-        if append and self._exists(tx, layer):
+            exists = self._exists(tx, layer)
+        if exists:
             self._append(tx, layer, df)
         else:
             self._replace(tx, layer, df)

@@ -193,8 +193,8 @@ def find_duplicates(store: Any, rows: Sequence[Mapping[str, Any]], *,
     if store.has_layer("incidents"):
         cells = near_cells([r["geometry"].x for r in rows], [r["geometry"].y for r in rows],
                            radius_m)
-        pairs = [(str(r["category_code"]), int(c)) for r, near in zip(rows, cells, strict=True)
-                 for c in near]
+        pairs = [(str(r["category_code"]), int(c)) for r, disk in zip(rows, cells, strict=True)
+                 for c in disk]
         h3col = f"h3_{DUPLICATE_H3_RES}"
         near = store.read("incidents", columns=["service_request_id", "category_code",
                                                 "requested_datetime"],
