@@ -288,7 +288,7 @@ def fresh(args: argparse.Namespace) -> dict[str, Any]:
             except OSError:
                 time.sleep(0.1)
         out["health_s"] = round(time.perf_counter() - t0, 2)
-        text = log_path.read_text()
+        text = log_path.read_text(encoding="utf-8", errors="replace")
         admin = re.search(r"^\s+admin\s+(\S+)", text, re.M)
         if not admin:
             raise SystemExit(f"no demo admin password in {log_path}")
@@ -306,7 +306,9 @@ def fresh(args: argparse.Namespace) -> dict[str, Any]:
                                   if wait_for_map(page, timeout_s=TIMEOUT_S) else None)
             out["filling_banner_shown"] = page.locator("[data-testid='gp-demo-filling']").count() > 0
             deadline = time.perf_counter() + 600
-            while time.perf_counter() < deadline and "complete" not in log_path.read_text():
+            # the server may be part-way through a character when the log is read
+            while (time.perf_counter() < deadline
+                   and "complete" not in log_path.read_text(encoding="utf-8", errors="replace")):
                 time.sleep(0.5)
             out["history_in_s"] = round(time.perf_counter() - t0, 2)
             t1 = time.perf_counter()  # the page reruns by itself: the banner goes

@@ -760,6 +760,18 @@ def run_child(manifest: Path, out: Path) -> None:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
+def complete_lines(data: bytes, pos: int) -> tuple[list[str], int]:
+    """The complete lines of ``data`` after byte ``pos``, and the position after the last one.
+
+    A writer may be part-way through a line, and through a multi-byte character, when
+    ``data`` is read; that tail is left for the next read instead of being decoded.
+    """
+    end = data.rfind(b"\n", pos) + 1
+    if end <= pos:
+        return [], pos
+    return data[pos:end].decode("utf-8").split("\n")[:-1], end
+
+
 def run_corpus(cases: list[Case], folder: Path, *, timeout_s: float = 60.0,
                on_line: Callable[[dict], None] | None = None) -> list[dict]:
     """Read ``cases`` in a child process; a file taking over ``timeout_s`` is recorded as a hang.
@@ -784,15 +796,15 @@ def run_corpus(cases: list[Case], folder: Path, *, timeout_s: float = 60.0,
                                     for c in todo), encoding="utf-8")
         out = folder / f"results_{attempt}.jsonl"
         out.write_text("")
-        proc = subprocess.Popen([sys.executable, __file__, str(manifest), str(out)], env=env,
-                                cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err_path = folder / f"stderr_{attempt}.txt"
+        # stderr goes to a file, not a pipe nobody drains: a chatty child must not block on it
+        with open(err_path, "wb") as err_fh:
+            proc = subprocess.Popen([sys.executable, __file__, str(manifest), str(out)], env=env,
+                                    cwd=root, stdout=subprocess.DEVNULL, stderr=err_fh)
         last, pos, current = time.monotonic(), 0, None
         startup_s = 60.0
         while True:
-            text = out.read_text(encoding="utf-8")
-            lines = text[pos:].split("\n")
-            complete = lines[:-1]
-            pos += sum(len(x) + 1 for x in complete)
+            complete, pos = complete_lines(out.read_bytes(), pos)
             for line in complete:
                 rec = json.loads(line)
                 last = time.monotonic()
@@ -803,7 +815,7 @@ def run_corpus(cases: list[Case], folder: Path, *, timeout_s: float = 60.0,
                     current = None
                     if on_line:
                         on_line(rec)
-            if proc.poll() is not None and pos >= len(out.read_text(encoding="utf-8")):
+            if proc.poll() is not None and pos >= out.stat().st_size:
                 break
             limit = timeout_s if current is not None else startup_s
             if time.monotonic() - last > limit:
@@ -814,10 +826,8 @@ def run_corpus(cases: list[Case], folder: Path, *, timeout_s: float = 60.0,
                 break
             time.sleep(0.02)
         if proc.returncode not in (0, None, -9) and current is not None:
-            err = proc.stderr.read().decode("utf-8", "replace")[-1000:] if proc.stderr else ""
+            err = err_path.read_bytes()[-4000:].decode("utf-8", "replace")[-1000:]
             results[current] = {"path": current, "outcome": "crash", "error": err}
-        if proc.stderr:
-            proc.stderr.close()
         todo = [c for c in todo if str(c.path) not in results]
         if attempt > len(cases):
             break

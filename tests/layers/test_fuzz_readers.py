@@ -20,8 +20,10 @@ import json
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.layers._fuzz import FORMATS, generate, run_corpus
+from tests.layers._fuzz import FORMATS, complete_lines, generate, run_corpus
 
 RSS_CEILING_MB = 1024
 HANG_S = 60.0
@@ -83,3 +85,23 @@ def test_the_attacks_get_the_answers_they_should(tmp_path) -> None:
         assert r["outcome"] == outcome, (case.kind, r)
         if code is not None:
             assert code in r["codes"], (case.kind, r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=st.lists(st.dictionaries(st.sampled_from(["path", "message", "event"]),
+                                        st.text(min_size=0, max_size=40)), min_size=1, max_size=8),
+       cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6))
+def test_the_harness_reads_a_growing_file_cut_anywhere(records: list[dict], cuts: list[int]) -> None:
+    """The child's output read at any byte, even inside a character, yields its records once each.
+
+    CI once failed here: the parent read the file while the child was part-way through a
+    line ending in a Chinese character, and decoded the cut bytes.
+    """
+    stream = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    seen: list[dict] = []
+    pos = 0
+    for cut in sorted(c % (len(stream) + 1) for c in cuts) + [len(stream)]:
+        lines, pos = complete_lines(stream[:cut], pos)
+        seen.extend(json.loads(x) for x in lines)
+    assert seen == records
+    assert pos == len(stream)
