@@ -429,15 +429,32 @@ def test_streamlit_own_english_is_replaced_in_chinese(page, server) -> None:
     _open(page, server, "/data", "数据导入与导出")
     zone = page.locator("[data-testid='stFileUploaderDropzone']")
     zone.wait_for(timeout=TIMEOUT_MS)
-    after = "e => getComputedStyle(e, '::after').content + '|' + getComputedStyle(e).fontSize"
-    button = zone.locator("button [data-testid='stMarkdownContainer'] p").evaluate(after)
-    size = zone.locator("[data-testid='stFileUploaderDropzoneInstructions'] span").evaluate(after)
+    button = _drawn(zone.locator("button [data-testid='stMarkdownContainer'] p"), '"选择文件"|0px')
+    size = _drawn(zone.locator("[data-testid='stFileUploaderDropzoneInstructions'] span"),
+                  '"拖放文件到此处，每个文件不超过 200 MB"')
     assert button == '"选择文件"|0px', button
     assert size.startswith('"拖放文件到此处，每个文件不超过 200 MB"') and size.endswith("|0px"), size
     _open(page, server, "/incidents", "事件办理台账")
     open_list(page, "inc_stage")
     assert page.get_by_role("option", name="Select all").count() == 0
-    page.keyboard.type("zzzz")
+    page.keyboard.press("Escape")
+    # typed into the box itself (a rerun between opening and typing would take the focus away)
+    open_list(page, "inc_stage", typed="zzzz")
     empty = page.locator("[role='listbox'][data-empty='true'] [role='option'] > span")
     empty.wait_for(timeout=TIMEOUT_MS)
-    assert empty.evaluate(after).startswith('"没有匹配的选项"')
+    assert _drawn(empty, '"没有匹配的选项"').startswith('"没有匹配的选项"')
+
+
+def _drawn(el, want: str, timeout_s: float = TIMEOUT_MS / 1000) -> str:
+    """``::after`` content and font size of ``el`` once the content starts with ``want``.
+
+    The catalogue's CSS is a markdown element of its own, so for a moment after the page
+    draws the widget it may not be styled yet; the last value read is returned either way.
+    """
+    after = "e => getComputedStyle(e, '::after').content + '|' + getComputedStyle(e).fontSize"
+    deadline = time.monotonic() + timeout_s
+    got = el.evaluate(after)
+    while not got.startswith(want) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = el.evaluate(after)
+    return got
