@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests._servers import stop_group
+
 MAP = "iframe[title='streamlit_folium.st_folium']"
 #: Longest wait for one element (a loaded 2-core machine: 8 people share it).
 TIMEOUT_MS = 120_000
@@ -281,7 +283,9 @@ def _start(cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path, port:
     """Start the server on ``port``; None when the port was taken (streamlit exits at once)."""
     t0 = time.monotonic()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # its own process group, stopped whole (:func:`tests._servers.stop_group`)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = t0 + timeout_s
     while time.monotonic() < deadline:
@@ -299,18 +303,8 @@ def _start(cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path, port:
             except OSError:
                 pass
         time.sleep(0.1)
-    _stop(proc)
+    stop_group(proc)
     raise RuntimeError(f"streamlit did not start within {timeout_s:.0f} s; see {log_path}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextlib.contextmanager
@@ -350,4 +344,4 @@ def streamlit_server(store: str | Path, workdir: Path, *, tree: Path = ROOT,
     try:
         yield Server(f"http://127.0.0.1:{port}", port=port, proc=proc, log=log, start_s=start_s)
     finally:
-        _stop(proc)
+        stop_group(proc)
