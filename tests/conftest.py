@@ -31,3 +31,25 @@ def artifacts_dir() -> Path:
     d = ROOT / "test-artifacts"
     d.mkdir(exist_ok=True)
     return d
+
+
+#: Lines of a re-run test's first failure shown in the summary.
+RERUN_TAIL_LINES = 40
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    """Show why each re-run test failed the first time (the tail of its traceback).
+
+    The e2e tests keep one re-run as a safety net (``tests/e2e/conftest.py``); ``-rR`` names a
+    re-run test, but without its first failure a flaky test cannot be diagnosed from CI's log.
+    """
+    reports = terminalreporter.stats.get("rerun", [])
+    if not reports:
+        return
+    terminalreporter.section("first failures of re-run tests")
+    for rep in reports:
+        text = getattr(rep, "longreprtext", "") or str(getattr(rep, "longrepr", ""))
+        tail = text.splitlines()[-RERUN_TAIL_LINES:]
+        terminalreporter.write_line(f"--- {rep.nodeid} ({rep.when})")
+        for line in tail:
+            terminalreporter.write_line(line)
