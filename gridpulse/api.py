@@ -239,16 +239,29 @@ class Batcher:
         await self.queue.put((item, fut))
         return await fut
 
+    async def _write(self, items: list[Any]) -> list[Any]:
+        """``create_requests`` of the batch; when it fails as a whole (a bug met by one
+        request), each request again alone, so the others still get their cases."""
+        try:
+            return list(await run_in_threadpool(self.stores.run, intake.create_requests, items))
+        except Exception as e:  # noqa: BLE001 - handed to the callers
+            if len(items) == 1:
+                return [e]
+        out: list[Any] = []
+        for item in items:
+            try:
+                out += await run_in_threadpool(self.stores.run, intake.create_requests, [item])
+            except Exception as e:  # noqa: BLE001 - this caller gets its error
+                out.append(e)
+        return out
+
     async def _loop(self, queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]]) -> None:
         while True:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < self.max_items:
                 batch.append(queue.get_nowait())
             items = [b[0] for b in batch]
-            try:
-                results = await run_in_threadpool(self.stores.run, intake.create_requests, items)
-            except Exception as e:  # noqa: BLE001 - every caller gets the error
-                results = [e] * len(batch)
+            results = await self._write(items)
             for (_, fut), res in zip(batch, results, strict=True):
                 if fut.done():
                     continue

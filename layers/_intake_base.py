@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from layers import taxonomy
+from layers._io_guard import CONTROL_CHARS
 from layers.errors import GridPulseError
 from layers.i18n import normalize_lang
 from layers.report import Issue
@@ -167,9 +168,11 @@ def metres_between(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> np.ndarray:
 
 
 def _text(v: Any) -> str | None:
+    """A request's text field, stripped, without C0 control characters (as the file readers
+    drop them: a NUL breaks the store's SQL); ``None`` when nothing is left."""
     if v is None:
         return None
-    s = str(v).strip()
+    s = CONTROL_CHARS.sub("", str(v)).strip()
     return s or None
 
 

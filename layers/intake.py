@@ -100,6 +100,12 @@ from layers.permissions import Account, PermissionDenied, can, filter_frame, req
 from layers.report import Issue
 from layers.schema import SOURCES
 
+#: How far back a POSTed ``requested_datetime`` may lie (a platform forwarding a backlog after an
+#: outage); older cases come in as files (:mod:`layers.ingest`), with their whole history.
+REQUESTED_MAX_AGE = pd.Timedelta(days=366)
+#: How far ahead of the server's clock it may lie (clock skew between two systems).
+REQUESTED_MAX_AHEAD = pd.Timedelta(hours=1)
+
 
 def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Timestamp
                   ) -> dict[str, Any]:
@@ -138,6 +144,15 @@ def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Times
             when = parse_time(payload["requested_datetime"], "requested_datetime")
         except IntakeError as e:
             issues.extend(e.issues)
+        else:
+            earliest, latest = now - REQUESTED_MAX_AGE, now + REQUESTED_MAX_AHEAD
+            if not earliest <= when <= latest:  # a year 9999 would also overflow later sums
+                issues.append(Issue("error", _E + "time_out_of_range", None, None,
+                                    "requested_datetime",
+                                    {"field": "requested_datetime", "value": str(when)[:30],
+                                     "earliest": f"{earliest:%Y-%m-%d %H:%M}",
+                                     "latest": f"{latest:%Y-%m-%d %H:%M}"}))
+                when = now
     grid = None
     if lat is not None and lon is not None:
         grid = grids.locate(lon, lat)
@@ -153,7 +168,8 @@ def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Times
         "service_code": item.code, "service_name": item.name_zh,
         "description": (_text(payload.get("description")) or "")[:2000] or None,
         "requested_datetime": when, "address": (_text(payload.get("address_string"))
-                                                or _text(payload.get("address")) or None),
+                                                or _text(payload.get("address")) or "")[:200]
+        or None,
         "category_code": item.category_code, "item_code": item.code, "level": level,
         "source": source, "grid_code": grid,
         "reporter_name": name[:60] if name else None,
