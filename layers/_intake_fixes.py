@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layers._intake_base import _E, MAX_FIXES, IntakeError, _number, _text, parse_time
+from layers._intake_base import (
+    _E,
+    MAX_FIXES,
+    IntakeError,
+    _number,
+    _text,
+    now_local,
+    parse_time,
+)
 from layers._intake_fast import clean_fixes_frame
 from layers.errors import StoreError
 from layers.permissions import Account, PermissionDenied, can, require
@@ -62,6 +70,7 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
         ids, t, acc_s, fids, lon, lat = fast
     else:
         ids, t, acc_s, fids, lon, lat = _fixes_or_errors(fixes, account, worker_role)
+    _check_times(t)
     workers = _workers(store)
     known = dict(zip(workers["id"].astype(str), workers["grid_code"].astype(str), strict=False))
     issues: list[Issue] = []
@@ -74,6 +83,27 @@ def post_fixes(store: Any, account: Account, fixes: Sequence[Mapping[str, Any]],
     if issues:
         raise IntakeError(issues)
     return _write_fixes(store, account, _frame(ids, t, acc_s, fids, lon, lat))
+
+
+#: The earliest fix time taken: a phone whose GPS clock was reset reports 1970 or 1980.
+FIX_EARLIEST = pd.Timestamp("2000-01-01")
+#: How far ahead of the server's clock a fix may be dated (clock skew).
+FIX_MAX_AHEAD = pd.Timedelta(hours=1)
+
+
+def _check_times(t: pd.Series, now: pd.Timestamp | None = None) -> None:
+    """Refuse a batch holding a fix dated before :data:`FIX_EARLIEST` or after now + 1 h
+    (a fix from the future would stay every worker's "latest position"); names each row."""
+    latest = (now if now is not None else now_local()) + FIX_MAX_AHEAD
+    values = t.to_numpy()
+    bad = np.flatnonzero((values < FIX_EARLIEST.to_datetime64())
+                         | (values > latest.to_datetime64()))
+    if len(bad):
+        raise IntakeError([Issue("error", _E + "fix_time_out_of_range", None, int(i), "time",
+                                 {"n": int(i) + 1, "value": str(t.iloc[i])[:30],
+                                  "earliest": f"{FIX_EARLIEST:%Y-%m-%d}",
+                                  "latest": f"{latest:%Y-%m-%d %H:%M}"})
+                           for i in bad[:20]])
 
 
 def _frame(ids: Sequence[Any], t: pd.Series, acc_s: pd.Series, fids: Sequence[Any],

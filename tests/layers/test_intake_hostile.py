@@ -116,3 +116,38 @@ def test_a_batch_that_fails_whole_is_retried_request_by_request(world, monkeypat
     assert isinstance(out[2], RuntimeError)
     assert [type(r).__name__ for i, r in enumerate(out) if i != 2] == ["Created"] * 4
     assert store.count("incidents") == before + 4
+
+
+def _fix(when: str) -> dict:
+    return {"worker_id": "w1", "time": when, "long": IN_A[0], "lat": IN_A[1]}
+
+
+@pytest.mark.parametrize(("when", "ok"), [
+    ("9999-12-31T00:00:00", False),
+    ("0001-01-01T00:00:00", False),
+    ("1980-01-06T00:00:00Z", False),  # the GPS epoch: what a phone with a reset clock sends
+    ("+2h", False),
+    ("+30min", True),
+    ("2001-05-01T08:00:00+08:00", True),
+])
+def test_a_fix_dated_outside_the_window_refuses_its_batch(world, when: str, ok: bool) -> None:
+    from layers._intake_base import now_local
+
+    store, acc = world
+    if when.startswith("+"):
+        when = (now_local() + pd.Timedelta(when[1:])).isoformat() + "+08:00"
+    before = store.count("patrol_points") if store.has_layer("patrol_points") else 0
+    batch = [_fix((T0 + pd.Timedelta(minutes=1)).isoformat()), _fix(when)]
+    if ok:
+        assert intake.post_fixes(store, acc["w1"], batch) == {"accepted": 2, "duplicates": 0}
+        return
+    with pytest.raises(intake.IntakeError) as e:
+        intake.post_fixes(store, acc["w1"], batch)
+    (issue,) = e.value.to_json("zh")["errors"]
+    assert (issue["code"], issue["row"], issue["column"]) == (
+        "api.error.fix_time_out_of_range", 1, "time")
+    assert "第 2 个定位点" in issue["message"] and "2000-01-01" in issue["message"]
+    assert "1970" in issue["fix"]
+    assert "Fix number 2" in e.value.message("en")
+    after = store.count("patrol_points") if store.has_layer("patrol_points") else 0
+    assert after == before  # all or nothing
