@@ -105,6 +105,19 @@ from layers.schema import SOURCES
 REQUESTED_MAX_AGE = pd.Timedelta(days=366)
 #: How far ahead of the server's clock it may lie (clock skew between two systems).
 REQUESTED_MAX_AHEAD = pd.Timedelta(hours=1)
+#: The longest note a case action keeps (a request's description keeps 2,000 characters too).
+NOTE_MAX_CHARS = 2000
+
+
+def _outside_window(when: pd.Timestamp, now: pd.Timestamp, field: str) -> Issue | None:
+    """The issue when ``when`` lies outside [``now`` - :data:`REQUESTED_MAX_AGE`, ``now`` +
+    :data:`REQUESTED_MAX_AHEAD`] (a year 9999 would also overflow the sums made of it)."""
+    earliest, latest = now - REQUESTED_MAX_AGE, now + REQUESTED_MAX_AHEAD
+    if earliest <= when <= latest:
+        return None
+    return Issue("error", _E + "time_out_of_range", None, None, field,
+                 {"field": field, "value": str(when)[:30],
+                  "earliest": f"{earliest:%Y-%m-%d %H:%M}", "latest": f"{latest:%Y-%m-%d %H:%M}"})
 
 
 def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Timestamp
@@ -145,13 +158,9 @@ def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Times
         except IntakeError as e:
             issues.extend(e.issues)
         else:
-            earliest, latest = now - REQUESTED_MAX_AGE, now + REQUESTED_MAX_AHEAD
-            if not earliest <= when <= latest:  # a year 9999 would also overflow later sums
-                issues.append(Issue("error", _E + "time_out_of_range", None, None,
-                                    "requested_datetime",
-                                    {"field": "requested_datetime", "value": str(when)[:30],
-                                     "earliest": f"{earliest:%Y-%m-%d %H:%M}",
-                                     "latest": f"{latest:%Y-%m-%d %H:%M}"}))
+            bad = _outside_window(when, now, "requested_datetime")
+            if bad is not None:
+                issues.append(bad)
                 when = now
     grid = None
     if lat is not None and lon is not None:
@@ -625,6 +634,8 @@ def case_action(store: Any, account: Account, service_request_id: str,
     :class:`IntakeError` (404 for an unknown case, 422 for a missing action).
     """
     from layers.app import act_on_case
+    from layers.workflow import IllegalTransitionError
+    from layers.workflow.transitions import TRANSITIONS_BY_ACTION
 
     action = _text(payload.get("action"))
     if action is None:
@@ -634,11 +645,23 @@ def case_action(store: Any, account: Account, service_request_id: str,
     if not store.has_layer("incidents") or not store.count(
             "incidents", where={"service_request_id": str(service_request_id)}):
         raise IntakeError.one("not_found", status=404, id=str(service_request_id)[:60])
-    when = parse_time(payload["time"], "time") if _text(payload.get("time")) else \
-        (now if now is not None else now_local())
+    clock = now if now is not None else now_local()
+    when = clock
+    if _text(payload.get("time")):
+        when = parse_time(payload["time"], "time")
+        bad = _outside_window(when, clock, "time")
+        if bad is not None:
+            raise IntakeError([bad])
     options = {k: v for k, v in payload.items() if k not in ("action", "note", "time")}
+    tr = TRANSITIONS_BY_ACTION.get(action)
+    allowed = (*tr.required, *tr.optional) if tr is not None else ()
+    for name in options:  # only the action's own options: never actor, role, policy...
+        if name not in allowed:
+            raise IllegalTransitionError("incidents.workflow.unknown_option", action=action[:30],
+                                         option=str(name)[:30], allowed=", ".join(allowed) or "-")
+    note = (_text(payload.get("note")) or "")[:NOTE_MAX_CHARS]
     new, event = act_on_case(store, account, str(service_request_id), action, time=when,
-                             note=str(payload.get("note") or ""), **options)
+                             note=note, **options)
     df = store.read("incidents", columns=_READ_COLS,
                     where={"service_request_id": str(service_request_id)})
     ev = {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in event.items()

@@ -151,3 +151,38 @@ def test_a_fix_dated_outside_the_window_refuses_its_batch(world, when: str, ok: 
     assert "Fix number 2" in e.value.message("en")
     after = store.count("patrol_points") if store.has_layer("patrol_points") else 0
     assert after == before  # all or nothing
+
+
+@pytest.mark.parametrize("key", ["actor", "role", "policy", "based_on", "incident", "department2"])
+def test_a_case_action_takes_only_its_own_options(world, key: str) -> None:
+    """``actor``/``role`` used to collide with the call's own arguments (a 500), ``policy`` was
+    handed to the workflow as its policy; now every key the action does not take is refused."""
+    from layers.workflow import IllegalTransitionError
+
+    store, acc = world
+    srid = intake.create_request(store, acc["hotline"], _req(IN_A), now=T0) \
+        .request["service_request_id"]
+    body = {"action": "assign", "department": "urban_management", key: {"x": 1}}
+    with pytest.raises(IllegalTransitionError) as e:
+        intake.case_action(store, acc["hotline"], srid, body, now=T0)
+    assert e.value.key == "incidents.workflow.unknown_option"
+    assert "department" in e.value.fix("en")
+    stage = store.read("incidents", columns=["stage"], where={"service_request_id": srid})
+    assert stage["stage"].tolist() == ["collected"]  # nothing written
+
+
+def test_a_case_action_note_is_cleaned_and_its_time_checked(world) -> None:
+    store, acc = world
+    srid = intake.create_request(store, acc["hotline"], _req(IN_A), now=T0) \
+        .request["service_request_id"]
+    with pytest.raises(intake.IntakeError) as e:
+        intake.case_action(store, acc["hotline"], srid, {
+            "action": "assign", "department": "urban_management",
+            "time": "9999-01-01T00:00:00"}, now=T0)
+    assert e.value.to_json("en")["errors"][0]["code"] == "api.error.time_out_of_range"
+    out = intake.case_action(store, acc["hotline"], srid, {
+        "action": "assign", "department": "urban_management", "note": "派\x00单" + "长" * 5000},
+        now=T0 + pd.Timedelta(minutes=5))
+    assert out["event"]["note"].endswith(" 派单" + "长" * 1998)  # after the workflow's tag
+    ev = store.read("incident_events", columns=["note"], where={"service_request_id": srid})
+    assert not ev["note"].dropna().map(lambda v: bool(CONTROL_CHARS.search(v))).any()
