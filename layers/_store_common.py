@@ -319,6 +319,13 @@ def scalar_param(v: Any, kind: str, datetime_param: Callable[[pd.Timestamp], Any
     return v
 
 
+def _never_stored(value: Any) -> bool:
+    """True for text holding a NUL: no stored value does (:func:`refuse_control_chars`), and
+    PostgreSQL refuses such a parameter outright, so it is matched as nothing instead (an
+    id typed with ``%00`` into the API is a 404, not a server error)."""
+    return isinstance(value, str) and "\x00" in value
+
+
 def compile_filters(
     layer: str,
     *,
@@ -365,18 +372,20 @@ def compile_filters(
         q = quote_ident(col)
         if isinstance(val, list | tuple | set | frozenset | np.ndarray | pd.Series | pd.Index):
             vals = [scalar_param(v, kind, datetime_param) for v in val]
-            present = [v for v in vals if v is not None]
+            present = [v for v in vals if v is not None and not _never_stored(v)]
             parts = []
             if present:
                 parts.append(f"{q} IN ({', '.join([placeholder] * len(present))})")
                 params.extend(present)
-            if len(present) < len(vals):
+            if any(v is None for v in vals):
                 parts.append(f"{q} IS NULL")
             clauses.append("(" + " OR ".join(parts) + ")" if parts else "1 = 0")
         else:
             v = scalar_param(val, kind, datetime_param)
             if v is None:
                 clauses.append(f"{q} IS NULL")
+            elif _never_stored(v):
+                clauses.append("1 = 0")
             else:
                 clauses.append(f"{q} = {placeholder}")
                 params.append(v)

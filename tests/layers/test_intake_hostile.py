@@ -186,3 +186,23 @@ def test_a_case_action_note_is_cleaned_and_its_time_checked(world) -> None:
     assert out["event"]["note"].endswith(" 派单" + "长" * 1998)  # after the workflow's tag
     ev = store.read("incident_events", columns=["note"], where={"service_request_id": srid})
     assert not ev["note"].dropna().map(lambda v: bool(CONTROL_CHARS.search(v))).any()
+
+
+def test_an_id_with_a_nul_is_not_found_on_both_engines(world) -> None:
+    """PostgreSQL refuses a text parameter holding NUL (a ``%00`` in the API's path was a
+    500); the store's filters now match such a value to nothing, on both engines."""
+    store, acc = world
+    h = acc["hotline"]
+    srid = intake.create_request(store, h, _req(IN_A), now=T0).request["service_request_id"]
+    with pytest.raises(intake.IntakeError) as e:
+        intake.get_request(store, h, srid + "\x00")
+    assert e.value.status == 404
+    with pytest.raises(intake.IntakeError) as e:
+        intake.case_action(store, h, "\x00" + srid, {"action": "assign",
+                                                     "department": "urban_management"}, now=T0)
+    assert e.value.status == 404
+    assert intake.list_requests(store, h, ids=[srid + "\x00"], now=T0) == []
+    found = store.read("incidents", columns=["service_request_id"],
+                       where={"service_request_id": [srid, "a\x00b", None]})
+    assert found["service_request_id"].tolist() == [srid]
+    assert store.count("incidents", where={"service_request_id": "a\x00b"}) == 0
