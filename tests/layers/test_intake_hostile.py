@@ -10,6 +10,7 @@ file readers drop it, and a batch that still fails as a whole is retried request
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pandas as pd
 import pytest
@@ -110,7 +111,10 @@ def test_a_batch_that_fails_whole_is_retried_request_by_request(world, monkeypat
             return await asyncio.gather(*jobs, return_exceptions=True)
 
         before = store.count("incidents")
-        out = asyncio.run(post_all())
+        # a loop of its own, in a thread of its own: a browser test earlier in this process
+        # may have left this thread's event loop marked as running
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            out = pool.submit(lambda: asyncio.run(post_all())).result(timeout=120)
     finally:
         stores.close()
     assert isinstance(out[2], RuntimeError)
