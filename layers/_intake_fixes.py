@@ -91,10 +91,10 @@ FIX_EARLIEST = pd.Timestamp("2000-01-01")
 FIX_MAX_AHEAD = pd.Timedelta(hours=1)
 
 
-def _check_times(t: pd.Series, now: pd.Timestamp | None = None) -> None:
+def _check_times(t: pd.Series) -> None:
     """Refuse a batch holding a fix dated before :data:`FIX_EARLIEST` or after now + 1 h
     (a fix from the future would stay every worker's "latest position"); names each row."""
-    latest = (now if now is not None else now_local()) + FIX_MAX_AHEAD
+    latest = now_local() + FIX_MAX_AHEAD
     values = t.to_numpy()
     bad = np.flatnonzero((values < FIX_EARLIEST.to_datetime64())
                          | (values > latest.to_datetime64()))

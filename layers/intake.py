@@ -105,8 +105,8 @@ from layers.schema import SOURCES
 REQUESTED_MAX_AGE = pd.Timedelta(days=366)
 #: How far ahead of the server's clock it may lie (clock skew between two systems).
 REQUESTED_MAX_AHEAD = pd.Timedelta(hours=1)
-#: The longest note a case action keeps (a request's description keeps 2,000 characters too).
-NOTE_MAX_CHARS = 2000
+#: The longest description of a request, and note of a case action, that is kept.
+TEXT_MAX_CHARS = 2000
 
 
 def _outside_window(when: pd.Timestamp, now: pd.Timestamp, field: str) -> Issue | None:
@@ -175,7 +175,7 @@ def parse_request(payload: Mapping[str, Any], *, grids: GridIndex, now: pd.Times
                     if x) or _text(payload.get("name"))
     return {
         "service_code": item.code, "service_name": item.name_zh,
-        "description": (_text(payload.get("description")) or "")[:2000] or None,
+        "description": (_text(payload.get("description")) or "")[:TEXT_MAX_CHARS] or None,
         "requested_datetime": when, "address": (_text(payload.get("address_string"))
                                                 or _text(payload.get("address")) or "")[:200]
         or None,
@@ -634,8 +634,7 @@ def case_action(store: Any, account: Account, service_request_id: str,
     :class:`IntakeError` (404 for an unknown case, 422 for a missing action).
     """
     from layers.app import act_on_case
-    from layers.workflow import IllegalTransitionError
-    from layers.workflow.transitions import TRANSITIONS_BY_ACTION
+    from layers.workflow.transitions import refuse_unknown_options
 
     action = _text(payload.get("action"))
     if action is None:
@@ -653,13 +652,8 @@ def case_action(store: Any, account: Account, service_request_id: str,
         if bad is not None:
             raise IntakeError([bad])
     options = {k: v for k, v in payload.items() if k not in ("action", "note", "time")}
-    tr = TRANSITIONS_BY_ACTION.get(action)
-    allowed = (*tr.required, *tr.optional) if tr is not None else ()
-    for name in options:  # only the action's own options: never actor, role, policy...
-        if name not in allowed:
-            raise IllegalTransitionError("incidents.workflow.unknown_option", action=action[:30],
-                                         option=str(name)[:30], allowed=", ".join(allowed) or "-")
-    note = (_text(payload.get("note")) or "")[:NOTE_MAX_CHARS]
+    refuse_unknown_options(action, options)  # never actor, role, policy... as arguments
+    note = (_text(payload.get("note")) or "")[:TEXT_MAX_CHARS]
     new, event = act_on_case(store, account, str(service_request_id), action, time=when,
                              note=note, **options)
     df = store.read("incidents", columns=_READ_COLS,

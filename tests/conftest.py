@@ -37,7 +37,7 @@ def artifacts_dir() -> Path:
 RERUN_TAIL_LINES = 40
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter) -> None:
     """Show why each re-run test failed the first time (the tail of its traceback).
 
     The e2e tests keep one re-run as a safety net (``tests/e2e/conftest.py``); ``-rR`` names a

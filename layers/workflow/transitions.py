@@ -8,7 +8,7 @@ returns the new incident row and the event row to append to ``incident_events``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,6 +263,18 @@ if not {s for tr in TRANSITIONS for s in (*tr.sources, tr.target) if s} <= set(S
 ACTIONS: tuple[str, ...] = tuple(TRANSITIONS_BY_ACTION)
 
 
+def refuse_unknown_options(action: str, names: Iterable[str]) -> None:
+    """Raise ``unknown_option`` for the first of ``names`` that ``action`` does not take (an
+    unknown action takes none). The intake API calls it before the workflow does, so a body's
+    ``actor`` or ``policy`` never reaches the call as an argument of its own."""
+    tr = TRANSITIONS_BY_ACTION.get(action)
+    allowed = (*tr.required, *tr.optional) if tr is not None else ()
+    for name in names:
+        if name not in allowed:
+            raise IllegalTransitionError(_MSG + "unknown_option", action=str(action)[:30],
+                                         option=str(name)[:30], allowed=", ".join(allowed) or "-")
+
+
 def _refuse(r: Refusal | None) -> None:
     if r is not None:
         raise IllegalTransitionError(r[0], **r[1])
@@ -343,10 +355,7 @@ def apply_transition(
         raise IllegalTransitionError(_MSG + "bad_time", value=str(time))
     c = _Ctx(incident, role, when, options, policy)
     _state_checks(tr, incident, role, c)
-    for name in options:
-        if name not in tr.required + tr.optional:
-            raise IllegalTransitionError(_MSG + "unknown_option", action=action, option=name,
-                                         allowed=", ".join(tr.required + tr.optional) or "-")
+    refuse_unknown_options(action, options)
     for name in tr.required:
         if options.get(name) is None:
             raise IllegalTransitionError(_MSG + "missing_option", action=action, option=name)
@@ -435,4 +444,4 @@ def transitions_table(lang: str | None = None) -> pd.DataFrame:
 
 
 __all__ = ["ACTIONS", "TRANSITIONS", "TRANSITIONS_BY_ACTION", "Transition", "apply_transition",
-           "legal_actions", "transitions_table"]
+           "legal_actions", "refuse_unknown_options", "transitions_table"]
