@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.e2e._helpers import MAP, TIMEOUT_MS, choose, is_local, open_list
+from tests.e2e._helpers import MAP, TIMEOUT_MS, choose, is_local, open_list, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -404,6 +404,7 @@ def test_data_page_opens_and_exports(page, server, artifacts_dir) -> None:
     _open(page, server, "/data", "数据导入与导出")
     page.get_by_text("合成演示数据").first.wait_for()
     page.get_by_role("tab", name="导出").click()
+    settle(page, quiet_s=0.5)  # a click during a rerun lands on a button about to be replaced
     with page.expect_download(timeout=TIMEOUT_MS) as dl:
         page.get_by_role("button", name=re.compile(r"下载 grids\.gpkg")).click()
     assert dl.value.suggested_filename == "grids.gpkg"
